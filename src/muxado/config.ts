@@ -1,0 +1,70 @@
+import { INITIAL_WINDOW, MAX_WINDOW } from './constants.js';
+import { InvalidArgumentError } from './errors.js';
+
+/** Options of a session. Every limit has a finite default. */
+export interface SessionOptions {
+  /** Most streams open at once per side: the peer's SYNs beyond it get RST(REFUSED_STREAM), `open()` beyond it throws. Default 10,000. */
+  maxStreams?: number;
+  /** Streams the peer opened that the application has not accepted yet; beyond it new streams get RST(REFUSED_STREAM). Default 256. */
+  acceptBacklog?: number;
+  /** Largest receive window one stream grows to while its reader keeps up (the protocol starts every stream at 65,536). Default 1 MiB. */
+  maxStreamWindow?: number;
+  /** Receive window granted beyond the initial 64 KiB, summed over all streams of the session: bounds what a fast peer can make us buffer. Default 32 MiB. */
+  maxSessionWindowGrowth?: number;
+  /** Bytes of control frames (RST, WNDINC, GOAWAY, SYN) queued while the transport is backed up; beyond it the session ends. Default 1 MiB. */
+  maxControlQueueBytes?: number;
+  /** Send heartbeats and end the session when the peer stops answering. Peer heartbeats are always echoed. Default true. */
+  heartbeat?: boolean;
+  /** Milliseconds between heartbeats. Default 3,000 (the reference peer's). */
+  heartbeatInterval?: number;
+  /** Milliseconds past the interval the peer may stay silent before the session ends. Default 10,000 (the reference peer's). */
+  heartbeatTolerance?: number;
+  /** Milliseconds `close()` waits for queued frames to reach the transport before destroying it. Default 5,000. */
+  closeTimeout?: number;
+}
+
+export type SessionConfig = Required<SessionOptions>;
+
+export const defaultSessionConfig: Readonly<SessionConfig> = Object.freeze({
+  maxStreams: 10_000,
+  acceptBacklog: 256,
+  maxStreamWindow: 1024 * 1024,
+  maxSessionWindowGrowth: 32 * 1024 * 1024,
+  maxControlQueueBytes: 1024 * 1024,
+  heartbeat: true,
+  heartbeatInterval: 3_000,
+  heartbeatTolerance: 10_000,
+  closeTimeout: 5_000,
+});
+
+const integerRanges: Record<Exclude<keyof SessionOptions, 'heartbeat'>, [number, number]> = {
+  maxStreams: [1, 1 << 30],
+  acceptBacklog: [1, 1 << 20],
+  maxStreamWindow: [INITIAL_WINDOW, MAX_WINDOW],
+  maxSessionWindowGrowth: [0, Number.MAX_SAFE_INTEGER],
+  maxControlQueueBytes: [1024, Number.MAX_SAFE_INTEGER],
+  heartbeatInterval: [1, 2 ** 31 - 1],
+  heartbeatTolerance: [1, 2 ** 31 - 1],
+  closeTimeout: [0, 2 ** 31 - 1],
+};
+
+/** Validates options once, naming the field that is wrong, and fills in defaults. */
+export function resolveSessionConfig(options: SessionOptions = {}): SessionConfig {
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('session options must be an object');
+  const config: SessionConfig = { ...defaultSessionConfig };
+  for (const [key, value] of Object.entries(options) as [keyof SessionOptions, unknown][]) {
+    if (value === undefined) continue;
+    if (key === 'heartbeat') {
+      if (typeof value !== 'boolean') throw new InvalidArgumentError(`options.heartbeat must be a boolean, got ${typeof value}`);
+      config.heartbeat = value;
+      continue;
+    }
+    const range = integerRanges[key];
+    if (!range) throw new InvalidArgumentError(`unknown session option "${String(key)}"`);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < range[0] || value > range[1]) {
+      throw new InvalidArgumentError(`options.${key} must be an integer from ${range[0]} to ${range[1]}, got ${String(value)}`);
+    }
+    config[key] = value;
+  }
+  return config;
+}

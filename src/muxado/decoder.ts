@@ -1,0 +1,187 @@
+import { Flag, FrameType, HEADER_SIZE } from './constants.js';
+import { ProtocolError } from './errors.js';
+import type { Frame } from './frame.js';
+
+/** What the decoder calls for each complete, well-formed frame. */
+export interface FrameHandler {
+  onSyn(streamId: number, fin: boolean, priority: number | undefined, streamType: number | undefined): void;
+  onRst(streamId: number, errorCode: number): void;
+  /** `data` may be a view into the transport's chunk: copy it to keep it past the call. */
+  onData(streamId: number, data: Buffer, fin: boolean): void;
+  onWndInc(streamId: number, increment: number): void;
+  onGoAway(lastStreamId: number, errorCode: number, debug: Buffer): void;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * A pure state machine fed bytes in chunks of any size. It validates every
+ * frame's shape (type, length, stream id 0) and calls the handler; the
+ * session checks what depends on state (ids, windows). After the first
+ * malformed frame `push` throws a ProtocolError and the decoder is dead.
+ */
+export class FrameDecoder {
+  readonly #handler: FrameHandler;
+  readonly #header = Buffer.alloc(HEADER_SIZE);
+  #headerFill = 0;
+  #inPayload = false;
+  #type = 0;
+  #flags = 0;
+  #streamId = 0;
+  #length = 0;
+  #partial: Buffer | null = null;
+  #partialFill = 0;
+  #stopped = false;
+  #failure: ProtocolError | null = null;
+
+  constructor(handler: FrameHandler) {
+    this.#handler = handler;
+  }
+
+  /** Bytes held of a frame not yet complete (0 between frames). */
+  get pendingBytes(): number {
+    return this.#inPayload ? HEADER_SIZE + this.#partialFill : this.#headerFill;
+  }
+
+  /** Stop calling the handler (the session ended); later pushes are ignored. */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.#failure) throw this.#failure;
+    let offset = 0;
+    const end = chunk.length;
+    while (offset < end && !this.#stopped) {
+      if (!this.#inPayload) {
+        if (this.#headerFill === 0 && end - offset >= HEADER_SIZE) {
+          this.#parseHeader(chunk, offset);
+          offset += HEADER_SIZE;
+        } else {
+          const n = Math.min(HEADER_SIZE - this.#headerFill, end - offset);
+          chunk.copy(this.#header, this.#headerFill, offset, offset + n);
+          this.#headerFill += n;
+          offset += n;
+          if (this.#headerFill < HEADER_SIZE) return;
+          this.#headerFill = 0;
+          this.#parseHeader(this.#header, 0);
+        }
+        if (this.#length === 0) this.#dispatch(EMPTY);
+        else this.#inPayload = true;
+        continue;
+      }
+      if (this.#partial === null && end - offset >= this.#length) {
+        const payload = chunk.subarray(offset, offset + this.#length);
+        offset += this.#length;
+        this.#inPayload = false;
+        this.#dispatch(payload);
+        continue;
+      }
+      if (this.#partial === null) {
+        this.#partial = Buffer.allocUnsafe(this.#length);
+        this.#partialFill = 0;
+      }
+      const n = Math.min(this.#length - this.#partialFill, end - offset);
+      chunk.copy(this.#partial, this.#partialFill, offset, offset + n);
+      this.#partialFill += n;
+      offset += n;
+      if (this.#partialFill === this.#length) {
+        const payload = this.#partial;
+        this.#partial = null;
+        this.#inPayload = false;
+        this.#dispatch(payload);
+      }
+    }
+  }
+
+  #fail(message: string): never {
+    this.#failure = new ProtocolError(message);
+    throw this.#failure;
+  }
+
+  #parseHeader(buf: Buffer, at: number): void {
+    // Reserved bits are masked off, as the protocol says.
+    const length = ((buf[at]! & 0x3f) << 8) | buf[at + 1]!;
+    const flags = buf[at + 2]!;
+    const type = buf[at + 3]! & 0x1f;
+    const streamId = buf.readUInt32BE(at + 4) & 0x7fffffff;
+    switch (type) {
+      case FrameType.SYN: {
+        const expected = (flags & Flag.PRIORITY ? 4 : 0) + (flags & Flag.TYPE ? 4 : 0);
+        if (length !== expected) this.#fail(`SYN for stream ${streamId} has length ${length}, its flags say ${expected}`);
+        if (streamId === 0) this.#fail('SYN for stream 0');
+        break;
+      }
+      case FrameType.RST:
+      case FrameType.WNDINC:
+        if (length !== 4) this.#fail(`${type === FrameType.RST ? 'RST' : 'WNDINC'} for stream ${streamId} has length ${length}, must be 4`);
+        if (streamId === 0) this.#fail(`${type === FrameType.RST ? 'RST' : 'WNDINC'} for stream 0`);
+        break;
+      case FrameType.DATA:
+        if (streamId === 0) this.#fail('DATA for stream 0');
+        break;
+      case FrameType.GOAWAY:
+        if (length < 8) this.#fail(`GOAWAY has length ${length}, must be at least 8`);
+        break;
+      default:
+        this.#fail(`unknown frame type 0x${type.toString(16)}`);
+    }
+    this.#type = type;
+    this.#flags = flags;
+    this.#streamId = streamId;
+    this.#length = length;
+  }
+
+  #dispatch(payload: Buffer): void {
+    const h = this.#handler;
+    const id = this.#streamId;
+    switch (this.#type) {
+      case FrameType.DATA:
+        h.onData(id, payload, (this.#flags & Flag.FIN) !== 0);
+        return;
+      case FrameType.WNDINC:
+        h.onWndInc(id, payload.readUInt32BE(0) & 0x7fffffff);
+        return;
+      case FrameType.SYN: {
+        let at = 0;
+        let priority: number | undefined;
+        let streamType: number | undefined;
+        if (this.#flags & Flag.PRIORITY) {
+          priority = payload.readUInt32BE(at);
+          at += 4;
+        }
+        if (this.#flags & Flag.TYPE) streamType = payload.readUInt32BE(at);
+        h.onSyn(id, (this.#flags & Flag.FIN) !== 0, priority, streamType);
+        return;
+      }
+      case FrameType.RST:
+        h.onRst(id, payload.readUInt32BE(0));
+        return;
+      case FrameType.GOAWAY:
+        // Copy: the debug text may outlive the transport's chunk.
+        h.onGoAway(payload.readUInt32BE(0) & 0x7fffffff, payload.readUInt32BE(4), Buffer.from(payload.subarray(8)));
+        return;
+    }
+  }
+}
+
+/** Decodes a whole byte string into frames (tests and tools). Throws ProtocolError. */
+export function decodeFrames(bytes: Buffer): { frames: Frame[]; rest: number } {
+  const frames: Frame[] = [];
+  const decoder = new FrameDecoder({
+    onSyn: (streamId, fin, priority, streamType) =>
+      frames.push({
+        type: FrameType.SYN,
+        streamId,
+        fin,
+        ...(priority !== undefined ? { priority } : {}),
+        ...(streamType !== undefined ? { streamType } : {}),
+      }),
+    onRst: (streamId, errorCode) => frames.push({ type: FrameType.RST, streamId, errorCode }),
+    onData: (streamId, data, fin) => frames.push({ type: FrameType.DATA, streamId, data: Buffer.from(data), fin }),
+    onWndInc: (streamId, increment) => frames.push({ type: FrameType.WNDINC, streamId, increment }),
+    onGoAway: (lastStreamId, errorCode, debug) => frames.push({ type: FrameType.GOAWAY, lastStreamId, errorCode, debug }),
+  });
+  decoder.push(bytes);
+  return { frames, rest: decoder.pendingBytes };
+}

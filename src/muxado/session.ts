@@ -1,0 +1,425 @@
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { resolveSessionConfig, type SessionConfig, type SessionOptions } from './config.js';
+import { ErrorCode, EXTENSION_TYPE_MIN, HEARTBEAT_STREAM_TYPE, MAX_STREAM_ID, MAX_U32, errorCodeName } from './constants.js';
+import { FrameDecoder, type FrameHandler } from './decoder.js';
+import {
+  GoAwayError,
+  InvalidArgumentError,
+  LimitError,
+  MuxadoError,
+  ProtocolError,
+  SessionClosedError,
+  TransportError,
+} from './errors.js';
+import { encodeGoAway, encodeRst, encodeSyn } from './frame.js';
+import { Heartbeat } from './heartbeat.js';
+import { Outbound } from './outbound.js';
+import { Stream, type StreamHost } from './stream.js';
+
+export interface OpenOptions {
+  /** Stream type sent in the SYN (0 to 0xFFFFFEFE; higher types are reserved for extensions). */
+  type?: number;
+  /** Priority sent in the SYN (u32). The peer may ignore it. */
+  priority?: number;
+}
+
+export interface GoAwayInfo {
+  /** The highest stream id of ours the peer processed; streams above it were refused. */
+  lastStreamId: number;
+  errorCode: number;
+  message: string;
+}
+
+/** Why a session ended: `session.closed` resolves with it and `'close'` carries it. */
+export interface SessionEnd {
+  /** Who ended it: this side (close(), a protocol error it detected, a dead peer) or the peer. */
+  initiator: 'local' | 'remote';
+  /** Absent for a clean close by either side. */
+  error?: MuxadoError;
+  /** The peer's GOAWAY, if it sent one. */
+  goAway?: GoAwayInfo;
+}
+
+export interface SessionEvents {
+  /** A stream the peer opened (never an extension stream). */
+  stream: [stream: Stream];
+  /** The peer sent GOAWAY: it takes no new streams. */
+  goaway: [info: GoAwayInfo];
+  /** A stream the peer opened was refused because a limit was reached. */
+  refused: [error: LimitError, streamId: number];
+  /** The session failed. Emitted only when someone listens: a session never crashes the process. */
+  error: [error: MuxadoError];
+  close: [end: SessionEnd];
+}
+
+const EMPTY = Buffer.alloc(0);
+// Ids of streams we reset recently, so late frames for them are dropped quietly.
+const RECENT_RESETS = 1024;
+
+/**
+ * A muxado session over one transport (any `stream.Duplex`; a `net.Socket`
+ * or `tls.TLSSocket` in practice). Create it with `client()` or `server()`.
+ */
+export class Session extends EventEmitter<SessionEvents> {
+  /** Settles when the session ends, with why. It never rejects. */
+  readonly closed: Promise<SessionEnd>;
+  readonly isClient: boolean;
+
+  readonly #transport: Duplex;
+  readonly #config: SessionConfig;
+  readonly #streams = new Map<number, Stream>();
+  readonly #decoder: FrameDecoder;
+  readonly #writer: Outbound;
+  readonly #heartbeat: Heartbeat;
+  readonly #host: StreamHost;
+  readonly #recentResets = new Set<number>();
+  #nextLocalId: number;
+  #lastRemoteId: number;
+  #localCount = 0;
+  #remoteCount = 0;
+  #windowGrowth = 0;
+  #backlog: Stream[] = [];
+  #waiters: Array<{ resolve: (stream: Stream) => void; reject: (error: Error) => void }> = [];
+  #sentGoAway = false;
+  #receivedGoAway: GoAwayInfo | null = null;
+  #end: SessionEnd | null = null;
+  #resolveClosed!: (end: SessionEnd) => void;
+
+  /** @internal Use `client()` or `server()`. */
+  constructor(transport: Duplex, isClient: boolean, options?: SessionOptions) {
+    super();
+    this.#config = resolveSessionConfig(options);
+    this.#transport = transport;
+    this.isClient = isClient;
+    // The reference client's first stream is 3 and its server treats ids <= 1
+    // as used, so a client never opens 1 and a server never accepts it.
+    this.#nextLocalId = isClient ? 3 : 2;
+    this.#lastRemoteId = isClient ? 0 : 1;
+    this.closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+
+    this.#writer = new Outbound(transport, this.#config.maxControlQueueBytes, (bytes) =>
+      this.#fail(
+        new MuxadoError('ERR_MUXADO_LIMIT', `the peer does not read: ${bytes} bytes of control frames queued (maxControlQueueBytes)`),
+      ),
+    );
+    this.#host = {
+      scheduleSend: (stream) => this.#writer.ready(stream),
+      scheduleWindowUpdate: (stream) => this.#writer.windowUpdate(stream),
+      sendReset: (id, code) => this.#sendReset(id, code),
+      reserveWindowGrowth: (bytes) => {
+        if (this.#windowGrowth + bytes > this.#config.maxSessionWindowGrowth) return false;
+        this.#windowGrowth += bytes;
+        return true;
+      },
+      releaseWindowGrowth: (bytes) => {
+        this.#windowGrowth -= bytes;
+      },
+      streamEnded: (stream) => this.#streamEnded(stream),
+    };
+    this.#heartbeat = new Heartbeat({
+      enabled: this.#config.heartbeat,
+      interval: this.#config.heartbeatInterval,
+      tolerance: this.#config.heartbeatTolerance,
+      send: (frame) => this.#writer.control(frame),
+      onTimeout: (error) => this.#fail(error),
+    });
+    this.#decoder = new FrameDecoder(this.#frameHandler());
+
+    transport.on('data', this.#onTransportData);
+    transport.on('end', this.#onTransportEnd);
+    transport.on('close', this.#onTransportEnd);
+    transport.on('error', this.#onTransportError);
+    (this as EventEmitter).on('newListener', (event: string | symbol) => {
+      // Streams that waited in the backlog go to the first 'stream' listener.
+      if (event === 'stream' && this.#backlog.length > 0) process.nextTick(() => this.#drainBacklogToListeners());
+    });
+
+    if (this.#config.heartbeat) this.#heartbeat.start(this.#allocateId());
+    if (transport.destroyed) this.#onTransportEnd();
+  }
+
+  /** Open streams of both sides (extension streams not counted). */
+  get openStreams(): number {
+    return this.#streams.size;
+  }
+
+  /** Round trip of the last heartbeat in ms, or -1 before the first answer. */
+  get rtt(): number {
+    return this.#heartbeat.rtt;
+  }
+
+  /** Whether the session has ended. */
+  get isClosed(): boolean {
+    return this.#end !== null;
+  }
+
+  /** Opens a stream at once (zero round trips): data written now follows the SYN. */
+  open(options: OpenOptions = {}): Stream {
+    if (this.#end) throw new SessionClosedError();
+    if (this.#receivedGoAway) throw new GoAwayError('the peer sent GOAWAY and takes no new streams');
+    const { type, priority } = options;
+    if (type !== undefined && (!Number.isInteger(type) || type < 0 || type >= EXTENSION_TYPE_MIN)) {
+      throw new InvalidArgumentError(`stream type must be an integer from 0 to ${EXTENSION_TYPE_MIN - 1}, got ${String(type)}`);
+    }
+    if (priority !== undefined && (!Number.isInteger(priority) || priority < 0 || priority > MAX_U32)) {
+      throw new InvalidArgumentError(`stream priority must be an integer from 0 to ${MAX_U32}, got ${String(priority)}`);
+    }
+    if (this.#localCount >= this.#config.maxStreams) {
+      throw new LimitError(`${this.#localCount} streams of this side are open (maxStreams)`);
+    }
+    const id = this.#allocateId();
+    const stream = new Stream(this, this.#host, { id, type: type ?? 0, priority: priority ?? 0, maxWindow: this.#config.maxStreamWindow });
+    this.#streams.set(id, stream);
+    this.#localCount++;
+    this.#writer.control(encodeSyn(id, priority, type));
+    return stream;
+  }
+
+  /** The next stream the peer opens. Rejects with SessionClosedError when the session ends. */
+  accept(): Promise<Stream> {
+    const queued = this.#backlog.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.#end) return Promise.reject(new SessionClosedError());
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  /** Sends GOAWAY: the peer may open no more streams; open streams go on. Only the first call sends. */
+  goAway(code: ErrorCode = ErrorCode.NO_ERROR, message = ''): void {
+    if (this.#end || this.#sentGoAway) return;
+    if (!Number.isInteger(code) || code < 0 || code > ErrorCode.CANCEL) {
+      throw new InvalidArgumentError(`GOAWAY code must be one of ErrorCode (0 to 7), got ${String(code)}`);
+    }
+    this.#sentGoAway = true;
+    this.#writer.control(encodeGoAway(this.#lastRemoteId, code, Buffer.from(message, 'utf8')));
+  }
+
+  /** Sends GOAWAY, ends every stream and closes the transport. */
+  close(): void {
+    if (this.#end) return;
+    this.goAway(ErrorCode.NO_ERROR, 'session closed');
+    this.#terminate({ initiator: 'local' });
+  }
+
+  // ---- inbound frames ----
+
+  #frameHandler(): FrameHandler {
+    return {
+      onSyn: (id, fin, priority, type) => this.#onSyn(id, fin, priority ?? 0, type ?? 0),
+      onData: (id, data, fin) => {
+        const stream = this.#streams.get(id);
+        if (stream) stream._onData(data, fin);
+        else if (this.#heartbeat.owns(id)) this.#heartbeat.onData(id, data);
+        else if (this.#checkOpened(id, 'DATA') && !this.#recentResets.has(id)) {
+          // The stream is gone here but the peer does not know yet.
+          this.#sendReset(id, ErrorCode.STREAM_CLOSED);
+        }
+      },
+      onWndInc: (id, increment) => {
+        const stream = this.#streams.get(id);
+        if (stream) stream._onWindowUpdate(increment);
+        else if (this.#heartbeat.owns(id)) this.#heartbeat.onWindowUpdate(id, increment);
+        else this.#checkOpened(id, 'WNDINC');
+      },
+      onRst: (id, code) => {
+        const stream = this.#streams.get(id);
+        if (stream) stream._onReset(code);
+        else if (this.#heartbeat.owns(id)) this.#heartbeat.onReset(id);
+        else this.#checkOpened(id, 'RST');
+      },
+      onGoAway: (lastStreamId, errorCode, debug) => this.#onGoAway(lastStreamId, errorCode, debug.toString('utf8')),
+    };
+  }
+
+  #onSyn(id: number, fin: boolean, priority: number, type: number): void {
+    if (this.#isLocalId(id)) {
+      this.#protocolError(`SYN for stream ${id}, an id of this side's parity`);
+      return;
+    }
+    if (id <= this.#lastRemoteId) {
+      this.#protocolError(`SYN for stream ${id}, not above the peer's last stream ${this.#lastRemoteId}`);
+      return;
+    }
+    this.#lastRemoteId = id;
+    if (this.#sentGoAway) {
+      this.#sendReset(id, ErrorCode.REFUSED_STREAM);
+      return;
+    }
+    if (type >= EXTENSION_TYPE_MIN) {
+      if (type !== HEARTBEAT_STREAM_TYPE || !this.#heartbeat.acceptPeerStream(id)) {
+        this.#sendReset(id, ErrorCode.STREAM_CLOSED);
+      }
+      return;
+    }
+    if (this.#remoteCount >= this.#config.maxStreams) {
+      this.#refuse(id, `${this.#remoteCount} streams of the peer are open (maxStreams)`);
+      return;
+    }
+    const hasTaker = this.#waiters.length > 0 || this.listenerCount('stream') > 0;
+    if (!hasTaker && this.#backlog.length >= this.#config.acceptBacklog) {
+      // Refuse rather than wait: a full backlog must never stall the reader.
+      this.#refuse(id, `${this.#backlog.length} streams wait to be accepted (acceptBacklog)`);
+      return;
+    }
+    const stream = new Stream(this, this.#host, { id, type, priority, maxWindow: this.#config.maxStreamWindow });
+    this.#streams.set(id, stream);
+    this.#remoteCount++;
+    if (fin) stream._onData(EMPTY, true);
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter.resolve(stream);
+    else if (hasTaker) this.emit('stream', stream);
+    else this.#backlog.push(stream);
+  }
+
+  #onGoAway(lastStreamId: number, errorCode: number, message: string): void {
+    const info: GoAwayInfo = { lastStreamId, errorCode, message };
+    this.#receivedGoAway = info;
+    for (const stream of [...this.#streams.values()]) {
+      if (this.#isLocalId(stream.id) && stream.id > lastStreamId) {
+        stream._abort(new GoAwayError(`the peer sent GOAWAY before it processed stream ${stream.id}`));
+      }
+    }
+    this.emit('goaway', info);
+  }
+
+  // ---- transport ----
+
+  readonly #onTransportData = (chunk: Buffer): void => {
+    if (this.#end) return;
+    try {
+      this.#decoder.push(chunk);
+    } catch (error) {
+      if (error instanceof ProtocolError) this.#protocolError(error.message);
+      else this.#fail(new MuxadoError('ERR_MUXADO_INTERNAL', `internal error handling a frame: ${String(error)}`, ErrorCode.INTERNAL_ERROR, { cause: error }));
+    }
+  };
+
+  readonly #onTransportEnd = (): void => {
+    if (this.#end) return;
+    const goAway = this.#receivedGoAway;
+    let error: MuxadoError | undefined;
+    if (!goAway) error = new TransportError('the transport closed without GOAWAY');
+    else if (goAway.errorCode !== ErrorCode.NO_ERROR) {
+      error = new GoAwayError(`the peer ended the session with ${errorCodeName(goAway.errorCode)}${goAway.message ? `: ${goAway.message}` : ''}`, goAway.errorCode);
+    }
+    this.#terminate({ initiator: 'remote', ...(error ? { error } : {}), ...(goAway ? { goAway } : {}) });
+  };
+
+  readonly #onTransportError = (cause: Error): void => {
+    if (this.#end) return;
+    this.#terminate({
+      initiator: 'remote',
+      error: new TransportError(`the transport failed: ${cause.message}`, { cause }),
+      ...(this.#receivedGoAway ? { goAway: this.#receivedGoAway } : {}),
+    });
+  };
+
+  // ---- helpers ----
+
+  #isLocalId(id: number): boolean {
+    return (id & 1) === (this.isClient ? 1 : 0);
+  }
+
+  /** True if the id was opened at some point; a frame for an id never opened is a protocol error. */
+  #checkOpened(id: number, what: string): boolean {
+    const opened = this.#isLocalId(id) ? id < this.#nextLocalId : id <= this.#lastRemoteId;
+    if (!opened) this.#protocolError(`${what} for stream ${id}, which was never opened`);
+    return opened;
+  }
+
+  #allocateId(): number {
+    const id = this.#nextLocalId;
+    if (id > MAX_STREAM_ID) throw new LimitError('all stream ids of this side are used: open a new session');
+    this.#nextLocalId += 2;
+    return id;
+  }
+
+  #sendReset(id: number, code: number): void {
+    this.#recentResets.add(id);
+    if (this.#recentResets.size > RECENT_RESETS) {
+      const oldest = this.#recentResets.values().next().value;
+      if (oldest !== undefined) this.#recentResets.delete(oldest);
+    }
+    this.#writer.control(encodeRst(id, code));
+  }
+
+  #refuse(id: number, reason: string): void {
+    this.#sendReset(id, ErrorCode.REFUSED_STREAM);
+    this.emit('refused', new LimitError(`refused stream ${id}: ${reason}`), id);
+  }
+
+  #streamEnded(stream: Stream): void {
+    if (this.#streams.get(stream.id) !== stream) return;
+    this.#streams.delete(stream.id);
+    if (this.#isLocalId(stream.id)) this.#localCount--;
+    else this.#remoteCount--;
+    const queued = this.#backlog.indexOf(stream);
+    if (queued >= 0) this.#backlog.splice(queued, 1);
+  }
+
+  #drainBacklogToListeners(): void {
+    while (this.#backlog.length > 0 && this.listenerCount('stream') > 0) {
+      this.emit('stream', this.#backlog.shift()!);
+    }
+  }
+
+  #protocolError(message: string): void {
+    this.#fail(new ProtocolError(message));
+  }
+
+  /** Ends the session from this side because of `error`, telling the peer why. */
+  #fail(error: MuxadoError): void {
+    if (this.#end) return;
+    if (!this.#sentGoAway) {
+      this.#sentGoAway = true;
+      this.#writer.control(encodeGoAway(this.#lastRemoteId, error.errorCode, Buffer.from(error.message, 'utf8')));
+    }
+    this.#terminate({ initiator: 'local', error, ...(this.#receivedGoAway ? { goAway: this.#receivedGoAway } : {}) });
+  }
+
+  #terminate(end: SessionEnd): void {
+    if (this.#end) return;
+    this.#end = end;
+    this.#decoder.stop();
+    this.#heartbeat.stop();
+    // Queued control frames (the GOAWAY) go out; queued data is dropped.
+    this.#writer.close();
+
+    const transport = this.#transport;
+    transport.off('data', this.#onTransportData);
+    if (!transport.destroyed) {
+      transport.end();
+      const timer = setTimeout(() => transport.destroy(), end.initiator === 'local' ? this.#config.closeTimeout : 0);
+      timer.unref();
+      transport.once('close', () => clearTimeout(timer));
+    }
+
+    const streamError = end.error
+      ? new SessionClosedError(`the session ended: ${end.error.message}`, end.error.errorCode, { cause: end.error })
+      : new SessionClosedError(`the session was closed by ${end.initiator === 'local' ? 'this side' : 'the peer'}`);
+    const streams = [...this.#streams.values()];
+    this.#streams.clear();
+    this.#backlog = [];
+    for (const stream of streams) stream._abort(streamError);
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter.reject(streamError);
+
+    if (end.error && this.listenerCount('error') > 0) this.emit('error', end.error);
+    this.emit('close', end);
+    this.#resolveClosed(end);
+  }
+}
+
+/** A session for the side that dialled the transport (odd stream ids). */
+export function client(transport: Duplex, options?: SessionOptions): Session {
+  return new Session(transport, true, options);
+}
+
+/** A session for the side that accepted the transport (even stream ids). */
+export function server(transport: Duplex, options?: SessionOptions): Session {
+  return new Session(transport, false, options);
+}
+

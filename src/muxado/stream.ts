@@ -1,0 +1,353 @@
+import { Duplex } from 'node:stream';
+import { ErrorCode, HEADER_SIZE, INITIAL_WINDOW, MAX_FRAME_PAYLOAD, MAX_WINDOW } from './constants.js';
+import { InvalidArgumentError, StreamResetError } from './errors.js';
+import { encodeDataHeader } from './frame.js';
+import type { Session } from './session.js';
+
+type Callback = (error?: Error | null) => void;
+
+/** What a stream needs from its session. The session hands each stream one. */
+export interface StreamHost {
+  /** The stream has DATA or FIN it may send now. */
+  scheduleSend(stream: Stream): void;
+  /** The stream has receive window to return. */
+  scheduleWindowUpdate(stream: Stream): void;
+  sendReset(streamId: number, errorCode: number): void;
+  /** Asks for more receive window for one stream within the session's budget. */
+  reserveWindowGrowth(bytes: number): boolean;
+  releaseWindowGrowth(bytes: number): void;
+  /** The stream is gone from both sides' point of view: drop it from the table. */
+  streamEnded(stream: Stream): void;
+}
+
+export interface StreamInit {
+  id: number;
+  type: number;
+  priority: number;
+  maxWindow: number;
+}
+
+// Small payloads are merged into one buffer while queued: a peer sending
+// one-byte frames must not make us hold one Buffer object per byte.
+const MERGE_BELOW = 2048;
+const MERGED_MAX = 16 * 1024;
+
+/**
+ * One muxado stream, a `stream.Duplex` that behaves like a `net.Socket`:
+ * `end()` sends FIN and reading goes on, `'end'` follows the peer's FIN,
+ * `write()` returns false under backpressure (the peer's window or the
+ * transport) and `'drain'` follows. A reset ends both directions; the
+ * peer's RST arrives as a `StreamResetError` carrying its wire code.
+ */
+export class Stream extends Duplex {
+  readonly id: number;
+  /** The stream type from the opener's SYN (0 when it sent none). */
+  readonly type: number;
+  readonly priority: number;
+  readonly session: Session;
+
+  readonly #host: StreamHost;
+  readonly #maxWindow: number;
+
+  // Receiving. Invariant: #recvWindow + #recvBytes + #unacked === #windowSize.
+  #recv: Buffer[] = [];
+  #recvBytes = 0;
+  #recvWindow = INITIAL_WINDOW;
+  #windowSize = INITIAL_WINDOW;
+  #unacked = 0;
+  #consumedSinceGrowth = 0;
+  #remoteFin = false;
+  #pushedEof = false;
+  #wantRead = false;
+
+  // Sending.
+  #sendWindow = INITIAL_WINDOW;
+  #out: Buffer[] = [];
+  #outHead = 0;
+  #outBytes = 0;
+  #writeCallback: Callback | null = null;
+  #finCallback: Callback | null = null;
+  #finSent = false;
+
+  /** An RST was sent or received (or the session ended): no frame goes out for this stream again. */
+  #reset = false;
+  #idleTimer: NodeJS.Timeout | null = null;
+
+  /** @internal Streams are made by `Session.open()` and the session's accept path. */
+  constructor(session: Session, host: StreamHost, init: StreamInit) {
+    super({ allowHalfOpen: true, readableHighWaterMark: 64 * 1024, writableHighWaterMark: 64 * 1024 });
+    this.session = session;
+    this.#host = host;
+    this.id = init.id;
+    this.type = init.type;
+    this.priority = init.priority;
+    this.#maxWindow = init.maxWindow;
+  }
+
+  /** Ends both directions at once with RST(code); unread and unsent data are dropped. */
+  reset(code: ErrorCode = ErrorCode.CANCEL): void {
+    if (!Number.isInteger(code) || code < 0 || code > ErrorCode.CANCEL) {
+      throw new InvalidArgumentError(`reset code must be one of ErrorCode (0 to 7), got ${String(code)}`);
+    }
+    if (this.destroyed) return;
+    this.#sendReset(code);
+    this.destroy();
+  }
+
+  /** Like `net.Socket#setTimeout`: emits `'timeout'` after `ms` without traffic; 0 turns it off. */
+  setTimeout(ms: number, callback?: () => void): this {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = null;
+    if (ms > 0) {
+      this.#idleTimer = setTimeout(() => this.emit('timeout'), ms);
+      this.#idleTimer.unref();
+      if (callback) this.once('timeout', callback);
+    } else if (callback) {
+      this.off('timeout', callback);
+    }
+    return this;
+  }
+
+  /** No-op, for code written for `net.Socket` (frames are already written as soon as possible). */
+  setNoDelay(_noDelay?: boolean): this {
+    return this;
+  }
+
+  /** No-op, for code written for `net.Socket` (the session's heartbeat covers liveness). */
+  setKeepAlive(_enable?: boolean, _initialDelay?: number): this {
+    return this;
+  }
+
+  /** Bytes the peer has let us send before it returns window. */
+  get sendWindow(): number {
+    return this.#sendWindow;
+  }
+
+  // ---- Duplex implementation ----
+
+  override _read(): void {
+    this.#wantRead = true;
+    this.#deliver();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: Callback): void {
+    if (chunk.length === 0) {
+      callback();
+      return;
+    }
+    this.#out.push(chunk);
+    this.#outBytes += chunk.length;
+    this.#writeCallback = callback;
+    this.#host.scheduleSend(this);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: Callback): void {
+    for (const { chunk } of chunks) {
+      if (chunk.length === 0) continue;
+      this.#out.push(chunk);
+      this.#outBytes += chunk.length;
+    }
+    if (this.#outBytes === 0) {
+      callback();
+      return;
+    }
+    this.#writeCallback = callback;
+    this.#host.scheduleSend(this);
+  }
+
+  override _final(callback: Callback): void {
+    this.#finCallback = callback;
+    this.#host.scheduleSend(this);
+  }
+
+  override _destroy(error: Error | null, callback: Callback): void {
+    // Ending a stream that is still open in either direction tells the peer,
+    // as TCP does with RST when a socket closes with data unread.
+    if (!this.#reset && !(this.#finSent && this.#remoteFin)) this.#sendReset(ErrorCode.CANCEL);
+    this.#reset = true;
+    this.#recv = [];
+    this.#recvBytes = 0;
+    this.#out = [];
+    this.#outHead = 0;
+    this.#outBytes = 0;
+    // The in-flight write's callback is dropped on purpose: Node fails the
+    // writes still buffered in the Writable, and this one can never complete.
+    this.#writeCallback = null;
+    this.#finCallback = null;
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = null;
+    this.#host.releaseWindowGrowth(this.#windowSize - INITIAL_WINDOW);
+    this.#windowSize = INITIAL_WINDOW;
+    this.#host.streamEnded(this);
+    callback(error);
+  }
+
+  // ---- called by the session ----
+
+  /** @internal A DATA frame (or a SYN with FIN) arrived for this stream. */
+  _onData(data: Buffer, fin: boolean): void {
+    if (this.#reset) return;
+    if (this.#remoteFin) {
+      this.#resetWith(ErrorCode.STREAM_CLOSED, 'the peer sent DATA after FIN');
+      return;
+    }
+    if (data.length > this.#recvWindow) {
+      this.#resetWith(ErrorCode.FLOW_CONTROL_ERROR, `the peer sent ${data.length} bytes with ${this.#recvWindow} bytes of window left`);
+      return;
+    }
+    if (data.length > 0) {
+      this.#recvWindow -= data.length;
+      this.#enqueue(data);
+      this.#idleTimer?.refresh();
+    }
+    if (fin) this.#remoteFin = true;
+    if (this.#wantRead) this.#deliver();
+  }
+
+  /** @internal */
+  _onWindowUpdate(increment: number): void {
+    if (this.#reset) return;
+    const wasBlocked = this.#sendWindow <= 0;
+    this.#sendWindow += increment;
+    if (this.#sendWindow > MAX_WINDOW) {
+      this.#resetWith(ErrorCode.FLOW_CONTROL_ERROR, `the peer's window increments add up to more than ${MAX_WINDOW}`);
+      return;
+    }
+    if (wasBlocked && this.#outBytes > 0) this.#host.scheduleSend(this);
+  }
+
+  /** @internal */
+  _onReset(errorCode: number): void {
+    if (this.#reset) return;
+    this.#reset = true;
+    this.destroy(new StreamResetError(errorCode, true));
+  }
+
+  /** @internal The session ended or refused this stream; nothing more goes on the wire for it. */
+  _abort(error: Error): void {
+    this.#reset = true;
+    this.destroy(error);
+  }
+
+  /** @internal */
+  _hasSendable(): boolean {
+    if (this.#reset) return false;
+    if (this.#outBytes > 0) return this.#sendWindow > 0;
+    return this.#finCallback !== null && !this.#finSent;
+  }
+
+  /**
+   * @internal Appends at most one frame (header, then payload views without
+   * copying) to `out`; completed write callbacks go to `done`, to be called
+   * once the bytes are handed to the transport. Returns the bytes appended.
+   */
+  _pullFrame(out: Buffer[], done: Callback[]): number {
+    if (this.#reset) return 0;
+    if (this.#outBytes > 0) {
+      if (this.#sendWindow <= 0) return 0;
+      const length = Math.min(this.#outBytes, this.#sendWindow, MAX_FRAME_PAYLOAD);
+      out.push(encodeDataHeader(this.id, length, false));
+      let need = length;
+      while (need > 0) {
+        const head = this.#out[this.#outHead]!;
+        if (head.length <= need) {
+          out.push(head);
+          this.#outHead++;
+          need -= head.length;
+        } else {
+          out.push(head.subarray(0, need));
+          this.#out[this.#outHead] = head.subarray(need);
+          need = 0;
+        }
+      }
+      if (this.#outHead === this.#out.length) {
+        this.#out.length = 0;
+        this.#outHead = 0;
+      }
+      this.#sendWindow -= length;
+      this.#outBytes -= length;
+      this.#idleTimer?.refresh();
+      if (this.#outBytes === 0 && this.#writeCallback) {
+        done.push(this.#writeCallback);
+        this.#writeCallback = null;
+      }
+      return HEADER_SIZE + length;
+    }
+    if (this.#finCallback !== null && !this.#finSent) {
+      out.push(encodeDataHeader(this.id, 0, true));
+      this.#finSent = true;
+      done.push(this.#finCallback);
+      this.#finCallback = null;
+      return HEADER_SIZE;
+    }
+    return 0;
+  }
+
+  /** @internal Takes the window to return in a WNDINC (0: nothing to send). */
+  _takeWindowUpdate(): number {
+    if (this.#reset || this.#remoteFin) {
+      // The peer sends nothing more: returning window would be noise.
+      this.#unacked = 0;
+      return 0;
+    }
+    const increment = this.#unacked;
+    this.#unacked = 0;
+    this.#recvWindow += increment;
+    return increment;
+  }
+
+  // ---- private ----
+
+  #enqueue(data: Buffer): void {
+    const last = this.#recv.length > 0 ? this.#recv[this.#recv.length - 1]! : undefined;
+    if (last !== undefined && (last.length < MERGE_BELOW || data.length < MERGE_BELOW) && last.length + data.length <= MERGED_MAX) {
+      this.#recv[this.#recv.length - 1] = Buffer.concat([last, data], last.length + data.length);
+    } else if (data.length * 2 < data.buffer.byteLength) {
+      // A view on a much larger transport chunk: copy so we hold only our bytes.
+      this.#recv.push(Buffer.from(data));
+    } else {
+      this.#recv.push(data);
+    }
+    this.#recvBytes += data.length;
+  }
+
+  #deliver(): void {
+    while (this.#recv.length > 0 && this.#wantRead) {
+      const chunk = this.#recv.shift()!;
+      this.#recvBytes -= chunk.length;
+      this.#consumed(chunk.length);
+      if (!this.push(chunk)) this.#wantRead = false;
+    }
+    if (this.#recv.length === 0 && this.#remoteFin && !this.#pushedEof && !this.destroyed) {
+      this.#pushedEof = true;
+      this.push(null);
+    }
+  }
+
+  /** Bytes moved to the reader: return them as window, and grow the window while the reader keeps up. */
+  #consumed(bytes: number): void {
+    this.#unacked += bytes;
+    this.#consumedSinceGrowth += bytes;
+    if (this.#consumedSinceGrowth >= this.#windowSize && this.#windowSize < this.#maxWindow) {
+      const growth = Math.min(this.#windowSize, this.#maxWindow - this.#windowSize);
+      if (this.#host.reserveWindowGrowth(growth)) {
+        this.#windowSize += growth;
+        this.#unacked += growth;
+      }
+      this.#consumedSinceGrowth = 0;
+    }
+    // Batched: half a window at a time keeps the peer streaming without a frame per read.
+    if (this.#unacked >= this.#windowSize >>> 1) this.#host.scheduleWindowUpdate(this);
+  }
+
+  #sendReset(code: number): void {
+    if (this.#reset) return;
+    this.#reset = true;
+    this.#host.sendReset(this.id, code);
+  }
+
+  #resetWith(code: number, detail: string): void {
+    this.#sendReset(code);
+    this.destroy(new StreamResetError(code, false, detail));
+  }
+}
