@@ -172,11 +172,12 @@ func runServer(addr string) {
 
 func serveSession(sess muxado.Session, remote string) {
 	go reportSessionEnd(sess, "server", remote)
-	acceptLoop(sess)
+	acceptLoop(sess, remote)
 }
 
 // acceptLoop handles every stream the remote opens until the session ends.
-func acceptLoop(sess muxado.Session) {
+// remote (the peer's address) goes into each event: stream ids repeat across sessions.
+func acceptLoop(sess muxado.Session, remote string) {
 	for {
 		str, err := sess.Accept()
 		if err != nil {
@@ -187,9 +188,9 @@ func acceptLoop(sess muxado.Session) {
 			go control(sess, str)
 		case typeClose:
 			str.Close()
-			emitStreamEnd(str, 0, 0, nil)
+			emitStreamEnd(remote, str, 0, 0, nil)
 		default:
-			go echo(str)
+			go echo(remote, str)
 		}
 	}
 }
@@ -212,18 +213,19 @@ func reportSessionEnd(sess muxado.Session, role, remote string) {
 // echo copies a stream back to its opener. When the read side reaches EOF it
 // half-closes and then closes, like typical Go code: note that the reference's
 // Close() after HalfClose() puts a second, empty DATA+FIN on the wire.
-func echo(str muxado.Stream) {
+func echo(remote string, str muxado.Stream) {
 	n, err := io.Copy(str, str)
 	if err == nil {
 		_, err = str.HalfClose(nil)
 	}
 	str.Close()
-	emitStreamEnd(str, n, n, err)
+	emitStreamEnd(remote, str, n, n, err)
 }
 
-func emitStreamEnd(str muxado.Stream, read, written int64, err error) {
+func emitStreamEnd(remote string, str muxado.Stream, read, written int64, err error) {
 	ev := map[string]interface{}{
 		"event":   "stream-end",
+		"remote":  remote,
 		"id":      str.Id(),
 		"type":    str.StreamType(),
 		"read":    read,
@@ -404,7 +406,7 @@ func oneStream(sess muxado.Session, data []byte, stype uint32) (uint32, string, 
 
 func runEchoClient(addr string) {
 	sess, conn := dial(addr)
-	go acceptLoop(sess)
+	go acceptLoop(sess, conn.RemoteAddr().String())
 	reportSessionEnd(sess, "echo-client", conn.RemoteAddr().String())
 }
 
