@@ -38,10 +38,14 @@
 //	    ends and exits 0.
 //
 //	bench -connect 127.0.0.1:PORT [-bulk-bytes N] [-rr-seconds S] [-idle-streams N]
+//	    (alias bench-client; bench-server is an alias of server)
 //	    Engine benchmark against any echo server (our "server" subcommand or
-//	    muxtun's). Prints one JSON line: single-stream bulk MB/s, 32-stream bulk
-//	    MB/s, stream open+64-byte request+64-byte response+close per second, and
-//	    HeapInuse growth per idle open stream in this process.
+//	    muxtun's), each workload on a fresh session. Prints one JSON line:
+//	    single-stream and 32-stream bulk MB/s (payload each way through the echo),
+//	    stream open + 64-byte request + half-close + 64-byte response + close per
+//	    second (8 in flight), and HeapInuse growth per idle open stream in this
+//	    (the opening) process with -idle-streams streams open. The reference
+//	    allocates a 64 KiB receive buffer per stream up front.
 package main
 
 import (
@@ -101,7 +105,7 @@ func main() {
 	watchStdin := fs.Bool("watch-stdin", true, "exit when stdin reaches EOF")
 
 	switch cmd {
-	case "server":
+	case "server", "bench-server":
 		listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
 		fs.Parse(args)
 		startStdinWatch(*watchStdin, 0)
@@ -120,7 +124,7 @@ func main() {
 		fs.Parse(args)
 		startStdinWatch(*watchStdin, 0)
 		runEchoClient(*connect)
-	case "bench":
+	case "bench", "bench-client":
 		connect := fs.String("connect", "", "address of an echo server")
 		bulk := fs.Int("bulk-bytes", 64<<20, "bytes per bulk workload")
 		rrSeconds := fs.Duration("rr-seconds", 3*time.Second, "duration of the request/response workload")
