@@ -68,21 +68,21 @@ export async function leafSignedBy(ca: Pem, names: string[] = ['localhost', '127
   return { cert: result.cert, key: result.private };
 }
 
-/** What a test server saw of one connection. */
+/** One TCP connection a test server accepted. */
 export interface ServedConnection {
-  /** Application bytes received after the handshake. */
-  bytes: () => number;
-  /** Resolves when the connection has closed. */
+  /** Resolves when the TCP connection has closed. */
   closed: Promise<void>;
 }
 
 export interface TestServer<S> {
   server: S;
   port: number;
-  /** Connections in arrival order. */
+  /** TCP connections in arrival order (TLS handshake completed or not). */
   connections: ServedConnection[];
-  /** Resolves with the next connection to arrive (or the first one not yet taken). */
+  /** Resolves with the next TCP connection not yet taken, waiting for it if needed. */
   nextConnection: () => Promise<ServedConnection>;
+  /** Application bytes received, over all connections (after TLS decryption for TLS servers). */
+  appBytes: () => number;
 }
 
 /** Closes every server (and its open connections) started by the helpers below. */
@@ -95,27 +95,36 @@ export function useServers(): {
     await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
   });
 
-  async function listen<S extends TcpServer>(server: S, event: string, onSocket: (socket: Socket) => void) {
+  async function listen<S extends TcpServer>(server: S, isTls: boolean, onSocket: (socket: Socket) => void) {
     const sockets = new Set<Socket>();
     const connections: ServedConnection[] = [];
     const waiters: Array<(connection: ServedConnection) => void> = [];
     let taken = 0;
-    server.on(event, (socket: Socket) => {
-      sockets.add(socket);
-      let bytes = 0;
+    let appBytes = 0;
+    const countAndServe = (socket: Socket): void => {
       socket.on('data', (chunk: Buffer) => {
-        bytes += chunk.length;
+        appBytes += chunk.length;
       });
+      socket.on('error', () => undefined);
+      onSocket(socket);
+    };
+    // 'connection' is the raw TCP socket, also for a TLS server; it is seen
+    // even when the client aborts before the server finishes the handshake.
+    server.on('connection', (socket: Socket) => {
+      sockets.add(socket);
       socket.on('error', () => undefined);
       const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
       void closed.then(() => sockets.delete(socket));
-      const connection = { bytes: () => bytes, closed };
+      const connection = { closed };
       connections.push(connection);
       waiters.shift()?.(connection);
-      onSocket(socket);
+      if (!isTls) countAndServe(socket);
     });
-    // Handshake failures on the server side are expected in these tests.
-    server.on('tlsClientError', () => undefined);
+    if (isTls) {
+      server.on('secureConnection', countAndServe);
+      // Handshake failures on the server side are expected in these tests.
+      server.on('tlsClientError', () => undefined);
+    }
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     cleanups.push(async () => {
       for (const socket of sockets) socket.destroy();
@@ -127,17 +136,23 @@ export function useServers(): {
       if (ready !== undefined) return Promise.resolve(ready);
       return new Promise((resolve) => waiters.push(resolve));
     };
-    return { server, port: (server.address() as AddressInfo).port, connections, nextConnection };
+    return {
+      server,
+      port: (server.address() as AddressInfo).port,
+      connections,
+      nextConnection,
+      appBytes: () => appBytes,
+    };
   }
 
   return {
     /** A TLS echo server on 127.0.0.1. */
     tls: (options) =>
-      listen(createTlsServer(options), 'secureConnection', (socket) => {
+      listen(createTlsServer(options), true, (socket) => {
         socket.on('data', (chunk: Buffer) => socket.write(chunk));
       }),
     /** A plain TCP server on 127.0.0.1 running `onSocket` per connection. */
-    tcp: (onSocket) => listen(createTcpServer(), 'connection', onSocket),
+    tcp: (onSocket) => listen(createTcpServer(), false, onSocket),
   };
 }
 
