@@ -212,11 +212,11 @@ describe('connectTls failures', () => {
   it('times out on a server that accepts but never answers', async () => {
     const { port } = await servers.tcp(() => undefined);
     const started = Date.now();
-    const error = await rejection(connectTls({ host: '127.0.0.1', port, trust: pin, timeoutMs: 200 }));
+    const error = await rejection(connectTls({ host: '127.0.0.1', port, trust: pin, timeoutMs: 300 }));
     expect(error.code).toBe('ERR_MUXTUN_CONNECT_TIMEOUT');
-    expect(error.message).toContain('200 ms');
+    expect(error.message).toContain('300 ms');
     expect(error.message).toContain('TLS handshake');
-    expect(Date.now() - started).toBeLessThan(2000);
+    expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it('rejects nonsense arguments', async () => {
