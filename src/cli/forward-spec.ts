@@ -1,0 +1,66 @@
+import type { ForwardSpec } from '../tunnel/index.js';
+import { UsageError } from './usage-error.js';
+
+/** Splits on ':' outside [brackets], so IPv6 addresses can be written as [::1]. */
+function splitParts(text: string): string[] {
+  const parts: string[] = [];
+  let current = '';
+  let depth = 0;
+  for (const char of text) {
+    if (char === '[') depth++;
+    else if (char === ']') depth--;
+    if (char === ':' && depth === 0) {
+      parts.push(current);
+      current = '';
+    } else {
+      current += char;
+    }
+  }
+  parts.push(current);
+  return parts;
+}
+
+function unbracket(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/** Parses a port, naming the option and the part when it is wrong. */
+export function parsePort(text: string, context: string, allowZero = false): number {
+  if (!/^\d+$/.test(text)) throw new UsageError(`${context}: "${text}" is not a port number`);
+  const port = Number(text);
+  if (port > 65535 || port < (allowZero ? 0 : 1)) throw new UsageError(`${context}: port ${port} is out of range (${allowZero ? 0 : 1}-65535)`);
+  return port;
+}
+
+function parseHost(text: string, context: string): string {
+  const host = unbracket(text);
+  if (host.length === 0) throw new UsageError(`${context}: the host is empty`);
+  if (host.length > 253 || /[\s/]/.test(host)) throw new UsageError(`${context}: "${text}" is not a host name or address`);
+  return host;
+}
+
+/**
+ * Parses `-L`/`-R` values: `[bind:]port:host:hostport`, ssh's syntax.
+ * Without a bind address -L listens on 127.0.0.1 and -R on 0.0.0.0.
+ */
+export function parseForwardSpec(flag: '-L' | '-R', text: string): ForwardSpec {
+  const context = `${flag} ${text}`;
+  const parts = splitParts(text);
+  if (parts.length !== 3 && parts.length !== 4) {
+    throw new UsageError(`${context}: expected [bind:]port:host:hostport (for example 8080:localhost:80), got ${parts.length} part${parts.length === 1 ? '' : 's'}`);
+  }
+  const [bind, port, host, hostPort] = parts.length === 4 ? parts : [flag === '-L' ? '127.0.0.1' : '0.0.0.0', ...parts];
+  return {
+    bindHost: parseHost(bind!, `${context}: bind address`),
+    bindPort: parsePort(port!, `${context}: listening port`, flag === '-R'),
+    targetHost: parseHost(host!, `${context}: target host`),
+    targetPort: parsePort(hostPort!, `${context}: target port`),
+  };
+}
+
+/** Parses `host:port` (or `[v6]:port`) for the server address. */
+export function parseServerAddress(text: string, context: string): { host: string; port: number } {
+  const colon = text.lastIndexOf(':');
+  if (colon <= 0 || colon === text.length - 1) throw new UsageError(`${context}: expected HOST:PORT (for example tunnel.example.com:4443), got "${text}"`);
+  return { host: parseHost(text.slice(0, colon), context), port: parsePort(text.slice(colon + 1), context) };
+}

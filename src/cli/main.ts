@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { MuxtunError } from '../errors.js';
+import { connectCommand } from './connect-command.js';
+import type { CommandContext } from './process.js';
+import { serveCommand } from './serve-command.js';
+import { UsageError } from './usage-error.js';
+
+export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
+
+function packageVersion(): string {
+  try {
+    const url = new URL('../../package.json', import.meta.url);
+    return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/** Builds the `muxtun` program. Commands throw; `main` turns that into messages and exit codes. */
+export function buildProgram(context: CommandContext, version = packageVersion()): Command {
+  const program = new Command('muxtun')
+    .description('A small, fast TCP tunnel: -L and -R port forwards over one TLS connection, multiplexed with muxado.')
+    .version(version, '-V, --version', 'print the version')
+    .addHelpText(
+      'after',
+      `
+Quick start (one machine):
+  muxtun serve --port 4443            # prints a token, a fingerprint and a connect line
+  MUXTUN_TOKEN=... muxtun connect localhost:4443 --fingerprint sha256:... -L 8080:localhost:80
+
+Exit codes: 0 clean stop, 1 runtime failure, 2 usage error.`,
+    )
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({
+      writeOut: (text) => context.stdout.write(text),
+      writeErr: (text) => context.stderr.write(text),
+    })
+    .exitOverride();
+  for (const command of [serveCommand(context), connectCommand(context)]) {
+    command.exitOverride().configureOutput({
+      writeOut: (text) => context.stdout.write(text),
+      writeErr: (text) => context.stderr.write(text),
+    });
+    command.showHelpAfterError('(run with --help for usage)');
+    program.addCommand(command);
+  }
+  return program;
+}
+
+/** Runs muxtun with `argv` (without node and script) and returns the exit code. */
+export async function main(argv: string[], context: CommandContext): Promise<number> {
+  const program = buildProgram(context);
+  if (argv.length === 0) {
+    program.outputHelp();
+    return ExitCode.OK;
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return ExitCode.OK;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version end here too, with exit code 0.
+      return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+    }
+    if (error instanceof UsageError) {
+      context.stderr.write(`muxtun: ${error.message}\n(run with --help for usage)\n`);
+      return ExitCode.USAGE;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    const code = error instanceof MuxtunError ? ` [${error.code}]` : '';
+    context.stderr.write(`muxtun: ${message}${code}\n`);
+    return ExitCode.FAILURE;
+  }
+}

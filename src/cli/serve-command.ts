@@ -1,0 +1,115 @@
+import { Command, Option } from 'commander';
+import { defaultStateDir, loadCertificateFiles, loadOrCreateServerCertificate, loadOrCreateToken } from '../tls/index.js';
+import { defaultServerLimits, parsePortRange, parseTargetPattern, TunnelServer, type ServerPolicy } from '../tunnel/index.js';
+import { createLogger } from './logger.js';
+import { parsePort } from './forward-spec.js';
+import { onShutdownSignal, type CommandContext } from './process.js';
+import { tokenFrom } from './token-source.js';
+import { UsageError } from './usage-error.js';
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+interface ServeFlags {
+  host: string;
+  port: string;
+  token?: string;
+  tokenFile?: string;
+  cert?: string;
+  key?: string;
+  stateDir?: string;
+  allowLocal?: string[];
+  allowRemote?: string[];
+  drainTimeout: string;
+  logLevel: string;
+  logFormat?: string;
+}
+
+export function serveCommand(context: CommandContext): Command {
+  return new Command('serve')
+    .description('accept TLS connections from `muxtun connect` clients and serve their -L and -R forwards')
+    .option('--host <address>', 'address to listen on', '0.0.0.0')
+    .option('--port <port>', 'TLS port to listen on', '4443')
+    .option('--token <token>', 'shared secret clients must present (visible to other users in `ps`: prefer MUXTUN_TOKEN or --token-file)')
+    .option('--token-file <file>', 'read the token from a file')
+    .option('--cert <file>', 'your own TLS certificate (PEM); default: a self-signed one kept in the state dir')
+    .option('--key <file>', 'the private key for --cert (PEM)')
+    .option('--state-dir <dir>', 'where the generated certificate, key and token live (default: $XDG_STATE_HOME/muxtun or ~/.local/state/muxtun)')
+    .option('--allow-local <pattern>', 'let -L reach only HOST:PORT targets matching this (repeatable; * and *.domain and port ranges work; default: anything)', collect)
+    .option('--allow-remote <ports>', 'let -R bind only these ports or ranges (repeatable, e.g. 9000-9100; default: 1024-65535)', collect)
+    .option('--drain-timeout <seconds>', 'on SIGINT/SIGTERM, let open connections finish for this long', '5')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
+    .addOption(new Option('--log-format <format>', 'pretty or json (default: pretty on a terminal, json otherwise)').choices(['pretty', 'json']))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  muxtun serve --port 4443
+      First start creates a certificate and a token in the state dir and
+      prints both with a ready-to-paste connect line.
+  MUXTUN_TOKEN=s3cret muxtun serve --port 4443 --allow-remote 9000-9100
+  muxtun serve --cert /etc/muxtun/cert.pem --key /etc/muxtun/key.pem --allow-local 'db.internal:5432'
+
+Environment:
+  MUXTUN_TOKEN    the token, if --token and --token-file are not given
+
+Defaults: ${defaultServerLimits.maxSessions} client sessions, ${defaultServerLimits.maxStreams} streams per session,
+${defaultServerLimits.maxRemoteListeners} -R listeners per client, ${defaultServerLimits.handshakeTimeoutMs / 1000} s to authenticate.`,
+    )
+    .action(async (flags: ServeFlags) => {
+      const logger = createLogger(flags.logLevel, flags.logFormat);
+      const port = parsePort(flags.port, '--port');
+      const drainMs = parseSeconds(flags.drainTimeout, '--drain-timeout');
+      if ((flags.cert === undefined) !== (flags.key === undefined)) throw new UsageError('--cert and --key go together: give both or neither');
+      const policy: ServerPolicy = {
+        allowLocal: (flags.allowLocal ?? []).map((p) => usage(() => parseTargetPattern(p))),
+        allowRemote: flags.allowRemote ? flags.allowRemote.map((p) => usage(() => parsePortRange(p, `--allow-remote "${p}"`))) : [{ from: 1024, to: 65535 }],
+      };
+      const stateDir = flags.stateDir ?? defaultStateDir(context.env);
+
+      let token = await tokenFrom(flags, context.env);
+      let tokenNote = '';
+      if (token === undefined) {
+        const stored = await loadOrCreateToken(stateDir);
+        token = stored.token;
+        tokenNote = stored.created ? `generated a token and stored it in ${stored.path}` : `using the token stored in ${stored.path}`;
+      }
+      const material =
+        flags.cert !== undefined && flags.key !== undefined
+          ? { ...(await loadCertificateFiles(flags.cert, flags.key)), created: false }
+          : await loadOrCreateServerCertificate(stateDir);
+
+      const server = new TunnelServer({ host: flags.host, port, tls: material, token, policy, logger });
+      const address = await server.listen();
+      logger.info({ address: `${address.address}:${address.port}`, fingerprint: material.fingerprint }, 'listening');
+      if (tokenNote) logger.info({}, tokenNote);
+
+      const shownHost = flags.host === '0.0.0.0' || flags.host === '::' ? 'localhost' : flags.host.includes(':') ? `[${flags.host}]` : flags.host;
+      context.stdout.write(
+        `muxtun server listening on ${address.address}:${address.port}\n` +
+          `fingerprint: ${material.fingerprint}${material.created ? ' (new identity)' : ''}\n` +
+          `token:       ${token}\n\n` +
+          `Connect with (replace localhost with this machine's address from elsewhere):\n` +
+          `  MUXTUN_TOKEN='${token}' muxtun connect ${shownHost}:${address.port} --fingerprint ${material.fingerprint} -L 8080:localhost:80\n`,
+      );
+
+      const signal = await onShutdownSignal();
+      logger.info({ signal, drainMs }, 'shutting down: no new connections, letting open ones finish');
+      const { drained } = await server.stop(drainMs);
+      logger.info({ drained }, 'stopped');
+    });
+}
+
+export function parseSeconds(text: string, flag: string): number {
+  const seconds = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(seconds) || seconds > 86_400) throw new UsageError(`${flag}: "${text}" is not a number of seconds (0-86400)`);
+  return Math.round(seconds * 1000);
+}
+
+/** Turns a policy parse error into a usage error (exit 2). */
+function usage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}

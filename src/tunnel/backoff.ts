@@ -1,0 +1,29 @@
+/** Exponential backoff with full jitter: attempt n waits a random time up to min(cap, base * 2^n). */
+export class Backoff {
+  readonly #baseMs: number;
+  readonly #capMs: number;
+  readonly #random: () => number;
+  #attempt = 0;
+
+  constructor(options: { baseMs?: number; capMs?: number; random?: () => number } = {}) {
+    this.#baseMs = options.baseMs ?? 500;
+    this.#capMs = options.capMs ?? 30_000;
+    this.#random = options.random ?? Math.random;
+  }
+
+  get attempt(): number {
+    return this.#attempt;
+  }
+
+  /** The delay before the next attempt, in ms. */
+  next(): number {
+    const ceiling = Math.min(this.#capMs, this.#baseMs * 2 ** Math.min(this.#attempt, 30));
+    this.#attempt++;
+    // Half fixed, half random: never retry at once, never stampede together.
+    return Math.round(ceiling / 2 + (this.#random() * ceiling) / 2);
+  }
+
+  reset(): void {
+    this.#attempt = 0;
+  }
+}

@@ -1,0 +1,51 @@
+import type { Socket } from 'node:net';
+import { ErrorCode, type Stream } from '../muxado/index.js';
+
+export interface BridgeEnd {
+  /** Bytes from the TCP socket into the stream. */
+  bytesUp: number;
+  /** Bytes from the stream into the TCP socket. */
+  bytesDown: number;
+  /** Why it ended abnormally: a reset on either side, a socket error. */
+  error?: Error;
+}
+
+/**
+ * Pipes a TCP socket and a muxado stream both ways, preserving half-close
+ * (TCP FIN <-> muxado FIN) and aborts (TCP RST <-> muxado RST). Both sockets
+ * must be created with `allowHalfOpen: true` so one direction can end while
+ * the other goes on.
+ */
+export function bridge(socket: Socket, stream: Stream, onEnd?: (end: BridgeEnd) => void): void {
+  let error: Error | undefined;
+  let closed = 0;
+  const finish = (): void => {
+    if (++closed < 2) return;
+    onEnd?.({ bytesUp: socket.bytesRead, bytesDown: socket.bytesWritten, ...(error ? { error } : {}) });
+  };
+
+  socket.pipe(stream);
+  stream.pipe(socket);
+
+  socket.on('error', (cause: Error) => {
+    error ??= cause;
+    // The local side aborted (ECONNRESET, EPIPE): abort the stream too.
+    if (!stream.destroyed) stream.reset(ErrorCode.CANCEL);
+  });
+  stream.on('error', (cause: Error) => {
+    error ??= cause;
+    // The stream was reset or its session ended: answer the TCP peer with RST.
+    if (!socket.destroyed) socket.resetAndDestroy();
+  });
+  socket.on('close', () => {
+    // A socket that closed before both directions ended cannot take the rest.
+    if (!stream.destroyed && !(stream.writableFinished && stream.readableEnded)) {
+      if (!socket.readableEnded || !socket.writableFinished) stream.reset(ErrorCode.CANCEL);
+    }
+    finish();
+  });
+  stream.on('close', () => {
+    if (!socket.destroyed && !(socket.writableFinished && socket.readableEnded)) socket.resetAndDestroy();
+    finish();
+  });
+}

@@ -1,0 +1,71 @@
+import { EventEmitter } from 'node:events';
+import type { Stream } from '../muxado/index.js';
+import { MAX_CONTROL_MESSAGE, validateMessage, type ControlMessage } from './control-messages.js';
+import { TunnelError, TunnelErrorCode } from './errors.js';
+
+interface ControlChannelEvents {
+  message: [message: ControlMessage];
+  /** The peer sent something that is not a control message; the caller ends the session. */
+  invalid: [error: TunnelError];
+  /** The control stream ended or failed. */
+  close: [];
+}
+
+/** Length-prefixed JSON messages over the control stream, every size bounded. */
+export class ControlChannel extends EventEmitter<ControlChannelEvents> {
+  readonly stream: Stream;
+  #pending: Buffer = Buffer.alloc(0);
+  #failed = false;
+
+  constructor(stream: Stream) {
+    super();
+    this.stream = stream;
+    stream.on('data', (chunk: Buffer) => this.#onData(chunk));
+    stream.on('error', () => {});
+    stream.on('close', () => this.emit('close'));
+  }
+
+  send(message: ControlMessage): void {
+    if (this.stream.destroyed || this.stream.writableEnded) return;
+    const body = Buffer.from(JSON.stringify(message), 'utf8');
+    const frame = Buffer.allocUnsafe(4 + body.length);
+    frame.writeUInt32BE(body.length, 0);
+    body.copy(frame, 4);
+    this.stream.write(frame);
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#failed) return;
+    this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    while (this.#pending.length >= 4) {
+      const length = this.#pending.readUInt32BE(0);
+      if (length > MAX_CONTROL_MESSAGE) {
+        this.#fail(`a control message of ${length} bytes exceeds the limit of ${MAX_CONTROL_MESSAGE}`);
+        return;
+      }
+      if (this.#pending.length < 4 + length) return;
+      const body = this.#pending.subarray(4, 4 + length);
+      this.#pending = this.#pending.subarray(4 + length);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        this.#fail('a control message is not valid JSON');
+        return;
+      }
+      const message = validateMessage(parsed);
+      if (typeof message === 'string') {
+        this.#fail(message);
+        return;
+      }
+      this.emit('message', message);
+      if (this.#failed || this.stream.destroyed) return;
+    }
+  }
+
+  #fail(reason: string): void {
+    this.#failed = true;
+    this.#pending = Buffer.alloc(0);
+    this.emit('invalid', new TunnelError(TunnelErrorCode.PROTOCOL, `bad control message: ${reason}`));
+  }
+}

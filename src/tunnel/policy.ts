@@ -1,0 +1,81 @@
+import { TunnelError, TunnelErrorCode } from './errors.js';
+
+/** One `--allow-local` pattern: host (`*` for any, `*.example.com` suffix) and port (`*`, a port or a range). */
+export interface TargetPattern {
+  host: string;
+  ports: PortRange;
+}
+
+export interface PortRange {
+  from: number;
+  to: number;
+}
+
+/** What the server lets clients do. */
+export interface ServerPolicy {
+  /** Targets -L may reach; empty means anything. */
+  allowLocal: TargetPattern[];
+  /** Ports -R may bind. */
+  allowRemote: PortRange[];
+}
+
+/** The default: -L to anywhere, -R to unprivileged ports. */
+export const defaultPolicy: ServerPolicy = Object.freeze({
+  allowLocal: [],
+  allowRemote: [{ from: 1024, to: 65535 }],
+});
+
+function parsePort(text: string, what: string): number {
+  if (!/^\d{1,5}$/.test(text)) throw new TunnelError(TunnelErrorCode.POLICY, `${what}: "${text}" is not a port number`);
+  const port = Number(text);
+  if (port < 1 || port > 65535) throw new TunnelError(TunnelErrorCode.POLICY, `${what}: port ${port} is out of range 1-65535`);
+  return port;
+}
+
+/** Parses `8000`, `8000-8100` or `*`. */
+export function parsePortRange(text: string, what = 'port range'): PortRange {
+  const trimmed = text.trim();
+  if (trimmed === '*') return { from: 1, to: 65535 };
+  const dash = trimmed.indexOf('-');
+  if (dash < 0) {
+    const port = parsePort(trimmed, what);
+    return { from: port, to: port };
+  }
+  const from = parsePort(trimmed.slice(0, dash), what);
+  const to = parsePort(trimmed.slice(dash + 1), what);
+  if (from > to) throw new TunnelError(TunnelErrorCode.POLICY, `${what}: "${text}" starts after it ends`);
+  return { from, to };
+}
+
+/** Parses `host:port`, `host:*`, `*:443`, `*.internal:8000-9000`, `[::1]:80`. */
+export function parseTargetPattern(text: string): TargetPattern {
+  const what = `--allow-local "${text}"`;
+  const colon = text.lastIndexOf(':');
+  if (colon <= 0) throw new TunnelError(TunnelErrorCode.POLICY, `${what}: expected HOST:PORT (use * for any host or port)`);
+  let host = text.slice(0, colon).toLowerCase();
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  return { host, ports: parsePortRange(text.slice(colon + 1), what) };
+}
+
+function hostMatches(pattern: string, host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  if (pattern === '*') return true;
+  if (pattern.startsWith('*.')) return h.endsWith(pattern.slice(1));
+  return pattern === h;
+}
+
+const inRange = (range: PortRange, port: number): boolean => port >= range.from && port <= range.to;
+
+/** Why a -L target is refused, or null if allowed. */
+export function checkLocalTarget(policy: ServerPolicy, host: string, port: number): string | null {
+  if (policy.allowLocal.length === 0) return null;
+  if (policy.allowLocal.some((p) => hostMatches(p.host, host) && inRange(p.ports, port))) return null;
+  return `the server's --allow-local does not include ${host}:${port}`;
+}
+
+/** Why a -R port is refused, or null if allowed. Port 0 (any free port) is allowed when any range is. */
+export function checkRemotePort(policy: ServerPolicy, port: number): string | null {
+  if (port === 0 ? policy.allowRemote.length > 0 : policy.allowRemote.some((r) => inRange(r, port))) return null;
+  const allowed = policy.allowRemote.map((r) => (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`)).join(', ') || 'none';
+  return `the server's --allow-remote does not include port ${port} (allowed: ${allowed})`;
+}

@@ -1,0 +1,261 @@
+import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { ErrorCode, server as muxadoServer, type Session, type SessionOptions, type Stream } from '../muxado/index.js';
+import { tokensEqual } from '../tls/index.js';
+import { bridge } from './bridge.js';
+import { ControlChannel } from './control-channel.js';
+import { PROTOCOL_VERSION, StreamKind, type ControlMessage, type HelloMessage, type ListenMessage } from './control-messages.js';
+import { TunnelErrorCode } from './errors.js';
+import { describeError, type TunnelLogger } from './logger.js';
+import { checkLocalTarget, checkRemotePort, type ServerPolicy } from './policy.js';
+import type { ServerLimits } from './server-limits.js';
+import { encodeStreamHeader, isLocalForwardHeader, readStreamHeader } from './stream-header.js';
+
+/** What a connection needs from its server. */
+export interface ConnectionContext {
+  token: string;
+  policy: ServerPolicy;
+  limits: ServerLimits;
+  session: SessionOptions;
+  logger: TunnelLogger;
+  /** Called once the client authenticated; may replace an older session of the same client. */
+  authenticated(connection: ServerConnection): Promise<void>;
+  /** Called once when the connection is over. */
+  ended(connection: ServerConnection): void;
+}
+
+/** One client: its TLS connection, muxado session, control stream and -R listeners. */
+export class ServerConnection {
+  readonly session: Session;
+  readonly remote: string;
+  readonly logger: TunnelLogger;
+  readonly sessionId = randomUUID();
+  clientId = '';
+  isAuthenticated = false;
+
+  readonly #context: ConnectionContext;
+  readonly #listeners = new Map<number, net.Server>();
+  #control: ControlChannel | null = null;
+  #authTimer: NodeJS.Timeout | null;
+  #closing = false;
+
+  constructor(context: ConnectionContext, socket: TLSSocket) {
+    this.#context = context;
+    this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.logger = context.logger.child({ client: this.remote });
+    this.session = muxadoServer(socket, { ...context.session, maxStreams: context.limits.maxStreams });
+    this.session.on('stream', (stream) => this.#onStream(stream));
+    this.session.on('refused', (error) => this.logger.warn({ reason: error.message }, 'refused a stream'));
+    void this.session.closed.then((end) => {
+      if (this.#authTimer) clearTimeout(this.#authTimer);
+      void this.#closeListeners();
+      if (this.isAuthenticated) {
+        const fields = { sessionId: this.sessionId, ...(end.error ? { reason: end.error.message } : {}) };
+        if (end.error && !this.#closing) this.logger.warn(fields, 'client session ended');
+        else this.logger.info(fields, 'client session ended');
+      }
+      context.ended(this);
+    });
+    this.#authTimer = setTimeout(() => {
+      this.logger.warn({ timeoutMs: context.limits.handshakeTimeoutMs }, 'client did not authenticate in time; closing');
+      this.#closing = true;
+      this.session.close();
+    }, context.limits.handshakeTimeoutMs);
+    this.#authTimer.unref();
+  }
+
+  /** Ends the session (GOAWAY, then close) and its -R listeners. */
+  close(reason: string): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.logger.info({ reason }, 'closing client session');
+    this.session.goAway(ErrorCode.NO_ERROR, reason);
+    this.session.close();
+  }
+
+  /** Stops new streams both ways: GOAWAY and no more -R accepts. Open streams go on. */
+  async drainStart(reason: string): Promise<void> {
+    this.session.goAway(ErrorCode.NO_ERROR, reason);
+    await this.#closeListeners();
+  }
+
+  /** Closes the -R listeners; resolves once their ports are free. */
+  #closeListeners(): Promise<void> {
+    const closing = [...this.#listeners.values()].map((listener) => new Promise<void>((resolve) => listener.close(() => resolve())));
+    this.#listeners.clear();
+    return Promise.all(closing).then(() => undefined);
+  }
+
+  #onStream(stream: Stream): void {
+    stream.on('error', () => {});
+    if (!this.isAuthenticated) {
+      if (stream.type === StreamKind.CONTROL && this.#control === null) {
+        this.#control = new ControlChannel(stream);
+        this.#control.on('message', (message) => void this.#onMessage(message));
+        this.#control.on('invalid', (error) => this.#fatal(error.code, error.message));
+        this.#control.on('close', () => {
+          if (!this.#closing) this.close('the control stream ended');
+        });
+        return;
+      }
+      this.logger.warn({ streamType: stream.type }, 'stream before authentication; refusing');
+      stream.reset(ErrorCode.REFUSED_STREAM);
+      return;
+    }
+    if (stream.type === StreamKind.LOCAL_FORWARD) {
+      void this.#serveLocalForward(stream);
+      return;
+    }
+    this.logger.warn({ streamType: stream.type }, 'stream of a type a client may not open; refusing');
+    stream.reset(ErrorCode.REFUSED_STREAM);
+  }
+
+  async #onMessage(message: ControlMessage): Promise<void> {
+    if (message.type === 'hello') {
+      if (this.isAuthenticated) return this.#fatal(TunnelErrorCode.PROTOCOL, 'hello sent twice');
+      return this.#onHello(message);
+    }
+    if (!this.isAuthenticated) return this.#fatal(TunnelErrorCode.PROTOCOL, `"${message.type}" before hello`);
+    if (message.type === 'listen') return this.#onListen(message);
+    this.#fatal(TunnelErrorCode.PROTOCOL, `a client may not send "${message.type}"`);
+  }
+
+  async #onHello(hello: HelloMessage): Promise<void> {
+    if (hello.version !== PROTOCOL_VERSION) {
+      return this.#fatal(TunnelErrorCode.VERSION, `this server speaks tunnel protocol version ${PROTOCOL_VERSION}, the client ${hello.version}`);
+    }
+    if (!tokensEqual(hello.token, this.#context.token)) {
+      this.logger.warn({}, 'authentication failed: wrong token');
+      return this.#fatal(TunnelErrorCode.AUTH, 'authentication failed: the token is not valid for this server');
+    }
+    if (this.#authTimer) clearTimeout(this.#authTimer);
+    this.#authTimer = null;
+    this.clientId = hello.clientId;
+    this.isAuthenticated = true;
+    await this.#context.authenticated(this);
+    if (this.#closing || this.session.isClosed) return;
+    this.logger.info({ sessionId: this.sessionId, clientId: this.clientId }, 'client authenticated');
+    this.#control?.send({ type: 'welcome', version: PROTOCOL_VERSION, sessionId: this.sessionId });
+  }
+
+  #onListen(request: ListenMessage): void {
+    const { id, bindHost, port } = request;
+    const refuse = (code: string, message: string): void => {
+      this.logger.warn({ bindHost, port, code }, `refused -R: ${message}`);
+      this.#control?.send({ type: 'error', id, code, message });
+    };
+    if (this.#listeners.has(id)) return refuse(TunnelErrorCode.PROTOCOL, `forward id ${id} is already in use`);
+    if (this.#listeners.size >= this.#context.limits.maxRemoteListeners) {
+      return refuse(TunnelErrorCode.LIMIT, `this client already holds ${this.#listeners.size} -R listeners (the server's limit)`);
+    }
+    const refusal = checkRemotePort(this.#context.policy, port);
+    if (refusal) return refuse(TunnelErrorCode.POLICY, refusal);
+
+    const listener = net.createServer({ allowHalfOpen: true });
+    listener.on('connection', (socket) => this.#onRemoteConnection(id, socket));
+    listener.once('error', (error: NodeJS.ErrnoException) => {
+      refuse(TunnelErrorCode.BIND, `cannot listen on ${bindHost}:${port}: ${describeError(error)}`);
+    });
+    listener.listen({ host: bindHost, port }, () => {
+      if (this.#closing || this.session.isClosed) {
+        listener.close();
+        return;
+      }
+      listener.on('error', (error) => this.logger.warn({ error: describeError(error) }, '-R listener failed'));
+      this.#listeners.set(id, listener);
+      const actual = (listener.address() as net.AddressInfo).port;
+      this.logger.info({ bindHost, port: actual }, '-R listening');
+      this.#control?.send({ type: 'listening', id, bindHost, port: actual });
+    });
+  }
+
+  #onRemoteConnection(forward: number, socket: net.Socket): void {
+    socket.on('error', () => {});
+    let stream: Stream;
+    try {
+      stream = this.session.open({ type: StreamKind.REMOTE_FORWARD });
+    } catch (error) {
+      this.logger.warn({ error: describeError(error) }, 'cannot open a -R stream; resetting the connection');
+      socket.resetAndDestroy();
+      return;
+    }
+    stream.on('error', () => {});
+    this.#applyIdleTimeout(socket);
+    stream.write(encodeStreamHeader({ forward, peer: `${socket.remoteAddress}:${socket.remotePort}` }));
+    bridge(socket, stream);
+  }
+
+  async #serveLocalForward(stream: Stream): Promise<void> {
+    let header: unknown;
+    try {
+      header = await readStreamHeader(stream, this.#context.limits.headerTimeoutMs);
+    } catch (error) {
+      this.logger.warn({ error: describeError(error) }, 'bad -L stream header; resetting the stream');
+      stream.reset(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    if (!isLocalForwardHeader(header)) {
+      this.logger.warn({}, 'malformed -L stream header; resetting the stream');
+      stream.reset(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const { host, port } = header;
+    const refusal = checkLocalTarget(this.#context.policy, host, port);
+    if (refusal) {
+      this.logger.warn({ target: `${host}:${port}` }, `refused -L: ${refusal}`);
+      this.#control?.send({ type: 'forward-failed', streamId: stream.id, code: TunnelErrorCode.POLICY, message: refusal });
+      stream.reset(ErrorCode.REFUSED_STREAM);
+      return;
+    }
+    const socket = net.connect({ host, port, allowHalfOpen: true });
+    const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${this.#context.limits.dialTimeoutMs} ms`)), this.#context.limits.dialTimeoutMs);
+    const abortDial = (): void => {
+      socket.destroy();
+    };
+    stream.once('close', abortDial);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      stream.off('close', abortDial);
+      socket.removeAllListeners('error');
+      socket.on('error', () => {});
+      this.#applyIdleTimeout(socket);
+      this.logger.debug({ target: `${host}:${port}`, streamId: stream.id }, '-L connected');
+      bridge(socket, stream);
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      if (stream.destroyed) return;
+      const message = `dialling ${host}:${port} failed: ${describeError(error)}`;
+      this.logger.warn({ target: `${host}:${port}`, streamId: stream.id }, message);
+      this.#control?.send({ type: 'forward-failed', streamId: stream.id, code: TunnelErrorCode.DIAL, message });
+      stream.reset(ErrorCode.CANCEL);
+    });
+  }
+
+  #applyIdleTimeout(socket: net.Socket): void {
+    const idle = this.#context.limits.idleTimeoutMs;
+    if (idle <= 0) return;
+    socket.setTimeout(idle, () => {
+      this.logger.info({ idleMs: idle }, 'closing an idle forwarded connection');
+      socket.resetAndDestroy();
+    });
+  }
+
+  /** Tells the client why, then ends the session. */
+  #fatal(code: string, message: string): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.logger.warn({ code }, message);
+    const control = this.#control;
+    const close = (): void => this.session.close();
+    if (control && !control.stream.destroyed) {
+      control.send({ type: 'error', code, message });
+      // Close once the message is on the wire (write callbacks run in order), or soon regardless.
+      control.stream.write(Buffer.alloc(0), close);
+      setTimeout(close, 1_000).unref();
+    } else {
+      close();
+    }
+  }
+}

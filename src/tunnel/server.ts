@@ -1,0 +1,139 @@
+import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
+import type { SessionOptions } from '../muxado/index.js';
+import { serverTlsOptions } from '../tls/index.js';
+import { waitForDrain } from './drain.js';
+import { describeError, silentLogger, type TunnelLogger } from './logger.js';
+import { defaultPolicy, type ServerPolicy } from './policy.js';
+import { ServerConnection } from './server-connection.js';
+import { defaultServerLimits, type ServerLimits } from './server-limits.js';
+
+export interface TunnelServerOptions {
+  host: string;
+  port: number;
+  /** PEM certificate and key. */
+  tls: { cert: string; key: string };
+  token: string;
+  policy?: ServerPolicy;
+  limits?: Partial<ServerLimits>;
+  /** Engine options (heartbeat timing and the like). */
+  session?: SessionOptions;
+  logger?: TunnelLogger;
+}
+
+/** `muxtun serve`: accepts TLS connections from clients, each one muxado session. */
+export class TunnelServer {
+  readonly #options: TunnelServerOptions;
+  readonly #limits: ServerLimits;
+  readonly #logger: TunnelLogger;
+  readonly #tls: tls.Server;
+  readonly #connections = new Set<ServerConnection>();
+  readonly #byClientId = new Map<string, ServerConnection>();
+  #unauthenticated = 0;
+  #stopping = false;
+
+  constructor(options: TunnelServerOptions) {
+    this.#options = options;
+    this.#limits = { ...defaultServerLimits, ...options.limits };
+    this.#logger = options.logger ?? silentLogger;
+    this.#tls = tls.createServer({
+      ...serverTlsOptions(options.tls),
+      handshakeTimeout: this.#limits.handshakeTimeoutMs,
+    });
+    this.#tls.on('secureConnection', (socket) => this.#onConnection(socket));
+    this.#tls.on('tlsClientError', (error, socket) => {
+      this.#logger.info({ remote: `${socket.remoteAddress}:${socket.remotePort}`, error: describeError(error) }, 'TLS handshake failed');
+    });
+    this.#tls.on('error', (error) => this.#logger.error({ error: describeError(error) }, 'server socket failed'));
+  }
+
+  /** Starts listening; resolves with the bound address, rejects if the port cannot be bound. */
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error): void => reject(error);
+      this.#tls.once('error', onError);
+      this.#tls.listen({ host: this.#options.host, port: this.#options.port }, () => {
+        this.#tls.off('error', onError);
+        resolve(this.#tls.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Client sessions that authenticated and are still open. */
+  get sessionCount(): number {
+    return this.#byClientId.size;
+  }
+
+  /**
+   * Graceful stop: stop accepting, send GOAWAY, close -R listeners, let open
+   * streams finish for up to `drainMs`, then close every session.
+   */
+  async stop(drainMs = 5_000): Promise<{ drained: boolean }> {
+    if (this.#stopping) return { drained: true };
+    this.#stopping = true;
+    const closed = new Promise<void>((resolve) => this.#tls.close(() => resolve()));
+    const connections = [...this.#connections];
+    await Promise.all(connections.map((c) => c.drainStart('server shutting down')));
+    const drained = await waitForDrain(
+      connections.map((c) => c.session),
+      1,
+      drainMs,
+    );
+    for (const connection of connections) connection.close('server shutting down');
+    await Promise.all(connections.map((c) => c.session.closed));
+    await closed;
+    return { drained };
+  }
+
+  #onConnection(socket: tls.TLSSocket): void {
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    socket.on('error', () => {});
+    if (this.#stopping) {
+      socket.destroy();
+      return;
+    }
+    if (this.#unauthenticated >= this.#limits.maxUnauthenticated) {
+      this.#logger.warn({ remote, limit: this.#limits.maxUnauthenticated }, 'too many unauthenticated connections; dropping one');
+      socket.destroy();
+      return;
+    }
+    this.#unauthenticated++;
+    let counted = true;
+    const uncount = (): void => {
+      if (counted) this.#unauthenticated--;
+      counted = false;
+    };
+    const server = this;
+    const connection = new ServerConnection(
+      {
+        token: this.#options.token,
+        policy: this.#options.policy ?? defaultPolicy,
+        limits: this.#limits,
+        session: this.#options.session ?? {},
+        logger: this.#logger,
+        async authenticated(conn) {
+          uncount();
+          const previous = server.#byClientId.get(conn.clientId);
+          if (previous && previous !== conn) {
+            // The client reconnected before we noticed its old session died:
+            // free its -R ports for the new one.
+            previous.close('replaced by a new session of the same client');
+            await previous.session.closed;
+          } else if (server.#byClientId.size >= server.#limits.maxSessions) {
+            conn.close(`the server holds its limit of ${server.#limits.maxSessions} sessions`);
+            return;
+          }
+          server.#byClientId.set(conn.clientId, conn);
+        },
+        ended(conn) {
+          uncount();
+          server.#connections.delete(conn);
+          if (server.#byClientId.get(conn.clientId) === conn) server.#byClientId.delete(conn.clientId);
+        },
+      },
+      socket,
+    );
+    this.#connections.add(connection);
+    connection.logger.debug({}, 'TLS connection accepted');
+  }
+}

@@ -1,0 +1,90 @@
+import type { Duplex } from 'node:stream';
+import { TunnelError, TunnelErrorCode } from './errors.js';
+
+/** The largest forward-stream header either side accepts. */
+export const MAX_STREAM_HEADER = 1024;
+
+/** What a client-opened -L stream asks the server to dial. */
+export interface LocalForwardHeader {
+  host: string;
+  port: number;
+}
+
+/** Which -R forward a server-opened stream belongs to, and who connected. */
+export interface RemoteForwardHeader {
+  forward: number;
+  peer: string;
+}
+
+/** Encodes a header: u16 big-endian length, then UTF-8 JSON. Data may follow at once. */
+export function encodeStreamHeader(header: LocalForwardHeader | RemoteForwardHeader): Buffer {
+  const body = Buffer.from(JSON.stringify(header), 'utf8');
+  if (body.length > MAX_STREAM_HEADER) throw new TunnelError(TunnelErrorCode.PROTOCOL, `stream header of ${body.length} bytes exceeds ${MAX_STREAM_HEADER}`);
+  const out = Buffer.allocUnsafe(2 + body.length);
+  out.writeUInt16BE(body.length, 0);
+  body.copy(out, 2);
+  return out;
+}
+
+/**
+ * Reads one header from the start of a stream; bytes after it are put back
+ * for whoever reads next. Rejects on a bad or oversized header, on end of
+ * stream before it, and after `timeoutMs`.
+ */
+export function readStreamHeader(stream: Duplex, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    let buffered: Buffer = Buffer.alloc(0);
+    const fail = (message: string): void => {
+      cleanup();
+      reject(new TunnelError(TunnelErrorCode.PROTOCOL, message));
+    };
+    const onReadable = (): void => {
+      let chunk: Buffer | null;
+      while ((chunk = stream.read() as Buffer | null) !== null) {
+        buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+        if (buffered.length < 2) continue;
+        const length = buffered.readUInt16BE(0);
+        if (length > MAX_STREAM_HEADER) return fail(`stream header of ${length} bytes exceeds ${MAX_STREAM_HEADER}`);
+        if (buffered.length < 2 + length) continue;
+        cleanup();
+        const rest = buffered.subarray(2 + length);
+        if (rest.length > 0) stream.unshift(rest);
+        try {
+          resolve(JSON.parse(buffered.subarray(2, 2 + length).toString('utf8')));
+        } catch {
+          reject(new TunnelError(TunnelErrorCode.PROTOCOL, 'stream header is not valid JSON'));
+        }
+        return;
+      }
+    };
+    const onEnd = (): void => fail('the stream ended before its header');
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(error);
+    };
+    const timer = setTimeout(() => fail(`no stream header within ${timeoutMs} ms`), timeoutMs);
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      stream.off('readable', onReadable);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.off('close', onEnd);
+    };
+    stream.on('readable', onReadable);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.on('close', onEnd);
+  });
+}
+
+export function isLocalForwardHeader(value: unknown): value is LocalForwardHeader {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.host === 'string' && v.host.length > 0 && v.host.length <= 255 && Number.isInteger(v.port) && (v.port as number) >= 1 && (v.port as number) <= 65535;
+}
+
+export function isRemoteForwardHeader(value: unknown): value is RemoteForwardHeader {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return Number.isInteger(v.forward) && (v.forward as number) >= 0 && typeof v.peer === 'string' && v.peer.length <= 300;
+}
