@@ -226,7 +226,9 @@ export class Stream extends Duplex {
   /** @internal The session ended or refused this stream; nothing more goes on the wire for it. */
   _abort(error: Error): void {
     this.#reset = true;
-    this.destroy(error);
+    // A stream whose both directions already ended lost nothing: no error.
+    if (this.readableEnded && this.#finSent) this.destroy();
+    else this.destroy(error);
   }
 
   /** @internal */
