@@ -187,7 +187,7 @@ describe.skipIf(skipInterop())('interop with the Go reference (inconshreveable/m
     goServer.process.events.filter((e) => e.event === 'stream-end' && e.remote === remote);
 
   beforeAll(async () => {
-    requireGoReference();
+    console.info(`interop: ${requireGoReference().reason}`);
     goServer = await startGoServer(); // builds the peer first
   }, 200_000);
 
