@@ -54,6 +54,14 @@ export interface SessionEvents {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+// A stream the peer opened can fail (an RST, the session ending) before the
+// application holds it: while it waits in the backlog, or between resolving
+// accept() and the code after the `await` (destroy() emits 'error' on
+// nextTick, ahead of promise continuations). An 'error' nobody listens to
+// would crash the process, so until the application has had its turn the
+// stream carries this no-op listener; the failure stays in `stream.errored`.
+const ignoreUnclaimedError = (): void => {};
 // Ids of streams we reset recently, so late frames for them are dropped quietly.
 const RECENT_RESETS = 1024;
 
@@ -181,7 +189,10 @@ export class Session extends EventEmitter<SessionEvents> {
   /** The next stream the peer opens. Rejects with SessionClosedError when the session ends. */
   accept(): Promise<Stream> {
     const queued = this.#backlog.shift();
-    if (queued) return Promise.resolve(queued);
+    if (queued) {
+      this.#claimAfterTurn(queued);
+      return Promise.resolve(queued);
+    }
     if (this.#end) return Promise.reject(new SessionClosedError());
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
@@ -264,13 +275,20 @@ export class Session extends EventEmitter<SessionEvents> {
       return;
     }
     const stream = new Stream(this, this.#host, { id, type, priority, maxWindow: this.#config.maxStreamWindow });
+    stream.on('error', ignoreUnclaimedError);
     this.#streams.set(id, stream);
     this.#remoteCount++;
     if (fin) stream._onData(EMPTY, true);
     const waiter = this.#waiters.shift();
-    if (waiter) waiter.resolve(stream);
-    else if (hasTaker) this.emit('stream', stream);
-    else this.#backlog.push(stream);
+    if (waiter) {
+      waiter.resolve(stream);
+      this.#claimAfterTurn(stream);
+    } else if (hasTaker) {
+      this.emit('stream', stream);
+      stream.off('error', ignoreUnclaimedError);
+    } else {
+      this.#backlog.push(stream);
+    }
   }
 
   #onGoAway(lastStreamId: number, errorCode: number, message: string): void {
@@ -361,8 +379,15 @@ export class Session extends EventEmitter<SessionEvents> {
 
   #drainBacklogToListeners(): void {
     while (this.#backlog.length > 0 && this.listenerCount('stream') > 0) {
-      this.emit('stream', this.#backlog.shift()!);
+      const stream = this.#backlog.shift()!;
+      this.emit('stream', stream);
+      stream.off('error', ignoreUnclaimedError);
     }
+  }
+
+  /** The stream was handed to accept()'s caller: after its continuation has run, errors are the application's. */
+  #claimAfterTurn(stream: Stream): void {
+    setImmediate(() => stream.off('error', ignoreUnclaimedError));
   }
 
   #protocolError(message: string): void {

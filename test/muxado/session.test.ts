@@ -373,3 +373,40 @@ describe('close', () => {
     session.close();
   });
 });
+
+describe('streams the application has not taken yet', () => {
+  // A stream that fails while nobody holds it must not crash the process with
+  // an unhandled 'error' (vitest reports an uncaught exception as a failure).
+
+  it('a peer RST on a stream waiting in the backlog drops it quietly', async () => {
+    const { session, peer } = await rawPeerOf('server');
+    peer.send({ type: FrameType.SYN, streamId: 3, fin: false }, { type: FrameType.SYN, streamId: 5, fin: false });
+    await peer.barrier(7);
+    peer.send({ type: FrameType.RST, streamId: 3, errorCode: ErrorCode.CANCEL });
+    await peer.barrier(7);
+    // The reset stream left the backlog; the next one is still there.
+    expect((await session.accept()).id).toBe(5);
+    expect(session.openStreams).toBe(1);
+  });
+
+  it('the session ending while streams wait in the backlog does not crash', async () => {
+    const { session, peer } = await rawPeerOf('server');
+    peer.send({ type: FrameType.SYN, streamId: 3, fin: false });
+    await peer.barrier(5);
+    session.close();
+    await peer.waitEnded();
+    expect((await session.closed).initiator).toBe('local');
+  });
+
+  it('a stream reset in the same chunk as its SYN, while accept() waits, does not crash', async () => {
+    const { session, peer } = await rawPeerOf('server');
+    const accepted = session.accept();
+    peer.send({ type: FrameType.SYN, streamId: 3, fin: false }, { type: FrameType.RST, streamId: 3, errorCode: ErrorCode.CANCEL });
+    const stream = await accepted;
+    expect(stream.id).toBe(3);
+    // It failed before the application could listen: the failure is still visible.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(stream.destroyed).toBe(true);
+    expect(stream.errored).toBeInstanceOf(StreamResetError);
+  });
+});
