@@ -5,7 +5,7 @@ import { TunnelClient, type ForwardSpec } from '../tunnel/index.js';
 import { parseForwardSpec, parseServerAddress } from './forward-spec.js';
 import { createLogger } from './logger.js';
 import { onShutdownSignal, type CommandContext } from './process.js';
-import { parseSeconds } from './serve-command.js';
+import { heartbeatOptions, parseSeconds } from './numbers.js';
 import { tokenFrom } from './token-source.js';
 import { UsageError } from './usage-error.js';
 
@@ -23,6 +23,8 @@ interface ConnectFlags {
   servername?: string;
   reconnect: boolean;
   drainTimeout: string;
+  heartbeatInterval: string;
+  heartbeatTolerance: string;
   logLevel: string;
   logFormat?: string;
 }
@@ -42,6 +44,8 @@ export function connectCommand(context: CommandContext): Command {
     .option('--servername <name>', 'TLS server name (SNI and --ca host check) when it differs from HOST')
     .option('--no-reconnect', 'exit when the session drops instead of reconnecting')
     .option('--drain-timeout <seconds>', 'on SIGINT/SIGTERM, let open connections finish for this long', '5')
+    .option('--heartbeat-interval <seconds>', 'how often to check that the server is alive', '3')
+    .option('--heartbeat-tolerance <seconds>', 'silence beyond the interval after which the session is considered dead and replaced', '10')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
     .addOption(new Option('--log-format <format>', 'pretty or json (default: pretty on a terminal, json otherwise)').choices(['pretty', 'json']))
     .addHelpText(
@@ -74,6 +78,7 @@ Environment:
       const remote: ForwardSpec[] = (flags.remote ?? []).map((text) => parseForwardSpec('-R', text));
       if (local.length + remote.length === 0) throw new UsageError('connect: nothing to forward: give at least one -L or -R');
       const drainMs = parseSeconds(flags.drainTimeout, '--drain-timeout');
+      const session = heartbeatOptions(flags);
       const token = await tokenFrom(flags, context.env);
       if (token === undefined) throw new UsageError('connect: no token: set MUXTUN_TOKEN (printed by `muxtun serve`), or use --token-file or --token');
       const trust = await trustFrom(flags, context.env);
@@ -88,6 +93,7 @@ Environment:
         local,
         remote,
         reconnect: flags.reconnect,
+        session,
         logger,
       });
       const running = client.run();

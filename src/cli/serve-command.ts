@@ -1,8 +1,9 @@
 import { Command, Option } from 'commander';
 import { defaultStateDir, loadCertificateFiles, loadOrCreateServerCertificate, loadOrCreateToken } from '../tls/index.js';
-import { defaultServerLimits, parsePortRange, parseTargetPattern, TunnelServer, type ServerPolicy } from '../tunnel/index.js';
+import { defaultServerLimits, parsePortRange, parseTargetPattern, resolveServerLimits, TunnelServer, type ServerPolicy } from '../tunnel/index.js';
 import { createLogger } from './logger.js';
 import { parsePort } from './forward-spec.js';
+import { heartbeatOptions, parseCount, parseSeconds } from './numbers.js';
 import { onShutdownSignal, type CommandContext } from './process.js';
 import { tokenFrom } from './token-source.js';
 import { UsageError } from './usage-error.js';
@@ -20,6 +21,14 @@ interface ServeFlags {
   allowLocal?: string[];
   allowRemote?: string[];
   drainTimeout: string;
+  maxSessions: string;
+  maxUnauthenticated: string;
+  maxStreams: string;
+  maxRemoteListeners: string;
+  handshakeTimeout: string;
+  idleTimeout: string;
+  heartbeatInterval: string;
+  heartbeatTolerance: string;
   logLevel: string;
   logFormat?: string;
 }
@@ -37,6 +46,14 @@ export function serveCommand(context: CommandContext): Command {
     .option('--allow-local <pattern>', 'let -L reach only HOST:PORT targets matching this (repeatable; * and *.domain and port ranges work; default: anything)', collect)
     .option('--allow-remote <ports>', 'let -R bind only these ports or ranges (repeatable, e.g. 9000-9100; default: 1024-65535)', collect)
     .option('--drain-timeout <seconds>', 'on SIGINT/SIGTERM, let open connections finish for this long', '5')
+    .option('--max-sessions <n>', 'authenticated clients at once; more are refused with a clear error', String(defaultServerLimits.maxSessions))
+    .option('--max-unauthenticated <n>', 'connections still in the TLS handshake or authentication at once; more are dropped', String(defaultServerLimits.maxUnauthenticated))
+    .option('--max-streams <n>', 'forwarded connections open at once per client and direction; more are refused', String(defaultServerLimits.maxStreams))
+    .option('--max-remote-listeners <n>', '-R listeners one client may hold', String(defaultServerLimits.maxRemoteListeners))
+    .option('--handshake-timeout <seconds>', 'time a new connection has for the TLS handshake and for authenticating', String(defaultServerLimits.handshakeTimeoutMs / 1000))
+    .option('--idle-timeout <seconds>', 'close forwarded connections with no traffic for this long (0: never)', '0')
+    .option('--heartbeat-interval <seconds>', 'how often to check that each client is alive', '3')
+    .option('--heartbeat-tolerance <seconds>', 'silence beyond the interval after which a client is considered gone', '10')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
     .addOption(new Option('--log-format <format>', 'pretty or json (default: pretty on a terminal, json otherwise)').choices(['pretty', 'json']))
     .addHelpText(
@@ -52,13 +69,26 @@ Examples:
 Environment:
   MUXTUN_TOKEN    the token, if --token and --token-file are not given
 
-Defaults: ${defaultServerLimits.maxSessions} client sessions, ${defaultServerLimits.maxStreams} streams per session,
-${defaultServerLimits.maxRemoteListeners} -R listeners per client, ${defaultServerLimits.handshakeTimeoutMs / 1000} s to authenticate.`,
+Also bounded (not flags): control messages 16 KiB, forward headers 1 KiB,
+${defaultServerLimits.acceptBacklog} streams waiting to be served per client, ${defaultServerLimits.maxSessionBufferBytes / 2 ** 20} MiB of receive
+window beyond 64 KiB per stream per client. Failed authentications from one
+address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
     )
     .action(async (flags: ServeFlags) => {
       const logger = createLogger(flags.logLevel, flags.logFormat);
       const port = parsePort(flags.port, '--port');
       const drainMs = parseSeconds(flags.drainTimeout, '--drain-timeout');
+      const limits = usage(() =>
+        resolveServerLimits({
+          maxSessions: parseCount(flags.maxSessions, '--max-sessions', 1, 1_000_000),
+          maxUnauthenticated: parseCount(flags.maxUnauthenticated, '--max-unauthenticated', 1, 100_000),
+          maxStreams: parseCount(flags.maxStreams, '--max-streams', 1, 1 << 20),
+          maxRemoteListeners: parseCount(flags.maxRemoteListeners, '--max-remote-listeners', 0, 10_000),
+          handshakeTimeoutMs: parseSeconds(flags.handshakeTimeout, '--handshake-timeout', 0.1, 600),
+          idleTimeoutMs: parseSeconds(flags.idleTimeout, '--idle-timeout'),
+        }),
+      );
+      const session = heartbeatOptions(flags);
       if ((flags.cert === undefined) !== (flags.key === undefined)) throw new UsageError('--cert and --key go together: give both or neither');
       const policy: ServerPolicy = {
         allowLocal: (flags.allowLocal ?? []).map((p) => usage(() => parseTargetPattern(p))),
@@ -78,7 +108,7 @@ ${defaultServerLimits.maxRemoteListeners} -R listeners per client, ${defaultServ
           ? { ...(await loadCertificateFiles(flags.cert, flags.key)), created: false }
           : await loadOrCreateServerCertificate(stateDir);
 
-      const server = new TunnelServer({ host: flags.host, port, tls: material, token, policy, logger });
+      const server = new TunnelServer({ host: flags.host, port, tls: material, token, policy, limits, session, logger });
       const address = await server.listen();
       logger.info({ address: `${address.address}:${address.port}`, fingerprint: material.fingerprint }, 'listening');
       if (tokenNote) logger.info({}, tokenNote);
@@ -99,17 +129,12 @@ ${defaultServerLimits.maxRemoteListeners} -R listeners per client, ${defaultServ
     });
 }
 
-export function parseSeconds(text: string, flag: string): number {
-  const seconds = Number(text);
-  if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(seconds) || seconds > 86_400) throw new UsageError(`${flag}: "${text}" is not a number of seconds (0-86400)`);
-  return Math.round(seconds * 1000);
-}
-
 /** Turns a policy parse error into a usage error (exit 2). */
 function usage<T>(parse: () => T): T {
   try {
     return parse();
   } catch (error) {
+    if (error instanceof UsageError) throw error;
     throw new UsageError((error as Error).message);
   }
 }

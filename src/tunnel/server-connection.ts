@@ -9,6 +9,7 @@ import { PROTOCOL_VERSION, StreamKind, type ControlMessage, type HelloMessage, t
 import { TunnelErrorCode } from './errors.js';
 import { describeError, type TunnelLogger } from './logger.js';
 import { checkLocalTarget, checkRemotePort, type ServerPolicy } from './policy.js';
+import type { AuthThrottle } from './auth-throttle.js';
 import type { ServerLimits } from './server-limits.js';
 import { encodeStreamHeader, isLocalForwardHeader, readStreamHeader } from './stream-header.js';
 
@@ -19,6 +20,7 @@ export interface ConnectionContext {
   limits: ServerLimits;
   session: SessionOptions;
   logger: TunnelLogger;
+  throttle: AuthThrottle;
   /** Called once the client authenticated; may replace an older session of the same client. */
   authenticated(connection: ServerConnection): Promise<void>;
   /** Called once when the connection is over. */
@@ -29,6 +31,7 @@ export interface ConnectionContext {
 export class ServerConnection {
   readonly session: Session;
   readonly remote: string;
+  readonly remoteAddress: string;
   readonly logger: TunnelLogger;
   readonly sessionId = randomUUID();
   clientId = '';
@@ -39,12 +42,19 @@ export class ServerConnection {
   #control: ControlChannel | null = null;
   #authTimer: NodeJS.Timeout | null;
   #closing = false;
+  #helloSeen = false;
 
   constructor(context: ConnectionContext, socket: TLSSocket) {
     this.#context = context;
-    this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.remoteAddress = socket.remoteAddress ?? '?';
+    this.remote = `${this.remoteAddress}:${socket.remotePort ?? '?'}`;
     this.logger = context.logger.child({ client: this.remote });
-    this.session = muxadoServer(socket, { ...context.session, maxStreams: context.limits.maxStreams });
+    this.session = muxadoServer(socket, {
+      ...context.session,
+      maxStreams: context.limits.maxStreams,
+      acceptBacklog: context.limits.acceptBacklog,
+      maxSessionWindowGrowth: context.limits.maxSessionBufferBytes,
+    });
     this.session.on('stream', (stream) => this.#onStream(stream));
     this.session.on('refused', (error) => this.logger.warn({ reason: error.message }, 'refused a stream'));
     void this.session.closed.then((end) => {
@@ -81,6 +91,10 @@ export class ServerConnection {
   }
 
   /** Closes the -R listeners; resolves once their ports are free. */
+  get remoteListeners(): number {
+    return this.#listeners.size;
+  }
+
   #closeListeners(): Promise<void> {
     const closing = [...this.#listeners.values()].map((listener) => new Promise<void>((resolve) => listener.close(() => resolve())));
     this.#listeners.clear();
@@ -93,7 +107,7 @@ export class ServerConnection {
       if (stream.type === StreamKind.CONTROL && this.#control === null) {
         this.#control = new ControlChannel(stream);
         this.#control.on('message', (message) => void this.#onMessage(message));
-        this.#control.on('invalid', (error) => this.#fatal(error.code, error.message));
+        this.#control.on('invalid', (error) => this.refuse(error.code, error.message));
         this.#control.on('close', () => {
           if (!this.#closing) this.close('the control stream ended');
         });
@@ -113,24 +127,35 @@ export class ServerConnection {
 
   async #onMessage(message: ControlMessage): Promise<void> {
     if (message.type === 'hello') {
-      if (this.isAuthenticated) return this.#fatal(TunnelErrorCode.PROTOCOL, 'hello sent twice');
+      if (this.#helloSeen) return this.refuse(TunnelErrorCode.PROTOCOL, 'hello sent twice');
+      this.#helloSeen = true;
       return this.#onHello(message);
     }
-    if (!this.isAuthenticated) return this.#fatal(TunnelErrorCode.PROTOCOL, `"${message.type}" before hello`);
+    if (!this.isAuthenticated) return this.refuse(TunnelErrorCode.PROTOCOL, `"${message.type}" before hello`);
     if (message.type === 'listen') return this.#onListen(message);
-    this.#fatal(TunnelErrorCode.PROTOCOL, `a client may not send "${message.type}"`);
+    this.refuse(TunnelErrorCode.PROTOCOL, `a client may not send "${message.type}"`);
   }
 
   async #onHello(hello: HelloMessage): Promise<void> {
     if (hello.version !== PROTOCOL_VERSION) {
-      return this.#fatal(TunnelErrorCode.VERSION, `this server speaks tunnel protocol version ${PROTOCOL_VERSION}, the client ${hello.version}`);
+      return this.refuse(TunnelErrorCode.VERSION, `this server speaks tunnel protocol version ${PROTOCOL_VERSION}, the client ${hello.version}`);
     }
-    if (!tokensEqual(hello.token, this.#context.token)) {
-      this.logger.warn({}, 'authentication failed: wrong token');
-      return this.#fatal(TunnelErrorCode.AUTH, 'authentication failed: the token is not valid for this server');
-    }
+    // The hello came in time; what follows may be slowed down on purpose.
     if (this.#authTimer) clearTimeout(this.#authTimer);
     this.#authTimer = null;
+    const throttle = this.#context.throttle;
+    const delay = throttle.delayFor(this.remoteAddress);
+    if (delay > 0) {
+      this.logger.debug({ delayMs: delay }, 'recent failed authentications from this address: answering later');
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (this.#closing || this.session.isClosed) return;
+    }
+    if (!tokensEqual(hello.token, this.#context.token)) {
+      throttle.failed(this.remoteAddress);
+      this.logger.warn({}, 'authentication failed: wrong token');
+      return this.refuse(TunnelErrorCode.AUTH, 'authentication failed: the token is not valid for this server');
+    }
+    throttle.succeeded(this.remoteAddress);
     this.clientId = hello.clientId;
     this.isAuthenticated = true;
     await this.#context.authenticated(this);
@@ -243,7 +268,7 @@ export class ServerConnection {
   }
 
   /** Tells the client why, then ends the session. */
-  #fatal(code: string, message: string): void {
+  refuse(code: string, message: string): void {
     if (this.#closing) return;
     this.#closing = true;
     this.logger.warn({ code }, message);

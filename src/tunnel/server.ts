@@ -3,10 +3,12 @@ import tls from 'node:tls';
 import type { SessionOptions } from '../muxado/index.js';
 import { serverTlsOptions } from '../tls/index.js';
 import { waitForDrain } from './drain.js';
+import { TunnelErrorCode } from './errors.js';
 import { describeError, silentLogger, type TunnelLogger } from './logger.js';
 import { defaultPolicy, type ServerPolicy } from './policy.js';
 import { ServerConnection } from './server-connection.js';
-import { defaultServerLimits, type ServerLimits } from './server-limits.js';
+import { AuthThrottle } from './auth-throttle.js';
+import { resolveServerLimits, type ServerLimits } from './server-limits.js';
 
 export interface TunnelServerOptions {
   host: string;
@@ -29,12 +31,13 @@ export class TunnelServer {
   readonly #tls: tls.Server;
   readonly #connections = new Set<ServerConnection>();
   readonly #byClientId = new Map<string, ServerConnection>();
+  readonly #throttle = new AuthThrottle();
   #unauthenticated = 0;
   #stopping = false;
 
   constructor(options: TunnelServerOptions) {
     this.#options = options;
-    this.#limits = { ...defaultServerLimits, ...options.limits };
+    this.#limits = resolveServerLimits(options.limits);
     this.#logger = options.logger ?? silentLogger;
     this.#tls = tls.createServer({
       ...serverTlsOptions(options.tls),
@@ -62,6 +65,17 @@ export class TunnelServer {
   /** Client sessions that authenticated and are still open. */
   get sessionCount(): number {
     return this.#byClientId.size;
+  }
+
+  /** Counts for monitoring and tests: sessions, connections still authenticating, open streams, -R listeners. */
+  stats(): { sessions: number; unauthenticated: number; streams: number; remoteListeners: number } {
+    let streams = 0;
+    let remoteListeners = 0;
+    for (const connection of this.#connections) {
+      streams += connection.session.openStreams;
+      remoteListeners += connection.remoteListeners;
+    }
+    return { sessions: this.#byClientId.size, unauthenticated: this.#unauthenticated, streams, remoteListeners };
   }
 
   /**
@@ -111,6 +125,7 @@ export class TunnelServer {
         limits: this.#limits,
         session: this.#options.session ?? {},
         logger: this.#logger,
+        throttle: this.#throttle,
         async authenticated(conn) {
           uncount();
           const previous = server.#byClientId.get(conn.clientId);
@@ -120,7 +135,7 @@ export class TunnelServer {
             previous.close('replaced by a new session of the same client');
             await previous.session.closed;
           } else if (server.#byClientId.size >= server.#limits.maxSessions) {
-            conn.close(`the server holds its limit of ${server.#limits.maxSessions} sessions`);
+            conn.refuse(TunnelErrorCode.LIMIT, `the server is full: it holds its limit of ${server.#limits.maxSessions} client sessions`);
             return;
           }
           server.#byClientId.set(conn.clientId, conn);
