@@ -73,6 +73,13 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.#backoff = new Backoff(options.backoff);
   }
 
+  /** Counts for monitoring and tests: whether a session is up, its open forward streams, -L listeners. */
+  stats(): { connected: boolean; streams: number; localListeners: number } {
+    const session = this.#session;
+    const connected = session !== null && !session.isClosed;
+    return { connected, streams: connected ? Math.max(0, session.openStreams - 1) : 0, localListeners: this.#localListeners.length };
+  }
+
   /** Addresses of the -L listeners, in the order given. */
   get localAddresses(): net.AddressInfo[] {
     return this.#localListeners.map((l) => l.address() as net.AddressInfo);

@@ -67,12 +67,13 @@ export class TunnelServer {
     return this.#byClientId.size;
   }
 
-  /** Counts for monitoring and tests: sessions, connections still authenticating, open streams, -R listeners. */
+  /** Counts for monitoring and tests: sessions, connections still authenticating, open forward streams, -R listeners. */
   stats(): { sessions: number; unauthenticated: number; streams: number; remoteListeners: number } {
     let streams = 0;
     let remoteListeners = 0;
     for (const connection of this.#connections) {
-      streams += connection.session.openStreams;
+      // The control stream is not a forward.
+      streams += Math.max(0, connection.session.openStreams - (connection.isAuthenticated ? 1 : 0));
       remoteListeners += connection.remoteListeners;
     }
     return { sessions: this.#byClientId.size, unauthenticated: this.#unauthenticated, streams, remoteListeners };
