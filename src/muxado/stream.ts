@@ -188,6 +188,9 @@ export class Stream extends Duplex {
   _onData(data: Buffer, fin: boolean): void {
     if (this.#reset) return;
     if (this.#remoteFin) {
+      // The reference's Close() after HalfClose() sends a second empty
+      // DATA+FIN: harmless, and common in Go code. Data after FIN is not.
+      if (data.length === 0 && fin) return;
       this.#resetWith(ErrorCode.STREAM_CLOSED, 'the peer sent DATA after FIN');
       return;
     }
