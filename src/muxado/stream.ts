@@ -320,8 +320,11 @@ export class Stream extends Duplex {
     while (this.#recv.length > 0 && this.#wantRead) {
       const chunk = this.#recv.shift()!;
       this.#recvBytes -= chunk.length;
-      this.#consumed(chunk.length);
-      if (!this.push(chunk)) this.#wantRead = false;
+      // push() returns false once the read buffer is at its high-water mark:
+      // the application is not keeping up.
+      const keepingUp = this.push(chunk);
+      this.#consumed(chunk.length, keepingUp);
+      if (!keepingUp) this.#wantRead = false;
     }
     if (this.#recv.length === 0 && this.#remoteFin && !this.#pushedEof && !this.destroyed) {
       this.#pushedEof = true;
@@ -329,11 +332,17 @@ export class Stream extends Duplex {
     }
   }
 
-  /** Bytes moved to the reader: return them as window, and grow the window while the reader keeps up. */
-  #consumed(bytes: number): void {
+  /**
+   * Bytes moved to the reader: return them as window, and grow the window
+   * while the reader keeps up. Growth needs `keepingUp`: bytes that merely
+   * fill the read buffer of an application that reads nothing must not buy
+   * the peer a larger window (it would have us buffer window + growth + the
+   * read buffer for a reader that is stalled).
+   */
+  #consumed(bytes: number, keepingUp: boolean): void {
     this.#unacked += bytes;
     this.#consumedSinceGrowth += bytes;
-    if (this.#consumedSinceGrowth >= this.#windowSize && this.#windowSize < this.#maxWindow) {
+    if (keepingUp && this.#consumedSinceGrowth >= this.#windowSize && this.#windowSize < this.#maxWindow) {
       const growth = Math.min(this.#windowSize, this.#maxWindow - this.#windowSize);
       if (this.#host.reserveWindowGrowth(growth)) {
         this.#windowSize += growth;

@@ -1,0 +1,259 @@
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { FrameType, INITIAL_WINDOW } from '../../src/muxado/constants.js';
+import type { Session, Stream } from '../../src/muxado/index.js';
+import { patternBytes, quiet, rawPeerOf, readAll, sessionPair, sha256, writeAll, type RawPeer } from './helpers.js';
+
+const CHUNK = 16 * 1024;
+/** The largest DATA payload. */
+const FRAME = 0x3fff;
+
+/** Some round trips on a fresh stream: whatever the sessions were going to do meanwhile has happened. */
+async function settle(from: Session, to: Session, rounds = 5): Promise<void> {
+  const accepted = to.accept();
+  const ping = quiet(from.open());
+  const pong = quiet(await accepted);
+  for (let i = 0; i < rounds; i++) {
+    ping.write('?');
+    await once(pong, 'data');
+    pong.write('!');
+    await once(ping, 'data');
+  }
+  ping.destroy();
+}
+
+/** A raw peer that sends `data` on a stream as fast as the window it is granted allows, and records the window. */
+async function sendWithinWindow(peer: RawPeer, streamId: number, data: Buffer): Promise<{ maxWindow: number }> {
+  let window = INITIAL_WINDOW;
+  let maxWindow = window;
+  let sent = 0;
+  while (sent < data.length) {
+    while (window > 0 && sent < data.length) {
+      const n = Math.min(window, FRAME, data.length - sent);
+      peer.send({ type: FrameType.DATA, streamId, fin: sent + n === data.length, data: data.subarray(sent, sent + n) });
+      sent += n;
+      window -= n;
+    }
+    if (sent === data.length) break;
+    const inc = await peer.nextOf(FrameType.WNDINC, streamId);
+    window += inc.increment;
+    maxWindow = Math.max(maxWindow, window);
+  }
+  return { maxWindow };
+}
+
+describe('flow control', () => {
+  it('a sender stops at the window the peer granted and goes on when it grants more; data arrives intact', async () => {
+    const { session, peer } = await rawPeerOf('client');
+    const stream = quiet(session.open());
+    const data = patternBytes(300_000, 7);
+    let accepted = 0;
+    let falseSeen = false;
+    let maxBuffered = 0;
+    const writing = (async () => {
+      for (let at = 0; at < data.length; at += CHUNK) {
+        accepted += Math.min(CHUNK, data.length - at);
+        const more = stream.write(data.subarray(at, at + CHUNK));
+        maxBuffered = Math.max(maxBuffered, stream.writableLength);
+        if (!more) {
+          falseSeen = true;
+          await once(stream, 'drain');
+        }
+      }
+      stream.end();
+    })();
+
+    const received: Buffer[] = [];
+    let receivedBytes = 0;
+    let granted = INITIAL_WINDOW;
+    const take = async (): Promise<void> => {
+      while (receivedBytes < granted) {
+        const frame = await peer.nextOf(FrameType.DATA, 3);
+        received.push(frame.data);
+        receivedBytes += frame.data.length;
+      }
+    };
+    await take();
+    // Nothing beyond the window arrives, however long we wait for it.
+    await peer.barrier(2);
+    await peer.barrier(2);
+    expect(receivedBytes).toBe(INITIAL_WINDOW);
+    expect(peer.received(FrameType.DATA, 3).reduce((n, f) => n + f.data.length, 0)).toBe(INITIAL_WINDOW);
+    expect(falseSeen).toBe(true);
+    // The sender holds a bounded amount: its high-water mark plus one chunk, not everything offered.
+    expect(maxBuffered).toBeLessThanOrEqual(64 * 1024 + CHUNK);
+    expect(accepted).toBeLessThan(data.length);
+    expect(stream.sendWindow).toBe(0);
+
+    // Grant the rest in odd-sized steps.
+    while (receivedBytes < data.length) {
+      const step = Math.min(40_000, data.length - receivedBytes);
+      granted += step;
+      peer.send({ type: FrameType.WNDINC, streamId: 3, increment: step });
+      await take();
+      expect(receivedBytes).toBe(granted);
+    }
+    await writing;
+    const fin = await peer.nextOf(FrameType.DATA, 3);
+    expect(fin).toMatchObject({ fin: true, data: Buffer.alloc(0) });
+    expect(sha256(Buffer.concat(received))).toBe(sha256(data));
+  });
+
+  it('a reader that stops holds the sender back; resuming delivers everything intact', async () => {
+    const { client, server } = await sessionPair();
+    const data = patternBytes(4 * 1024 * 1024, 3);
+    const stream = quiet(client.open());
+    let offered = 0;
+    let maxBuffered = 0;
+    let done = false;
+    const writing = (async () => {
+      for (let at = 0; at < data.length; at += CHUNK) {
+        offered += CHUNK;
+        const more = stream.write(data.subarray(at, at + CHUNK));
+        maxBuffered = Math.max(maxBuffered, stream.writableLength);
+        if (!more) await once(stream, 'drain');
+      }
+      stream.end();
+      done = true;
+    })();
+    const peer = quiet(await server.accept());
+    // The reader takes nothing yet.
+    await settle(client, server);
+    expect(done).toBe(false);
+    expect(maxBuffered).toBeLessThanOrEqual(64 * 1024 + CHUNK);
+    // What left the writer sits in flight or in the receiver: window plus read buffer, not megabytes.
+    expect(offered).toBeLessThanOrEqual(512 * 1024);
+    const received = await readAll(peer);
+    await writing;
+    expect(received.length).toBe(data.length);
+    expect(sha256(received)).toBe(sha256(data));
+  });
+
+  it('a receiver that never reads grants no more than the initial window plus its read buffer', async () => {
+    const { session, peer } = await rawPeerOf('server');
+    peer.send({ type: FrameType.SYN, streamId: 3, fin: false });
+    const stream = quiet(await session.accept());
+    // Attach a reader that is paused: Node moves up to the read buffer's
+    // high-water mark into it, and no further while nobody reads.
+    stream.pause();
+    stream.on('readable', () => {});
+    stream.pause();
+    const sending = sendWithinWindow(peer, 3, patternBytes(1024 * 1024, 5));
+    void sending.catch(() => {});
+    await peer.barrier(5);
+    await peer.barrier(5);
+    const granted = INITIAL_WINDOW + peer.windowGranted(3);
+    // Bytes the stream buffers for a reader that has read nothing.
+    expect(granted).toBeLessThanOrEqual(INITIAL_WINDOW + stream.readableHighWaterMark + CHUNK);
+    expect(peer.received(FrameType.RST)).toEqual([]);
+  });
+
+  it('grows the window beyond 64 KiB while the reader keeps up, up to maxStreamWindow', async () => {
+    const { session, peer } = await rawPeerOf('server', { maxStreamWindow: 512 * 1024 });
+    peer.send({ type: FrameType.SYN, streamId: 3, fin: false });
+    const stream = quiet(await session.accept());
+    const data = patternBytes(8 * 1024 * 1024, 9);
+    const reading = readAll(stream);
+    const { maxWindow } = await sendWithinWindow(peer, 3, data);
+    expect(sha256(await reading)).toBe(sha256(data));
+    expect(maxWindow).toBeGreaterThan(INITIAL_WINDOW);
+    expect(maxWindow).toBeLessThanOrEqual(512 * 1024);
+  });
+
+  it('keeps the window at 64 KiB when maxStreamWindow says so', async () => {
+    const { session, peer } = await rawPeerOf('server', { maxStreamWindow: INITIAL_WINDOW });
+    peer.send({ type: FrameType.SYN, streamId: 3, fin: false });
+    const stream = quiet(await session.accept());
+    const data = patternBytes(1024 * 1024, 11);
+    const reading = readAll(stream);
+    const { maxWindow } = await sendWithinWindow(peer, 3, data);
+    expect(sha256(await reading)).toBe(sha256(data));
+    expect(maxWindow).toBe(INITIAL_WINDOW);
+  });
+
+  it('a session pair moves a large stream intact in both directions at once', async () => {
+    const { client, server } = await sessionPair();
+    const up = patternBytes(6 * 1024 * 1024, 21);
+    const down = patternBytes(5 * 1024 * 1024, 22);
+    const stream = quiet(client.open());
+    const accepted = server.accept();
+    const upWrite = writeAll(stream, up);
+    const peer = quiet(await accepted);
+    const downWrite = writeAll(peer, down);
+    const [gotUp, gotDown] = await Promise.all([readAll(peer), readAll(stream), upWrite, downWrite]);
+    expect(sha256(gotUp)).toBe(sha256(up));
+    expect(sha256(gotDown)).toBe(sha256(down));
+  });
+});
+
+describe('backpressure', () => {
+  it("'drain' follows a write() that returned false, once the peer reads", async () => {
+    const { client, server } = await sessionPair();
+    const stream = quiet(client.open());
+    let writes = 0;
+    while (stream.write(Buffer.alloc(CHUNK))) writes++;
+    expect(writes).toBeLessThan(64);
+    const drained = once(stream, 'drain');
+    const peer = quiet(await server.accept());
+    peer.resume();
+    await drained;
+    expect(stream.writableLength).toBe(0);
+  });
+
+  it('write callbacks are called once the bytes are handed on, in order', async () => {
+    const { client, server } = await sessionPair();
+    const stream = quiet(client.open());
+    const order: number[] = [];
+    const all = Array.from({ length: 20 }, (_, i) => new Promise<void>((resolve) => stream.write(Buffer.alloc(CHUNK, i), () => {
+      order.push(i);
+      resolve();
+    })));
+    quiet(await server.accept()).resume();
+    await Promise.all(all);
+    expect(order).toEqual(Array.from({ length: 20 }, (_, i) => i));
+  });
+});
+
+describe('fairness', () => {
+  it('a stream whose peer never reads does not stall another stream', async () => {
+    const { client, server } = await sessionPair();
+    const stalled = quiet(client.open());
+    const busy = quiet(client.open());
+    const accepted = [server.accept(), server.accept()];
+    // The stalled stream has far more to send than any window.
+    const stalledWrite = writeAll(stalled, patternBytes(8 * 1024 * 1024, 1));
+    void stalledWrite.catch(() => {});
+    const data = patternBytes(8 * 1024 * 1024, 2);
+    const busyWrite = writeAll(busy, data);
+    const [stalledPeer, busyPeer] = (await Promise.all(accepted)).map(quiet) as [Stream, Stream];
+    expect(stalledPeer.id).toBe(stalled.id);
+    const received = await readAll(busyPeer);
+    await busyWrite;
+    expect(sha256(received)).toBe(sha256(data));
+  });
+
+  it('streams sending at once take turns: a small transfer finishes before a large one started with it', async () => {
+    const { client, server } = await sessionPair();
+    const large = quiet(client.open());
+    const small = quiet(client.open());
+    const accepted = [server.accept(), server.accept()];
+    const largeData = patternBytes(16 * 1024 * 1024, 3);
+    const smallData = patternBytes(1024 * 1024, 4);
+    const largeWrite = writeAll(large, largeData);
+    const smallWrite = writeAll(small, smallData);
+    const [largePeer, smallPeer] = (await Promise.all(accepted)).map(quiet) as [Stream, Stream];
+    const finished: string[] = [];
+    const largeRead = readAll(largePeer).then((b) => {
+      finished.push('large');
+      return b;
+    });
+    const smallRead = readAll(smallPeer).then((b) => {
+      finished.push('small');
+      return b;
+    });
+    const [l, s] = await Promise.all([largeRead, smallRead, largeWrite, smallWrite]);
+    expect(finished).toEqual(['small', 'large']);
+    expect(sha256(l)).toBe(sha256(largeData));
+    expect(sha256(s)).toBe(sha256(smallData));
+  });
+});
