@@ -8,7 +8,11 @@ import { UsageError } from './usage-error.js';
 
 export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
+/** Set by the single-binary build (esbuild `define`), where no package.json sits beside the code. */
+declare const __MUXTUN_VERSION__: string | undefined;
+
 function packageVersion(): string {
+  if (typeof __MUXTUN_VERSION__ === 'string') return __MUXTUN_VERSION__;
   try {
     const url = new URL('../../package.json', import.meta.url);
     return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
