@@ -43,6 +43,17 @@ export class FrameDecoder {
     return this.#inPayload ? HEADER_SIZE + this.#partialFill : this.#headerFill;
   }
 
+  /**
+   * A GOAWAY cut short by the end of the transport, if its 8-byte body
+   * arrived. The reference peer's GOAWAY claims 8 bytes more than it sends
+   * (its debug text never follows), so at EOF this is how its clean
+   * Close() looks.
+   */
+  truncatedGoAway(): { lastStreamId: number; errorCode: number } | null {
+    if (!this.#inPayload || this.#type !== FrameType.GOAWAY || this.#partial === null || this.#partialFill < 8) return null;
+    return { lastStreamId: this.#partial.readUInt32BE(0) & 0x7fffffff, errorCode: this.#partial.readUInt32BE(4) };
+  }
+
   /** Stop calling the handler (the session ended); later pushes are ignored. */
   stop(): void {
     this.#stopped = true;

@@ -316,6 +316,10 @@ export class Session extends EventEmitter<SessionEvents> {
 
   readonly #onTransportEnd = (): void => {
     if (this.#end) return;
+    if (!this.#receivedGoAway) {
+      const cut = this.#decoder.truncatedGoAway();
+      if (cut) this.#receivedGoAway = { ...cut, message: '' };
+    }
     const goAway = this.#receivedGoAway;
     let error: MuxadoError | undefined;
     if (!goAway) error = new TransportError('the transport closed without GOAWAY');
