@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { resolveSessionConfig, type SessionConfig, type SessionOptions } from './config.js';
 import { ErrorCode, EXTENSION_TYPE_MIN, HEARTBEAT_STREAM_TYPE, MAX_STREAM_ID, MAX_U32, errorCodeName } from './constants.js';
@@ -135,6 +136,13 @@ export class Session extends EventEmitter<SessionEvents> {
       onTimeout: (error) => this.#fail(error),
     });
     this.#decoder = new FrameDecoder(this.#frameHandler());
+
+    // The writer already batches frames per loop turn; Nagle would only hold
+    // small frames (a WNDINC, a heartbeat, a keystroke) until the previous
+    // segment is acknowledged, which with delayed ACKs costs ~40 ms per round
+    // trip. Go, and so the reference peer, sets TCP_NODELAY on every connection.
+    const noDelay = (transport as Partial<Pick<Socket, 'setNoDelay'>>).setNoDelay;
+    if (typeof noDelay === 'function') noDelay.call(transport, true);
 
     transport.on('data', this.#onTransportData);
     transport.on('end', this.#onTransportEnd);

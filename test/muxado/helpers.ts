@@ -49,6 +49,9 @@ export async function rawPeerOf(
   const [dialled, accepted] = await socketPair();
   const session = role === 'client' ? client(dialled, { heartbeat: false, ...options }) : server(accepted, { heartbeat: false, ...options });
   const peer = new RawPeer(role === 'client' ? accepted : dialled);
+  // The raw peer writes frame by frame: without this, Nagle holds each write
+  // until the last is acknowledged and a 1 MiB transfer takes most of a second.
+  peer.socket.setNoDelay(true);
   track([dialled, accepted], [session]);
   return { session, peer };
 }
