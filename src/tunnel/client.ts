@@ -10,7 +10,7 @@ import { PROTOCOL_VERSION, StreamKind, type ServerMessage } from './control-mess
 import { waitForDrain } from './drain.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
 import { describeForward, type ForwardSpec } from './forward.js';
-import { describeError, silentLogger, type TunnelLogger } from './logger.js';
+import { describeError, describeListenError, silentLogger, type TunnelLogger } from './logger.js';
 import { encodeStreamHeader, isRemoteForwardHeader, readStreamHeader } from './stream-header.js';
 
 export interface TunnelClientOptions {
@@ -154,7 +154,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     const listener = net.createServer({ allowHalfOpen: true }, (socket) => void this.#onLocalConnection(spec, socket));
     await new Promise<void>((resolve, reject) => {
       listener.once('error', (error) =>
-        reject(new TunnelError(TunnelErrorCode.BIND, `cannot listen for ${describeForward('-L', spec)}: ${describeError(error)}`, { cause: error })),
+        reject(new TunnelError(TunnelErrorCode.BIND, `cannot listen for ${describeForward('-L', spec)}: ${describeListenError(error)}`, { cause: error })),
       );
       listener.listen({ host: spec.bindHost, port: spec.bindPort }, () => resolve());
     });

@@ -26,3 +26,20 @@ export function describeError(error: unknown): string {
   }
   return String(error);
 }
+
+/** Why listen() failed, in words a user can act on. */
+export function describeListenError(error: unknown): string {
+  switch ((error as NodeJS.ErrnoException)?.code) {
+    case 'EADDRINUSE':
+      return 'the port is already in use (EADDRINUSE)';
+    case 'EACCES':
+      return 'permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE (EACCES)';
+    case 'EADDRNOTAVAIL':
+      return 'the address does not belong to this machine (EADDRNOTAVAIL)';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'the bind host name does not resolve';
+    default:
+      return describeError(error);
+  }
+}

@@ -7,7 +7,7 @@ import { bridge } from './bridge.js';
 import { ControlChannel } from './control-channel.js';
 import { PROTOCOL_VERSION, StreamKind, type ControlMessage, type HelloMessage, type ListenMessage } from './control-messages.js';
 import { TunnelErrorCode } from './errors.js';
-import { describeError, type TunnelLogger } from './logger.js';
+import { describeError, describeListenError, type TunnelLogger } from './logger.js';
 import { checkLocalTarget, checkRemotePort, type ServerPolicy } from './policy.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import type { ServerLimits } from './server-limits.js';
@@ -180,7 +180,7 @@ export class ServerConnection {
     const listener = net.createServer({ allowHalfOpen: true });
     listener.on('connection', (socket) => this.#onRemoteConnection(id, socket));
     listener.once('error', (error: NodeJS.ErrnoException) => {
-      refuse(TunnelErrorCode.BIND, `cannot listen on ${bindHost}:${port}: ${describeError(error)}`);
+      refuse(TunnelErrorCode.BIND, `cannot listen on ${bindHost}:${port}: ${describeListenError(error)}`);
     });
     listener.listen({ host: bindHost, port }, () => {
       if (this.#closing || this.session.isClosed) {

@@ -3,8 +3,8 @@ import tls from 'node:tls';
 import type { SessionOptions } from '../muxado/index.js';
 import { serverTlsOptions } from '../tls/index.js';
 import { waitForDrain } from './drain.js';
-import { TunnelErrorCode } from './errors.js';
-import { describeError, silentLogger, type TunnelLogger } from './logger.js';
+import { TunnelError, TunnelErrorCode } from './errors.js';
+import { describeError, describeListenError, silentLogger, type TunnelLogger } from './logger.js';
 import { defaultPolicy, type ServerPolicy } from './policy.js';
 import { ServerConnection } from './server-connection.js';
 import { AuthThrottle } from './auth-throttle.js';
@@ -47,16 +47,21 @@ export class TunnelServer {
     this.#tls.on('tlsClientError', (error, socket) => {
       this.#logger.info({ remote: `${socket.remoteAddress}:${socket.remotePort}`, error: describeError(error) }, 'TLS handshake failed');
     });
-    this.#tls.on('error', (error) => this.#logger.error({ error: describeError(error) }, 'server socket failed'));
   }
 
   /** Starts listening; resolves with the bound address, rejects if the port cannot be bound. */
   listen(): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
-      const onError = (error: Error): void => reject(error);
+      const onError = (error: Error): void =>
+        reject(
+          new TunnelError(TunnelErrorCode.BIND, `cannot listen on ${this.#options.host}:${this.#options.port}: ${describeListenError(error)}`, {
+            cause: error,
+          }),
+        );
       this.#tls.once('error', onError);
       this.#tls.listen({ host: this.#options.host, port: this.#options.port }, () => {
         this.#tls.off('error', onError);
+        this.#tls.on('error', (error) => this.#logger.error({ error: describeError(error) }, 'server socket failed'));
         resolve(this.#tls.address() as AddressInfo);
       });
     });
