@@ -37,7 +37,7 @@ export function serveCommand(context: CommandContext): Command {
   return new Command('serve')
     .description('accept TLS connections from `muxtun connect` clients and serve their -L and -R forwards')
     .option('--host <address>', 'address to listen on', '0.0.0.0')
-    .option('--port <port>', 'TLS port to listen on', '4443')
+    .option('--port <port>', 'TLS port to listen on (0: any free port, printed at start)', '4443')
     .option('--token <token>', 'shared secret clients must present (visible to other users in `ps`: prefer MUXTUN_TOKEN or --token-file)')
     .option('--token-file <file>', 'read the token from a file')
     .option('--cert <file>', 'your own TLS certificate (PEM); default: a self-signed one kept in the state dir')
@@ -76,7 +76,7 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
     )
     .action(async (flags: ServeFlags) => {
       const logger = createLogger(flags.logLevel, flags.logFormat);
-      const port = parsePort(flags.port, '--port');
+      const port = parsePort(flags.port, '--port', true);
       const drainMs = parseSeconds(flags.drainTimeout, '--drain-timeout');
       const limits = usage(() =>
         resolveServerLimits({
