@@ -1,0 +1,182 @@
+// Process plumbing for `npm run bench`: children with a raised open-files
+// limit, free loopback ports, readiness by round trip, and resident memory
+// read from /proc.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+
+// 5,000 idle forwarded connections need 5,000+ descriptors in every process
+// on the path, and CI machines often start with a soft limit of 1,024. Raise
+// it in the child's shell, then exec, so the pid we hold is the real process.
+const RAISE_NOFILE = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"';
+
+/**
+ * Spawns `command` with a raised open-files limit. Keeps the last 4 KB of
+ * stderr (`child.stderrTail()`) for error messages; stdout is collected
+ * only when `collectStdout` is set (load generators print one JSON line).
+ */
+export function spawnChild(command, args, { env, collectStdout = false, stdin = 'pipe' } = {}) {
+  const child = spawn('sh', ['-c', RAISE_NOFILE, command, ...args], { stdio: [stdin, 'pipe', 'pipe'], env: env ?? process.env });
+  let stderr = '';
+  let stdout = '';
+  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+  child.stdout.on('data', (d) => {
+    if (collectStdout) stdout += d;
+  });
+  child.stderrTail = () => stderr;
+  child.stdoutText = () => stdout;
+  child.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return child;
+}
+
+/** Resolves with the first match of `pattern` in the child's stdout; rejects if it exits first or after `timeoutMs`. */
+export function waitForOutput(child, pattern, what, timeoutMs = 30_000) {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const onData = (data) => {
+      seen += data;
+      const match = seen.match(pattern);
+      if (match) finish(() => resolve(match));
+    };
+    const onExit = (code, signal) => finish(() => reject(new Error(`${what} exited (${signal ?? code}) before it was ready\n${child.stderrTail()}`)));
+    const timer = setTimeout(() => finish(() => reject(new Error(`${what} was not ready within ${timeoutMs / 1000} s\n${child.stderrTail()}`))), timeoutMs);
+    const finish = (settle) => {
+      clearTimeout(timer);
+      child.stdout.off('data', onData);
+      child.off('exit', onExit);
+      settle();
+    };
+    child.stdout.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
+
+/** Runs a child to completion and parses the last line of its stdout as JSON. */
+export async function runJsonChild(command, args, what, { timeoutMs = 600_000 } = {}) {
+  const child = spawnChild(command, args, { collectStdout: true });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const { code, signal } = await child.exited;
+  clearTimeout(timer);
+  if (code !== 0) throw new Error(`${what} failed (${signal ?? `exit ${code}`})\n${child.stderrTail()}`);
+  const lines = child.stdoutText().trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]);
+}
+
+/** Stops a child with SIGTERM (SIGKILL after `graceMs`) and waits for it. */
+export async function stopChild(child, graceMs = 3_000) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.stdin?.end();
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await child.exited;
+  clearTimeout(timer);
+}
+
+/** A loopback port that was free a moment ago (the kernel picks it; we close and reuse it). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Resolves once a 4-byte round trip through `port` comes back: the listener is
+ * up and, for a tunnel, the whole path to the echo target works.
+ */
+export async function waitForEcho(port, what, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no attempt';
+  while (Date.now() < deadline) {
+    try {
+      await echoOnce(port, Math.max(1, deadline - Date.now()));
+      return;
+    } catch (error) {
+      last = error.message;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`${what}: no echo through 127.0.0.1:${port} within ${timeoutMs / 1000} s (last: ${last})`);
+}
+
+function echoOnce(port, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    const timer = setTimeout(() => fail(new Error('timed out')), timeoutMs);
+    let got = 0;
+    const fail = (error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(error);
+    };
+    socket.on('error', fail);
+    socket.on('close', () => fail(new Error('closed before the echo')));
+    socket.on('connect', () => socket.write('ping'));
+    socket.on('data', (d) => {
+      got += d.length;
+      if (got < 4) return;
+      clearTimeout(timer);
+      socket.removeAllListeners('close');
+      socket.destroy();
+      resolve();
+    });
+  });
+}
+
+/** VmRSS of one process in bytes (0 if it is gone). */
+export function rssBytes(pid) {
+  try {
+    const match = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m);
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** `pid` and all its descendants (sshd forks a child per connection, and that one another). */
+export function processTree(pid) {
+  const children = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The command name is in parentheses and may hold spaces: ppid follows the last ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  const tree = [];
+  const pending = [pid];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    tree.push(next);
+    pending.push(...(children.get(next) ?? []));
+  }
+  return tree;
+}
+
+/** Summed VmRSS of a process and its descendants. */
+export function treeRssBytes(pid) {
+  return processTree(pid).reduce((sum, p) => sum + rssBytes(p), 0);
+}
+
+/** CPU time (user + system) of a process so far, in seconds. */
+export function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat; fields[0] is field 3 (state).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

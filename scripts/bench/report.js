@@ -1,0 +1,145 @@
+// Turns the results of `npm run bench` into the table, the verdict on each
+// target of the performance issue, and the docs/benchmarks.md section.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { table } from './lib.js';
+
+const KINDS = ['direct', 'muxtun', 'ssh -L'];
+
+const num = (v, digits = 0) => (v === undefined || Number.isNaN(v) ? 'n/a' : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+const ms = (v) => (v === undefined || Number.isNaN(v) ? 'n/a' : v < 10 ? v.toFixed(2) : v.toFixed(1));
+const ratio = (a, b) => (a === undefined || b === undefined || !Number.isFinite(a / b) ? '' : `${(a / b).toFixed(2)}x`);
+
+/**
+ * The best run of each kind for each workload (interleaved rounds on a
+ * shared machine: noise only ever makes a run slower). `pick` chooses the
+ * run, so the numbers of one row always come from the same run.
+ */
+export function best(runs, pick) {
+  if (!runs || runs.length === 0) return undefined;
+  return runs.reduce((a, b) => (pick(b) > pick(a) ? b : a));
+}
+
+/**
+ * Rows: [label, cell per kind, ratio muxtun/direct, ratio muxtun/ssh].
+ * `r[kind]` holds the chosen run per workload for that kind.
+ */
+export function renderTable(r, config) {
+  const rows = [];
+  const row = (label, cell, value) => {
+    const cells = KINDS.map((k) => (r[k] ? cell(r[k]) : 'skipped'));
+    const m = r.muxtun ? value(r.muxtun) : undefined;
+    const d = r.direct ? value(r.direct) : undefined;
+    const s = r['ssh -L'] ? value(r['ssh -L']) : undefined;
+    rows.push([label, ...cells, ratio(m, d), ratio(m, s)]);
+  };
+  const has = (w) => KINDS.some((k) => r[k]?.[w]);
+  if (has('bulk')) {
+    row(`bulk, 1 connection, ${size(config.bulkBytes)} each way: MB/s`, (k) => num(k.bulk?.mbps), (k) => k.bulk?.mbps);
+    row('&nbsp;&nbsp;tunnel CPU for it: core-seconds per GB', (k) => (k.bulk && k.name !== 'direct' ? k.bulk.cpuPerGB.toFixed(2) : '—'), (k) => (k.name === 'direct' ? undefined : k.bulk?.cpuPerGB));
+  }
+  if (has('parallel')) {
+    row(`bulk, ${config.parallelConnections} connections × ${size(config.parallelBytes)}: MB/s in total`, (k) => num(k.parallel?.mbps), (k) => k.parallel?.mbps);
+  }
+  if (has('rate')) {
+    row(`new connection per request (64 B each way, ${config.rateConcurrency} at once): requests/s`, (k) => num(k.rate?.perSecond), (k) => k.rate?.perSecond);
+    row('&nbsp;&nbsp;request latency p50 / p99: ms', (k) => `${ms(k.rate?.p50)} / ${ms(k.rate?.p99)}`, (k) => k.rate?.p99);
+  }
+  if (has('latencyIdle')) {
+    row('64 B ping-pong on one connection, idle: p50 / p99 ms', (k) => `${ms(k.latencyIdle?.p50)} / ${ms(k.latencyIdle?.p99)}`, (k) => k.latencyIdle?.p99);
+  }
+  if (has('latencyLoaded')) {
+    row('the same while bulk (a) runs on another connection: p50 / p99 ms', (k) => `${ms(k.latencyLoaded?.p50)} / ${ms(k.latencyLoaded?.p99)}`, (k) => k.latencyLoaded?.p99);
+    row('&nbsp;&nbsp;that bulk connection meanwhile: MB/s', (k) => num(k.latencyLoaded?.loadMBps), (k) => k.latencyLoaded?.loadMBps);
+  }
+  if (has('memory')) {
+    const mem = (side) => (k) => (k.memory ? num(k.memory[side]) : '—');
+    row(`server side, RSS per idle connection (${num(config.idleConnections)} open): bytes`, mem('serverBytes'), (k) => k.memory?.serverBytes);
+    row('client side, RSS per idle connection: bytes', mem('clientBytes'), (k) => k.memory?.clientBytes);
+  }
+  return table(['workload', ...KINDS, 'muxtun ÷ direct', 'muxtun ÷ ssh -L'], rows);
+}
+
+function size(bytes) {
+  if (bytes >= 2 ** 30 && bytes % 2 ** 30 === 0) return `${bytes / 2 ** 30} GiB`;
+  if (bytes >= 2 ** 20) return `${+(bytes / 2 ** 20).toFixed(1)} MiB`;
+  return `${+(bytes / 1024).toFixed(1)} KiB`;
+}
+
+/** One line per target of the issue: met, missed (by how much), or not checked (why). */
+export function verdicts(r, skipped) {
+  const lines = [];
+  const m = r.muxtun;
+  const s = r['ssh -L'];
+  const sshMissing = s ? null : `not checked: ssh -L was not measured (${skipped.get('ssh -L') ?? 'not selected'})`;
+  const verdict = (name, ok, detail) => lines.push(`- ${name}: **${ok ? 'met' : 'missed'}** (${detail})`);
+  if (m?.bulk) {
+    if (sshMissing) lines.push(`- bulk, 1 connection ≥ 1.0x ssh -L: ${sshMissing}`);
+    else {
+      const x = m.bulk.mbps / s.bulk.mbps;
+      verdict('bulk, 1 connection ≥ 1.0x ssh -L', x >= 1, `${x.toFixed(2)}x: ${num(m.bulk.mbps)} vs ${num(s.bulk.mbps)} MB/s${x < 1 ? `, ${((1 - x) * 100).toFixed(0)}% short` : ''}`);
+    }
+  }
+  if (m?.rate) {
+    if (sshMissing) lines.push(`- connection rate ≥ 2x ssh -L: ${sshMissing}`);
+    else {
+      const x = m.rate.perSecond / s.rate.perSecond;
+      verdict('connection rate ≥ 2x ssh -L', x >= 2, `${x.toFixed(2)}x: ${num(m.rate.perSecond)} vs ${num(s.rate.perSecond)} requests/s${x < 2 ? `, ${((1 - x / 2) * 100).toFixed(0)}% short` : ''}`);
+    }
+  }
+  if (m?.latencyLoaded) {
+    const p99 = m.latencyLoaded.p99;
+    verdict('interactive p99 under bulk load ≤ 2 ms', p99 <= 2, `${ms(p99)} ms${p99 > 2 ? `, ${(p99 / 2).toFixed(1)}x the target` : ''}`);
+    if (m.latencyIdle) {
+      const x = p99 / m.latencyIdle.p99;
+      verdict('interactive p99 under bulk load ≤ 3x idle p99', x <= 3, `${x.toFixed(1)}x: ${ms(p99)} vs ${ms(m.latencyIdle.p99)} ms idle`);
+    }
+  }
+  if (m?.memory) {
+    for (const [side, proc] of [['serverBytes', 'serve'], ['clientBytes', 'connect']]) {
+      const b = m.memory[side];
+      verdict(`memory ≤ 8 KiB per idle connection, ${proc}`, b <= 8192, `${num(b)} bytes${b > 8192 ? `, ${(b / 8192).toFixed(1)}x the target` : ''}`);
+    }
+  }
+  return lines;
+}
+
+/** Notes on anything that makes a number less than it seems: failed requests, connections that did not open. */
+export function caveats(r, config) {
+  const notes = [];
+  for (const kind of KINDS) {
+    const k = r[kind];
+    if (!k) continue;
+    if (k.rate?.errors > 0) {
+      notes.push(`${kind}: ${k.rate.errors} of the connection-rate requests failed (${Object.entries(k.rate.errorKinds).map(([e, n]) => `${e} ${n}`).join(', ')}); requests/s counts only the ones that succeeded.`);
+    }
+    if (k.memory && k.memory.open < config.idleConnections) {
+      notes.push(`${kind}: only ${k.memory.open} of ${config.idleConnections} idle connections opened (${k.memory.failed} failed); memory is per open connection.`);
+    }
+  }
+  return notes;
+}
+
+const START = '<!-- bench:tunnel -->';
+const END = '<!-- /bench:tunnel -->';
+const NOTES_START = '<!-- bench:tunnel:notes -->';
+const NOTES_END = '<!-- /bench:tunnel:notes -->';
+
+/**
+ * Replaces the `bench:tunnel` section of the benchmarks doc (or appends it),
+ * keeping the hand-written notes block inside it and every other section.
+ */
+export function writeSection(file, body) {
+  let doc = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
+  let notes = '';
+  const startAt = doc.indexOf(START);
+  const endAt = doc.indexOf(END);
+  if (startAt !== -1 && endAt > startAt) {
+    const old = doc.slice(startAt, endAt);
+    const n0 = old.indexOf(NOTES_START);
+    const n1 = old.indexOf(NOTES_END);
+    if (n0 !== -1 && n1 > n0) notes = old.slice(n0, n1 + NOTES_END.length);
+  }
+  const section = `${START}\n${body.trim()}\n${notes ? `\n${notes}\n` : ''}${END}`;
+  doc = startAt !== -1 && endAt > startAt ? doc.slice(0, startAt) + section + doc.slice(endAt + END.length) : `${doc.trimEnd()}\n\n${section}\n`;
+  writeFileSync(file, doc);
+}

@@ -1,0 +1,229 @@
+// `npm run bench`: muxtun against no tunnel and against `ssh -L`, on the same
+// workloads, in one run, on loopback. It starts an echo target, the tunnels
+// (real `muxtun serve` + `muxtun connect -L` processes; an OpenSSH server of
+// its own plus `ssh -L`) and load generators, each in its own process, and
+// interleaves the kinds round by round so machine noise hits all of them.
+//
+//   npm run bench                      full run (about 10 minutes on 2 cores)
+//   npm run bench -- --smoke           seconds, tiny sizes: proves the bench still works (CI)
+//   npm run bench -- --write           record the table in docs/benchmarks.md (or BENCH_WRITE=1)
+//   npm run bench -- --profile         run serve/connect under --cpu-prof; print their top frames
+//
+// Sizes (env): BENCH_BULK_BYTES (1 GiB), BENCH_PARALLEL_BYTES (per connection,
+// BENCH_BULK_BYTES / 8), BENCH_RATE_SECONDS (5), BENCH_LATENCY_SECONDS (3),
+// BENCH_IDLE_CONNECTIONS (5000), BENCH_ROUNDS (2). Selection:
+// BENCH_KINDS=direct,muxtun,ssh and BENCH_WORKLOADS=memory,bulk,parallel,rate,latency.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { machine, root } from './lib.js';
+import { spawnChild, stopChild, waitForOutput } from './procs.js';
+import { summariseProfile } from './profile.js';
+import { best, caveats, renderTable, verdicts, writeSection } from './report.js';
+import { direct, muxtun, ssh } from './tunnels.js';
+import * as workloads from './workloads.js';
+
+const argv = process.argv.slice(2);
+for (const arg of argv) {
+  if (!['--smoke', '--write', '--profile'].includes(arg)) {
+    console.error(`bench: unknown argument ${arg} (known: --smoke, --write, --profile; sizes go in BENCH_* variables)`);
+    process.exit(2);
+  }
+}
+const smoke = argv.includes('--smoke') || process.env.BENCH_SMOKE === '1';
+const profiling = argv.includes('--profile') || process.env.BENCH_PROFILE === '1';
+const write = argv.includes('--write') || process.env.BENCH_WRITE === '1';
+
+function envNumber(name, fallback) {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) {
+    console.error(`bench: ${name}="${text}" is not a positive number`);
+    process.exit(2);
+  }
+  return value;
+}
+function envList(name, known, fallback) {
+  const list = (process.env[name] ?? fallback.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = list.filter((item) => !known.includes(item));
+  if (unknown.length > 0) {
+    console.error(`bench: ${name}: unknown ${unknown.join(', ')} (known: ${known.join(', ')})`);
+    process.exit(2);
+  }
+  return list;
+}
+
+const bulkBytes = envNumber('BENCH_BULK_BYTES', smoke ? 4 * 2 ** 20 : 2 ** 30);
+const config = {
+  bulkBytes,
+  parallelConnections: 8,
+  parallelBytes: envNumber('BENCH_PARALLEL_BYTES', Math.ceil(bulkBytes / 8)),
+  rateSeconds: envNumber('BENCH_RATE_SECONDS', smoke ? 0.5 : 5),
+  rateConcurrency: 50,
+  latencySeconds: envNumber('BENCH_LATENCY_SECONDS', smoke ? 0.5 : 3),
+  idleConnections: envNumber('BENCH_IDLE_CONNECTIONS', smoke ? 100 : 5000),
+  rounds: envNumber('BENCH_ROUNDS', smoke ? 1 : 2),
+};
+const selectedKinds = envList('BENCH_KINDS', ['direct', 'muxtun', 'ssh'], ['direct', 'muxtun', 'ssh']);
+const selectedWorkloads = envList('BENCH_WORKLOADS', ['memory', 'bulk', 'parallel', 'rate', 'latency'], ['memory', 'bulk', 'parallel', 'rate', 'latency']);
+
+const profileDir = profiling ? path.join(root, '.tmp/bench-profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined;
+if (profileDir) mkdirSync(profileDir, { recursive: true });
+
+const log = (message) => console.error(`bench: ${message}`);
+const started = performance.now();
+const children = [];
+let cleaningUp = null;
+async function cleanUp() {
+  cleaningUp ??= (async () => {
+    for (const stop of children.reverse()) await stop().catch(() => {});
+  })();
+  return cleaningUp;
+}
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => void cleanUp().then(() => process.exit(130)));
+}
+
+log(`${machine()}`);
+log(
+  `${smoke ? 'SMOKE run (tiny sizes, numbers mean nothing): ' : ''}bulk ${config.bulkBytes} B, ${config.parallelConnections} x ${config.parallelBytes} B, ` +
+    `rate ${config.rateSeconds} s, ping-pong ${config.latencySeconds} s, ${config.idleConnections} idle connections, ${config.rounds} round(s)`,
+);
+
+const target = spawnChild(process.execPath, [path.join(root, 'scripts/bench/target.js')]);
+children.push(() => stopChild(target));
+const [, targetPort] = await waitForOutput(target, /LISTENING (\d+)/, 'echo target');
+
+const kinds = [
+  selectedKinds.includes('direct') && direct,
+  selectedKinds.includes('muxtun') && muxtun({ profileDir }),
+  selectedKinds.includes('ssh') && ssh(),
+].filter(Boolean);
+const skipped = new Map();
+const tunnels = new Map();
+try {
+  for (const kind of kinds) {
+    const availability = kind.available();
+    if (!availability.ok) {
+      skipped.set(kind.name, availability.reason);
+      log(`skipping ${kind.name}: ${availability.reason}`);
+      continue;
+    }
+    try {
+      const tunnel = await kind.start(Number(targetPort));
+      children.push(tunnel.stop);
+      tunnels.set(kind.name, tunnel);
+      log(`${kind.name}: up, local port ${tunnel.port}`);
+    } catch (error) {
+      // muxtun is what we measure: it must come up. The comparison may be missing.
+      if (kind.name === 'muxtun') throw error;
+      skipped.set(kind.name, `did not start: ${error.message.split('\n')[0]}`);
+      log(`skipping ${kind.name}: ${error.stack}`);
+    }
+  }
+
+  const runs = new Map([...tunnels.keys()].map((name) => [name, {}]));
+  const record = (name, workload, result) => (runs.get(name)[workload] ??= []).push(result);
+  const names = [...tunnels.keys()];
+  // Round r starts with a different kind, so no kind always runs first (or last) on a warming machine.
+  const order = (round) => names.map((_, i) => names[(i + round) % names.length]);
+  const say = (workload, name, text) => log(`${workload.padEnd(14)} ${name.padEnd(7)} ${text}`);
+
+  if (selectedWorkloads.includes('memory')) {
+    // First, while every tunnel process is fresh: memory does not grow into space earlier workloads left behind.
+    for (const name of names) {
+      const result = await workloads.memory(tunnels.get(name), { connections: config.idleConnections, warmup: Math.min(200, config.idleConnections), settleMs: smoke ? 200 : 2_000 });
+      if (!result) continue;
+      record(name, 'memory', result);
+      say('memory', name, `server ${Math.round(result.serverBytes)} B/conn, client ${Math.round(result.clientBytes)} B/conn (${result.open} open)`);
+    }
+  }
+
+  const plan = [
+    ['bulk', () => (t) => workloads.bulk(t, { bytes: config.bulkBytes, connections: 1 }), (r) => `${r.mbps.toFixed(0)} MB/s, ${r.cpuPerGB.toFixed(2)} core-s/GB`],
+    ['parallel', () => (t) => workloads.bulk(t, { bytes: config.parallelBytes, connections: config.parallelConnections }), (r) => `${r.mbps.toFixed(0)} MB/s`],
+    ['rate', () => (t) => workloads.rate(t, { seconds: config.rateSeconds, concurrency: config.rateConcurrency }), (r) => `${r.perSecond.toFixed(0)}/s, p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} ms${r.errors ? `, ${r.errors} errors` : ''}`],
+    ['latencyIdle', () => (t) => workloads.latencyIdle(t, { seconds: config.latencySeconds }), (r) => `p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} ms`],
+    ['latencyLoaded', () => (t) => workloads.latencyLoaded(t, { seconds: config.latencySeconds }), (r) => `p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} ms beside ${r.loadMBps.toFixed(0)} MB/s`],
+  ].filter(([workload]) => selectedWorkloads.includes(workload.startsWith('latency') ? 'latency' : workload));
+
+  for (const [workload, make, describe] of plan) {
+    const run = make();
+    for (let round = 0; round < config.rounds; round++) {
+      for (const name of order(round)) {
+        const result = await run(tunnels.get(name));
+        record(name, workload, result);
+        say(workload, name, describe(result));
+      }
+    }
+  }
+
+  // The best run per kind and workload; one row's numbers come from one run.
+  const pickers = {
+    memory: (r) => -(r.serverBytes + r.clientBytes),
+    bulk: (r) => r.mbps,
+    parallel: (r) => r.mbps,
+    rate: (r) => r.perSecond,
+    latencyIdle: (r) => -r.p99,
+    latencyLoaded: (r) => -r.p99,
+  };
+  const chosen = {};
+  for (const [name, byWorkload] of runs) {
+    chosen[name] = { name };
+    for (const [workload, list] of Object.entries(byWorkload)) chosen[name][workload] = best(list, pickers[workload]);
+  }
+
+  await cleanUp();
+  const seconds = (performance.now() - started) / 1000;
+  const rendered = renderTable(chosen, config);
+  const targetLines = verdicts(chosen, skipped);
+  const notes = caveats(chosen, config);
+  for (const [name, reason] of skipped) notes.push(`${name} was skipped: ${reason}.`);
+
+  console.log(rendered);
+  console.log('');
+  if (targetLines.length > 0) console.log(`Targets:\n${targetLines.join('\n')}\n`);
+  for (const note of notes) console.log(`Note: ${note}`);
+  log(`done in ${seconds.toFixed(0)} s`);
+
+  if (profileDir) {
+    for (const file of readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).sort()) {
+      const summary = summariseProfile(path.join(profileDir, file));
+      console.log(`\nProfile ${file}: busy ${summary.busySeconds.toFixed(1)} s, idle ${summary.idleSeconds.toFixed(1)} s; top frames by self time:`);
+      for (const { frame, at, share } of summary.top) console.log(`  ${(share * 100).toFixed(1).padStart(5)}%  ${frame}  ${at}`);
+    }
+    console.log(`\nProfiles kept in ${path.relative(root, profileDir)} (open them in Chrome DevTools).`);
+  }
+
+  if (write) {
+    if (smoke || profiling) {
+      log(`not recording a ${smoke ? 'smoke' : 'profiled'} run in docs/benchmarks.md: its numbers are not comparable`);
+    } else {
+      const sshVersion = versionOf('ssh', ['-V']);
+      const header =
+        `## Tunnel: muxtun vs ssh -L vs no tunnel\n\n` +
+        `${new Date().toISOString().slice(0, 10)}, ${machine()}, ${sshVersion}; \`npm run bench\` in ${Math.round(seconds / 60)} min ` +
+        `(best of ${config.rounds} interleaved rounds per workload). Everything on loopback, each piece its own process: a Node echo target, ` +
+        `the load generators, \`muxtun serve\` + \`muxtun connect -L\` over TLS 1.3 (default suite), and \`sshd\` + \`ssh -N -L\` with OpenSSH's default cipher. ` +
+        `MB/s is payload each way (every byte goes through the echo and back). ` +
+        `x = muxtun's number divided by the other's: above 1 is better for MB/s and requests/s, below 1 is better for core-seconds, ms and bytes.`;
+      const body = [header, rendered, targetLines.length ? `Targets of the performance issue, from this run:\n\n${targetLines.join('\n')}` : '', notes.map((n) => `Note: ${n}`).join('\n')]
+        .filter(Boolean)
+        .join('\n\n');
+      writeSection(path.join(root, 'docs/benchmarks.md'), body);
+      log('recorded in docs/benchmarks.md');
+    }
+  }
+} catch (error) {
+  log(`failed: ${error.stack ?? error}`);
+  await cleanUp();
+  process.exitCode = 1;
+}
+
+/** First line a `--version`-style command prints (ssh -V writes to stderr). */
+function versionOf(command, args) {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  if (result.error) return `${command}: not installed`;
+  return `${result.stdout}${result.stderr}`.trim().split('\n')[0];
+}

@@ -1,0 +1,169 @@
+// The kinds `npm run bench` compares, each a path from a local port to the
+// echo target: `direct` (no tunnel), `muxtun` (the real CLI: serve + connect
+// -L over TLS) and `ssh -L` (an OpenSSH server of our own on loopback).
+// start() resolves with { port, processes() } once a round trip gets through;
+// processes() names the pids whose memory and CPU count for that kind.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { root } from './lib.js';
+import { freePort, processTree, spawnChild, stopChild, waitForEcho, waitForOutput } from './procs.js';
+
+const cli = path.join(root, 'bin/muxtun.js');
+
+export const direct = {
+  name: 'direct',
+  available: () => ({ ok: true }),
+  async start(targetPort) {
+    return { port: targetPort, processes: () => ({}), stop: async () => {} };
+  },
+};
+
+/**
+ * muxtun as a user runs it: two CLI processes, a fresh state dir (new
+ * certificate), the token in MUXTUN_TOKEN, the pin from serve's stdout.
+ * `profileDir` adds --cpu-prof to both (written when they stop cleanly).
+ */
+export function muxtun({ profileDir } = {}) {
+  return {
+    name: 'muxtun',
+    available: () => (existsSync(path.join(root, 'dist/cli/main.js')) ? { ok: true } : { ok: false, reason: 'dist/ is not built (npm run build)' }),
+    async start(targetPort) {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'muxtun-bench-'));
+      const env = { ...process.env, MUXTUN_TOKEN: randomBytes(24).toString('base64url'), HOME: dir, XDG_CONFIG_HOME: dir, XDG_STATE_HOME: dir };
+      const nodeArgs = (role) => (profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${role}-${Date.now()}.cpuprofile`] : []);
+      const children = [];
+      const stop = async () => {
+        // connect first: its session ends cleanly, then serve has nothing to drain.
+        for (const child of children.reverse()) await stopChild(child, 10_000);
+        rmSync(dir, { recursive: true, force: true });
+      };
+      try {
+        const servePort = await freePort();
+        const serve = spawnChild(process.execPath, [...nodeArgs('serve'), cli, 'serve', '--host', '127.0.0.1', '--port', String(servePort), '--state-dir', path.join(dir, 'state'), '--log-level', 'warn', '--drain-timeout', '1'], { env });
+        children.push(serve);
+        const [, fingerprint] = await waitForOutput(serve, /fingerprint: (sha256:[0-9a-fA-F:]+)/, 'muxtun serve');
+        const localPort = await freePort();
+        const connect = spawnChild(process.execPath, [...nodeArgs('connect'), cli, 'connect', `127.0.0.1:${servePort}`, '--fingerprint', fingerprint, '-L', `${localPort}:127.0.0.1:${targetPort}`, '--log-level', 'warn', '--drain-timeout', '1'], { env });
+        children.push(connect);
+        await waitForEcho(localPort, 'muxtun connect');
+        return { port: localPort, processes: () => ({ server: [serve.pid], client: [connect.pid] }), stop };
+      } catch (error) {
+        await stop();
+        throw error;
+      }
+    },
+  };
+}
+
+const SSHD = '/usr/sbin/sshd';
+
+/**
+ * `ssh -L` through an OpenSSH server started here with its own config, host
+ * key and user key in a temp dir: key-only root login on 127.0.0.1, nothing
+ * else. Default ciphers on both sides, as a user would get them.
+ */
+export function ssh() {
+  return {
+    name: 'ssh -L',
+    available() {
+      const missing = [SSHD, 'ssh', 'ssh-keygen'].filter((tool) => !which(tool));
+      if (missing.length > 0) return { ok: false, reason: `${missing.join(', ')} not installed (apt-get install openssh-server openssh-client)` };
+      if (process.getuid?.() !== 0) return { ok: false, reason: 'sshd needs root here (it logs in as root with a key)' };
+      return { ok: true };
+    },
+    async start(targetPort) {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'muxtun-bench-ssh-'));
+      const children = [];
+      const stop = async () => {
+        for (const child of children.reverse()) await stopChild(child);
+        rmSync(dir, { recursive: true, force: true });
+      };
+      try {
+        for (const key of ['host_key', 'user_key']) {
+          execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `muxtun-bench ${key}`, '-f', path.join(dir, key)]);
+        }
+        writeFileSync(path.join(dir, 'authorized_keys'), readFileSync(path.join(dir, 'user_key.pub')), { mode: 0o600 });
+        const sshdPort = await freePort();
+        writeFileSync(
+          path.join(dir, 'sshd_config'),
+          [
+            `ListenAddress 127.0.0.1`,
+            `HostKey ${path.join(dir, 'host_key')}`,
+            `PidFile ${path.join(dir, 'sshd.pid')}`,
+            `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
+            // Root may log in, with this key only: no passwords, no PAM, no TTYs.
+            'PermitRootLogin prohibit-password',
+            'PubkeyAuthentication yes',
+            'PasswordAuthentication no',
+            'KbdInteractiveAuthentication no',
+            'UsePAM no',
+            'StrictModes no',
+            'AllowTcpForwarding local',
+            'PermitOpen 127.0.0.1:*',
+            'X11Forwarding no',
+            'AllowAgentForwarding no',
+            'PermitTTY no',
+            'PrintMotd no',
+            'LogLevel ERROR',
+            '',
+          ].join('\n'),
+        );
+        // sshd refuses to start without its privilege separation directory.
+        mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+        execFileSync(SSHD, ['-t', '-f', path.join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+        const sshd = spawnChild(SSHD, ['-D', '-e', '-f', path.join(dir, 'sshd_config'), '-p', String(sshdPort)]);
+        children.push(sshd);
+        await waitForListen(sshdPort, sshd, 'sshd');
+        const localPort = await freePort();
+        const client = spawnChild('ssh', [
+          '-N', '-F', '/dev/null',
+          '-L', `${localPort}:127.0.0.1:${targetPort}`,
+          '-o', 'StrictHostKeyChecking=no',
+          '-o', `UserKnownHostsFile=${path.join(dir, 'known_hosts')}`,
+          '-o', 'ExitOnForwardFailure=yes',
+          '-o', 'BatchMode=yes',
+          '-o', 'IdentitiesOnly=yes',
+          '-o', 'LogLevel=ERROR',
+          '-i', path.join(dir, 'user_key'),
+          '-p', String(sshdPort),
+          'root@127.0.0.1',
+        ]);
+        children.push(client);
+        await waitForEcho(localPort, 'ssh -L');
+        // sshd's per-connection children hold the forwarded sockets: count the whole tree.
+        return { port: localPort, processes: () => ({ server: processTree(sshd.pid), client: [client.pid] }), stop };
+      } catch (error) {
+        await stop();
+        throw error;
+      }
+    },
+  };
+}
+
+function which(tool) {
+  if (tool.startsWith('/')) return existsSync(tool);
+  return (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(path.join(dir, tool)));
+}
+
+/** sshd prints nothing when ready: wait until its port accepts a connection. */
+async function waitForListen(port, child, what) {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}\n${child.stderrTail()}`);
+    const ok = await new Promise((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what} did not listen on ${port} within 15 s\n${child.stderrTail()}`);
+}
