@@ -9,6 +9,16 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /**
+ * The environment without what `npm test` exports to its children
+ * (npm_config_prefix, npm_config_local_prefix, npm_package_*, …), which would
+ * point an inner npm back at this repository; npm's own config files still apply.
+ */
+export function cleanEnv(): NodeJS.ProcessEnv {
+  const keep = new Set(['npm_config_cache', 'npm_config_userconfig', 'npm_config_globalconfig', 'npm_config_cafile']);
+  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) || keep.has(key.toLowerCase())));
+}
+
+/**
  * A child process whose stdout and stderr lines are kept, so a test can wait
  * for the line that says the process is ready instead of sleeping.
  */
