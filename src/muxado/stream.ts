@@ -118,6 +118,20 @@ export class Stream extends Duplex {
     return this;
   }
 
+  /**
+   * No-op, for code written for `net.Socket` (an http.Agent unrefs its idle
+   * keep-alive sockets and refs them on reuse). A stream holds no handle of
+   * its own: the session's transport keeps the process alive or not.
+   */
+  ref(): this {
+    return this;
+  }
+
+  /** No-op, see `ref()`. */
+  unref(): this {
+    return this;
+  }
+
   /** Bytes the peer has let us send before it returns window. */
   get sendWindow(): number {
     return this.#sendWindow;
