@@ -45,7 +45,7 @@ function envNumber(name, fallback) {
   return value;
 }
 function envList(name, known, fallback) {
-  const list = (process.env[name] ?? fallback.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (process.env[name] || fallback.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
   const unknown = list.filter((item) => !known.includes(item));
   if (unknown.length > 0) {
     console.error(`bench: ${name}: unknown ${unknown.join(', ')} (known: ${known.join(', ')})`);

@@ -42,10 +42,9 @@ export function muxtun({ profileDir } = {}) {
         rmSync(dir, { recursive: true, force: true });
       };
       try {
-        const servePort = await freePort();
-        const serve = spawnChild(process.execPath, [...nodeArgs('serve'), cli, 'serve', '--host', '127.0.0.1', '--port', String(servePort), '--state-dir', path.join(dir, 'state'), '--log-level', 'warn', '--drain-timeout', '1'], { env });
+        const serve = spawnChild(process.execPath, [...nodeArgs('serve'), cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--state-dir', path.join(dir, 'state'), '--log-level', 'warn', '--drain-timeout', '1'], { env });
         children.push(serve);
-        const [, fingerprint] = await waitForOutput(serve, /fingerprint: (sha256:[0-9a-fA-F:]+)/, 'muxtun serve');
+        const [, servePort, fingerprint] = await waitForOutput(serve, /listening on 127\.0\.0\.1:(\d+)\nfingerprint: (sha256:[0-9a-fA-F:]+)/, 'muxtun serve');
         const localPort = await freePort();
         const connect = spawnChild(process.execPath, [...nodeArgs('connect'), cli, 'connect', `127.0.0.1:${servePort}`, '--fingerprint', fingerprint, '-L', `${localPort}:127.0.0.1:${targetPort}`, '--log-level', 'warn', '--drain-timeout', '1'], { env });
         children.push(connect);

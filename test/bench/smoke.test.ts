@@ -1,0 +1,49 @@
+// `npm run bench -- --smoke` end to end, so the tunnel benchmark cannot rot:
+// real serve/connect processes, sshd when it is installed, every workload
+// with tiny sizes. It checks the bench finishes and prints its table; it
+// asserts nothing about speed (CI machines are shared and noisy).
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function runSmokeBench(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    // BENCH_WRITE from the caller's shell must not turn a test into a docs edit.
+    const env = { ...process.env, BENCH_WRITE: '', BENCH_PROFILE: '', BENCH_KINDS: '', BENCH_WORKLOADS: '' };
+    const child = spawn(process.execPath, [join(repoRoot, 'scripts/bench/run.js'), '--smoke'], { cwd: repoRoot, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('npm run bench -- --smoke', () => {
+  it('measures every kind on every workload and prints the table', async () => {
+    expect(existsSync(join(repoRoot, 'dist/cli/main.js')), 'dist/ is built (npm test builds it first)').toBe(true);
+    const { code, stdout, stderr } = await runSmokeBench();
+    expect(code, `exit code; stderr:\n${stderr}`).toBe(0);
+
+    const lines = stdout.split('\n');
+    const header = lines.find((line) => line.startsWith('| workload |'));
+    expect(header, stdout).toBeDefined();
+    for (const kind of ['direct', 'muxtun', 'ssh -L']) expect(header).toContain(`| ${kind} |`);
+    for (const workload of ['bulk, 1 connection', 'bulk, 8 connections', 'new connection per request', 'ping-pong on one connection, idle', 'while bulk (a) runs', 'RSS per idle connection']) {
+      const row = lines.find((line) => line.startsWith('|') && line.includes(workload));
+      expect(row, `a row for "${workload}" in\n${stdout}`).toBeDefined();
+      // direct and muxtun always run; their cells hold a measurement, not "skipped".
+      const cells = row!.split('|').map((cell) => cell.trim());
+      expect(cells[3], `muxtun's cell in "${row}"`).not.toBe('skipped');
+    }
+    expect(stdout).toContain('Targets:');
+    // ssh -L is either measured or skipped with the reason printed.
+    const sshSkipped = lines.some((line) => line.startsWith('|') && line.includes('| skipped |'));
+    if (sshSkipped) expect(stdout).toMatch(/Note: ssh -L was skipped: .+/);
+  }, 180_000);
+});
