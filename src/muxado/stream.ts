@@ -184,9 +184,14 @@ export class Stream extends Duplex {
     this.#out = [];
     this.#outHead = 0;
     this.#outBytes = 0;
-    // The in-flight write's callback is dropped on purpose: Node fails the
-    // writes still buffered in the Writable, and this one can never complete.
+    // The write in flight must still be called back: while one is pending,
+    // Writable neither fails the writes queued behind it nor calls end()'s
+    // callback, so dropping it would leave every one of them hanging. Like
+    // net.Socket, a destroyed stream calls it back without an error; Writable
+    // then fails the queued writes with ERR_STREAM_DESTROYED.
+    const inFlight = this.#writeCallback;
     this.#writeCallback = null;
+    if (inFlight) process.nextTick(inFlight);
     this.#finCallback = null;
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#idleTimer = null;

@@ -410,3 +410,30 @@ describe('streams the application has not taken yet', () => {
     expect(stream.errored).toBeInstanceOf(StreamResetError);
   });
 });
+
+describe('write callbacks when a stream ends early', () => {
+  it('a peer RST calls back the write in flight and the writes queued behind it', async () => {
+    const { session, peer } = await rawPeerOf('client');
+    const stream = quiet(session.open());
+    const called: string[] = [];
+    // More than the window: the first write stays in flight, the second queues behind it.
+    stream.write(Buffer.alloc(200_000), () => called.push('first'));
+    stream.write(Buffer.from('second'), () => called.push('second'));
+    const ended = new Promise<void>((resolve) => stream.end(() => resolve()));
+    await peer.nextOf(FrameType.DATA, 3);
+    peer.send({ type: FrameType.RST, streamId: 3, errorCode: ErrorCode.CANCEL });
+    expect(await streamOutcome(stream)).toBeInstanceOf(StreamResetError);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(called).toEqual(['first', 'second']);
+    await ended;
+  });
+
+  it('reset() calls back the write in flight', async () => {
+    const { session } = await rawPeerOf('client');
+    const stream = quiet(session.open());
+    const first = new Promise<void>((resolve) => stream.write(Buffer.alloc(200_000), () => resolve()));
+    const second = new Promise<void>((resolve) => stream.write(Buffer.from('x'), () => resolve()));
+    stream.reset();
+    await Promise.all([first, second]);
+  });
+});
