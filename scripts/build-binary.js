@@ -41,6 +41,11 @@ if (process.platform !== 'linux') {
   // Windows a PE resource: neither is wired up (or testable) here.
   fail(`only Linux is supported by this script (this is ${process.platform})`);
 }
+if (process.config.variables.node_shared) {
+  // Distribution builds (Debian's nodejs, for one) are a small launcher around
+  // libnode.so: a copy of that launcher would still need the library installed.
+  fail(`${process.execPath} links libnode dynamically; run this script with an official Node.js build (a self-contained binary)`);
+}
 if (!existsSync(join(root, 'dist', 'cli', 'main.js'))) fail('dist/cli/main.js is missing: run `npm run build` first (or `npm run build:binary`)');
 
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
