@@ -69,9 +69,11 @@ describe.runIf(supported)('single executable (dist/muxtun-linux-x64)', () => {
 
     // The CLI refuses port 0, so take ports that were free a moment ago.
     const [port, listenL, listenR] = [await freePort(), await freePort(), await freePort()];
-    const serve = start(['serve', '--host', '127.0.0.1', '--port', String(port), '--state-dir', join(temp, 'state'), '--log-format', 'json']);
+    // serve logs through pino-pretty, connect through pino.destination: both loggers must survive bundling.
+    const serve = start(['serve', '--host', '127.0.0.1', '--port', String(port), '--state-dir', join(temp, 'state'), '--log-format', 'pretty']);
     const fingerprint = await serve.waitFor('the fingerprint on stdout', (line) => /^fingerprint: (sha256:[0-9a-f]{64})/.exec(line)?.[1]);
     const token = await serve.waitFor('the token on stdout', (line) => /^token:\s+(\S+)$/.exec(line)?.[1]);
+    await serve.waitFor('a pretty "listening" log line', (line) => (/\] INFO: listening$/.test(line) ? true : undefined));
 
     const connect = start(
       [
