@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import type { SessionOptions } from '../muxado/index.js';
 import { serverTlsOptions } from '../tls/index.js';
@@ -28,7 +28,10 @@ export class TunnelServer {
   readonly #options: TunnelServerOptions;
   readonly #limits: ServerLimits;
   readonly #logger: TunnelLogger;
+  readonly #tcp: net.Server;
   readonly #tls: tls.Server;
+  /** Connections not authenticated yet, by remote address:port: the way to uncount each. */
+  readonly #unauthenticatedBy = new Map<string, () => void>();
   readonly #connections = new Set<ServerConnection>();
   readonly #byClientId = new Map<string, ServerConnection>();
   readonly #throttle = new AuthThrottle();
@@ -46,7 +49,14 @@ export class TunnelServer {
     this.#tls.on('secureConnection', (socket) => this.#onConnection(socket));
     this.#tls.on('tlsClientError', (error, socket) => {
       this.#logger.info({ remote: `${socket.remoteAddress}:${socket.remotePort}`, error: describeError(error) }, 'TLS handshake failed');
+      // Node leaves the socket open when someone listens for this event.
+      socket.destroy();
     });
+    // A plain TCP listener hands connections to the TLS server (Node's documented
+    // way to inject them), so that a connection counts against
+    // maxUnauthenticated from accept on: a flood of TLS handshakes that never
+    // finish is the cheapest way to tie the server up.
+    this.#tcp = net.createServer((socket) => this.#onTcpConnection(socket));
   }
 
   /** Starts listening; resolves with the bound address, rejects if the port cannot be bound. */
@@ -58,11 +68,11 @@ export class TunnelServer {
             cause: error,
           }),
         );
-      this.#tls.once('error', onError);
-      this.#tls.listen({ host: this.#options.host, port: this.#options.port }, () => {
-        this.#tls.off('error', onError);
-        this.#tls.on('error', (error) => this.#logger.error({ error: describeError(error) }, 'server socket failed'));
-        resolve(this.#tls.address() as AddressInfo);
+      this.#tcp.once('error', onError);
+      this.#tcp.listen({ host: this.#options.host, port: this.#options.port }, () => {
+        this.#tcp.off('error', onError);
+        this.#tcp.on('error', (error) => this.#logger.error({ error: describeError(error) }, 'server socket failed'));
+        resolve(this.#tcp.address() as AddressInfo);
       });
     });
   }
@@ -91,7 +101,7 @@ export class TunnelServer {
   async stop(drainMs = 5_000): Promise<{ drained: boolean }> {
     if (this.#stopping) return { drained: true };
     this.#stopping = true;
-    const closed = new Promise<void>((resolve) => this.#tls.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
     const connections = [...this.#connections];
     await Promise.all(connections.map((c) => c.drainStart('server shutting down')));
     const drained = await waitForDrain(
@@ -105,7 +115,7 @@ export class TunnelServer {
     return { drained };
   }
 
-  #onConnection(socket: tls.TLSSocket): void {
+  #onTcpConnection(socket: net.Socket): void {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.on('error', () => {});
     if (this.#stopping) {
@@ -120,9 +130,25 @@ export class TunnelServer {
     this.#unauthenticated++;
     let counted = true;
     const uncount = (): void => {
-      if (counted) this.#unauthenticated--;
+      if (!counted) return;
       counted = false;
+      this.#unauthenticated--;
+      if (this.#unauthenticatedBy.get(remote) === uncount) this.#unauthenticatedBy.delete(remote);
     };
+    this.#unauthenticatedBy.set(remote, uncount);
+    socket.once('close', uncount);
+    this.#tls.emit('connection', socket);
+  }
+
+  #onConnection(socket: tls.TLSSocket): void {
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    socket.on('error', () => {});
+    // The TLS socket runs on the TCP connection counted at accept: same peer address.
+    const uncount = this.#unauthenticatedBy.get(remote) ?? ((): void => {});
+    if (this.#stopping) {
+      socket.destroy();
+      return;
+    }
     const server = this;
     const connection = new ServerConnection(
       {
