@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { ErrorCode, client as muxadoClient, type Session, type SessionEnd, type SessionOptions, type Stream } from '../muxado/index.js';
+import { ErrorCode, StreamResetError, client as muxadoClient, type Session, type SessionEnd, type SessionOptions, type Stream } from '../muxado/index.js';
 import { connectTls, TlsErrorCode, type ClientTrust } from '../tls/index.js';
 import { Backoff } from './backoff.js';
 import { bridge } from './bridge.js';
@@ -345,7 +345,15 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     // Zero round trips: the header and the first data go right behind the SYN.
     stream.write(encodeStreamHeader({ host: spec.targetHost, port: spec.targetPort }));
     bridge(socket, stream, (end) => {
-      if (end.error) this.#logger.debug({ streamId: stream.id, error: describeError(end.error) }, '-L connection reset');
+      if (end.error instanceof StreamResetError && end.error.remote && end.error.errorCode === ErrorCode.REFUSED_STREAM) {
+        // The engine refuses at a limit without a word on the control stream: say it here.
+        this.#logger.warn(
+          { forward: describeForward('-L', spec), streamId: stream.id },
+          'the server refused a -L connection (REFUSED_STREAM): it is at a limit such as its --max-streams, or its policy forbids the target',
+        );
+      } else if (end.error) {
+        this.#logger.debug({ streamId: stream.id, error: describeError(end.error) }, '-L connection reset');
+      }
     });
   }
 

@@ -51,7 +51,8 @@ export class ServerConnection {
     this.logger = context.logger.child({ client: this.remote });
     this.session = muxadoServer(socket, {
       ...context.session,
-      maxStreams: context.limits.maxStreams,
+      // The control stream is one of the client's streams too; the limit is about forwards.
+      maxStreams: context.limits.maxStreams + 1,
       acceptBacklog: context.limits.acceptBacklog,
       maxSessionWindowGrowth: context.limits.maxSessionBufferBytes,
     });
