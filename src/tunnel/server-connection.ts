@@ -179,17 +179,21 @@ export class ServerConnection {
     if (refusal) return refuse(TunnelErrorCode.POLICY, refusal);
 
     const listener = net.createServer({ allowHalfOpen: true });
+    // Held from now, not from when the bind completes: requests that arrive
+    // together must all see it, or each would pass the limit.
+    this.#listeners.set(id, listener);
     listener.on('connection', (socket) => this.#onRemoteConnection(id, socket));
     listener.once('error', (error: NodeJS.ErrnoException) => {
+      if (this.#listeners.get(id) === listener) this.#listeners.delete(id);
       refuse(TunnelErrorCode.BIND, `cannot listen on ${bindHost}:${port}: ${describeListenError(error)}`);
     });
     listener.listen({ host: bindHost, port }, () => {
-      if (this.#closing || this.session.isClosed) {
+      if (this.#closing || this.session.isClosed || this.#listeners.get(id) !== listener) {
+        // The session ended, or drained its listeners, while this one was binding.
         listener.close();
         return;
       }
       listener.on('error', (error) => this.logger.warn({ error: describeError(error) }, '-R listener failed'));
-      this.#listeners.set(id, listener);
       const actual = (listener.address() as net.AddressInfo).port;
       this.logger.info({ bindHost, port: actual }, '-R listening');
       this.#control?.send({ type: 'listening', id, bindHost, port: actual });
