@@ -1,0 +1,160 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+
+export const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+/**
+ * A port that was free a moment ago, for what cannot take port 0 itself
+ * (-L listeners, a -R port that must stay the same across a reconnect).
+ * Picked below the kernel's ephemeral range: ports in that range are also
+ * handed out as source ports of outgoing connections, and with hundreds of
+ * connections in flight one of those takes "our" port often enough to flake.
+ */
+export async function freePort(): Promise<number> {
+  const [low] = ephemeralRange();
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    if (await canBind(port)) return port;
+  }
+  throw new Error('found no free port below the ephemeral range in 50 tries');
+}
+
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low! > 11_000 && high! > low!) return [low!, high!];
+  } catch {
+    // Not Linux: assume the IANA range.
+  }
+  return [49_152, 65_535];
+}
+
+async function canBind(port: number): Promise<boolean> {
+  const server = net.createServer();
+  try {
+    server.listen(port, '127.0.0.1');
+    await once(server, 'listening');
+  } catch {
+    return false;
+  }
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return true;
+}
+
+/** A port where nothing listens. */
+export const closedPort = freePort;
+
+/** A TCP server on 127.0.0.1:0 that remembers its sockets so close() can end them all. */
+export interface TestServer {
+  port: number;
+  server: net.Server;
+  /** Connections accepted so far. */
+  accepted: number;
+  close(): Promise<void>;
+}
+
+export async function listen(onConnection: (socket: net.Socket) => void): Promise<TestServer> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true });
+  const result: TestServer = {
+    port: 0,
+    server,
+    accepted: 0,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  server.on('connection', (socket) => {
+    result.accepted++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    onConnection(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  result.port = (server.address() as net.AddressInfo).port;
+  return result;
+}
+
+/** Echoes every byte back and ends its side when the peer ends its own (half-close kept). */
+export function echoServer(): Promise<TestServer> {
+  return listen((socket) => socket.pipe(socket));
+}
+
+/**
+ * Both directions at once, each checkable end to end: on connect the server
+ * sends sha256(D) and D (random, `size` bytes) while it reads the client's
+ * bytes; after the client's FIN it sends sha256 of what it received and
+ * ends. See {@link hashExchange} for the client side.
+ */
+export function hashServer(size: number): Promise<TestServer> {
+  return listen((socket) => {
+    const data = randomBytes(size);
+    socket.write(Buffer.from(sha256(data), 'hex'));
+    socket.write(data);
+    const hash = createHash('sha256');
+    socket.on('data', (chunk: Buffer) => hash.update(chunk));
+    socket.on('end', () => socket.end(hash.digest()));
+  });
+}
+
+/**
+ * The client side of {@link hashServer}: sends `size` random bytes and a
+ * FIN, reads everything, and checks both hashes. Throws on any mismatch.
+ */
+export async function hashExchange(port: number, size: number, timeoutMs?: number): Promise<void> {
+  const sent = randomBytes(size);
+  const received = await exchange(port, sent, timeoutMs);
+  if (received.length !== 32 + size + 32) throw new Error(`expected ${32 + size + 32} bytes back, got ${received.length}`);
+  const serverHash = received.subarray(0, 32).toString('hex');
+  const serverData = received.subarray(32, 32 + size);
+  if (sha256(serverData) !== serverHash) throw new Error('the server-to-client data does not match its sha256');
+  const echoedHash = received.subarray(32 + size).toString('hex');
+  if (echoedHash !== sha256(sent)) throw new Error('the server received other bytes than the client sent (sha256 differs)');
+}
+
+/** How a TCP conversation ended. */
+export interface Conversation {
+  received: Buffer;
+  /** The peer ended its side in order (FIN). */
+  ended: boolean;
+  /** The connection failed (for example ECONNRESET), if it did. */
+  error?: NodeJS.ErrnoException;
+}
+
+/**
+ * Connects, writes `data`, ends the write side (unless `end: false`), and
+ * collects what comes back until the connection closes.
+ */
+export async function converse(port: number, data: Buffer | string, options: { end?: boolean; timeoutMs?: number } = {}): Promise<Conversation> {
+  const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+  const chunks: Buffer[] = [];
+  let ended = false;
+  let error: NodeJS.ErrnoException | undefined;
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('end', () => {
+    ended = true;
+    socket.end();
+  });
+  socket.on('error', (cause: NodeJS.ErrnoException) => (error = cause));
+  socket.write(data);
+  if (options.end !== false) socket.end();
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const timer = setTimeout(() => socket.destroy(new Error(`no close within ${timeoutMs} ms (got ${Buffer.concat(chunks).length} bytes)`)), timeoutMs);
+  await once(socket, 'close');
+  clearTimeout(timer);
+  return { received: Buffer.concat(chunks), ended, ...(error ? { error } : {}) };
+}
+
+/** {@link converse}, but any error or a missing FIN throws. */
+export async function exchange(port: number, data: Buffer | string, timeoutMs?: number): Promise<Buffer> {
+  const result = await converse(port, data, timeoutMs === undefined ? {} : { timeoutMs });
+  if (result.error) throw new Error(`connection to 127.0.0.1:${port} failed after ${result.received.length} bytes: ${result.error.message}`);
+  if (!result.ended) throw new Error(`connection to 127.0.0.1:${port} closed without a FIN`);
+  return result.received;
+}
