@@ -37,6 +37,12 @@ export interface ServerVerification {
   fingerprint: string;
   /** `true` when TOFU recorded the server in known_hosts just now. */
   recorded: boolean;
+  /**
+   * The certificate's notAfter (as X509Certificate.validTo). Taken here
+   * because Node stops reporting the peer certificate once a TLS 1.3
+   * session ticket arrives, shortly after the handshake.
+   */
+  validTo: string;
 }
 
 /** Where a client connects; `servername` overrides the SNI and CA host name check (defaults to `host` unless it is an IP). */
@@ -97,6 +103,7 @@ export async function verifyServer(
     throw new MuxtunTlsError(TlsErrorCode.TLS_HANDSHAKE, `The server at ${hostPort} presented no certificate`);
   }
   const fingerprint = fingerprintOf(peer);
+  const { validTo } = peer;
   switch (trust.kind) {
     case 'ca':
       // Already enforced by rejectUnauthorized; checked again so a future
@@ -107,21 +114,21 @@ export async function verifyServer(
           `The certificate of ${hostPort} is not trusted: ${String(socket.authorizationError)}`,
         );
       }
-      return { fingerprint, recorded: false };
+      return { fingerprint, recorded: false, validTo };
     case 'fingerprint': {
       const expected = parseFingerprint(trust.fingerprint);
       if (!fingerprintsEqual(expected, fingerprint)) {
         throw new FingerprintMismatchError(hostPort, expected, fingerprint);
       }
-      return { fingerprint, recorded: false };
+      return { fingerprint, recorded: false, validTo };
     }
     case 'tofu': {
       const status = await checkKnownHost(trust.knownHostsFile, hostPort, fingerprint);
-      if (status === 'match') return { fingerprint, recorded: false };
-      return { fingerprint, recorded: await recordKnownHost(trust.knownHostsFile, hostPort, fingerprint) };
+      if (status === 'match') return { fingerprint, recorded: false, validTo };
+      return { fingerprint, recorded: await recordKnownHost(trust.knownHostsFile, hostPort, fingerprint), validTo };
     }
     case 'insecure':
-      return { fingerprint, recorded: false };
+      return { fingerprint, recorded: false, validTo };
   }
 }
 

@@ -39,6 +39,8 @@ export interface TlsConnection {
   fingerprint: string;
   /** `true` when TOFU recorded this server in known_hosts during this call. */
   recorded: boolean;
+  /** The server certificate's notAfter (X509Certificate.validTo); pinning and TOFU accept expired ones. */
+  validTo: string;
 }
 
 /**

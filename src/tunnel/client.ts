@@ -183,6 +183,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       this.#logger.warn({ fingerprint: connection.fingerprint }, 'first connection to this server: recorded its fingerprint in known_hosts (trust on first use)');
     }
     this.#logger.debug({ fingerprint: connection.fingerprint }, 'TLS connected');
+    this.#warnIfExpired(connection.validTo);
     connection.socket.on('error', () => {});
     const session = muxadoClient(connection.socket, this.#options.session);
     const control = new ControlChannel(session.open({ type: StreamKind.CONTROL }));
@@ -214,6 +215,19 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     const end = await session.closed;
     this.#setSession(null);
     return end;
+  }
+
+  /**
+   * A pin (or a known_hosts record) trusts one exact certificate, dates
+   * included, like an ssh host key: an expired one is accepted, but the
+   * operator should hear about it. (CA mode refuses it in the handshake.)
+   */
+  #warnIfExpired(validTo: string): void {
+    const { kind } = this.#options.trust;
+    if (kind !== 'fingerprint' && kind !== 'tofu') return;
+    if (!(Date.parse(validTo) < Date.now())) return;
+    const why = kind === 'fingerprint' ? '--fingerprint pins this exact certificate' : 'known_hosts records this exact certificate';
+    this.#logger.warn({ validTo }, `the server's certificate expired on ${validTo}; accepted because ${why} (dates are not checked for pinned certificates)`);
   }
 
   #awaitWelcome(session: Session, control: ControlChannel): Promise<string> {
