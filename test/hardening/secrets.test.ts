@@ -1,0 +1,120 @@
+/**
+ * The token and the server's key: never in a log line or an error message,
+ * taken from files and the environment, stored privately, and refused when
+ * stored where others can read them.
+ */
+import { chmod, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { echoServer, expectEcho, freePort } from './helpers/net.js';
+import { CliProcess, startConnect, startServe, tempDir } from './helpers/process.js';
+
+async function tokenFile(token: string, mode = 0o600): Promise<string> {
+  const path = join(await tempDir(), 'token');
+  await writeFile(path, `${token}\n`, { mode });
+  return path;
+}
+
+describe('the token stays out of logs and errors', () => {
+  it('at --log-level trace, through a session with -L and -R traffic, a wrong-token attempt and shutdown', async () => {
+    const token = `SECRET-right-${Math.random().toString(36).slice(2)}`;
+    const wrong = `SECRET-wrong-${Math.random().toString(36).slice(2)}`;
+    const echo = await echoServer();
+    const serve = await startServe({ env: { MUXTUN_TOKEN: token }, logLevel: 'trace' });
+    expect(serve.token).toBe(token);
+    const lPort = await freePort();
+    const connect = await startConnect(serve, ['-L', `${lPort}:127.0.0.1:${echo.port}`, '-R', `0:127.0.0.1:${echo.port}`], {
+      env: { MUXTUN_TOKEN: '' },
+      args: ['--token-file', await tokenFile(token)],
+      logLevel: 'trace',
+    });
+    await expectEcho(lPort);
+    await expectEcho(connect.remotePorts[0]!);
+
+    const intruder = await startConnect({ ...serve, token: wrong }, ['-L', `${await freePort()}:127.0.0.1:${echo.port}`], { wait: false, logLevel: 'trace' });
+    expect((await intruder.proc.waitExit(15_000)).code).toBe(1);
+    const intruderOut = intruder.proc.stderr.join('\n');
+    expect(intruderOut).toContain('the server refused the connection: authentication failed: the token is not valid for this server [ERR_MUXTUN_AUTH]');
+    await serve.proc.waitForLog('authentication failed: wrong token');
+
+    connect.proc.signal('SIGTERM');
+    await connect.proc.waitExit();
+    serve.proc.signal('SIGTERM');
+    await serve.proc.waitExit();
+
+    const logs = [serve.proc.stderr, connect.proc.stderr, connect.proc.stdout, intruder.proc.stderr, intruder.proc.stdout].map((lines) => lines.join('\n'));
+    for (const text of logs) {
+      expect(text).not.toContain(token);
+      expect(text).not.toContain(wrong);
+    }
+    // Logging at trace did happen: the check above is not vacuous.
+    expect(serve.proc.logs.length).toBeGreaterThan(5);
+    expect(connect.proc.logs.some((l) => l.level === 20)).toBe(true);
+    // The serve banner on stdout is the one place the token is shown, on purpose:
+    // it is the ready-to-paste connect line for the operator.
+    expect(serve.proc.stdout.join('\n')).toContain(token);
+    expect(serve.proc.stdout.join('\n')).not.toContain(wrong);
+  });
+
+  it('--help of both commands says --token is visible to other users', async () => {
+    for (const command of ['serve', 'connect']) {
+      const help = new CliProcess([command, '--help']);
+      expect((await help.waitExit()).code).toBe(0);
+      expect(help.stdout.join(' ').replace(/\s+/g, ' ')).toMatch(/--token <token> .*visible to other users in `ps`: prefer MUXTUN_TOKEN or --token-file/);
+    }
+  });
+});
+
+describe('where the token comes from', () => {
+  it('serve and connect take it from --token-file and from MUXTUN_TOKEN; --token-file wins over the environment', async () => {
+    const echo = await echoServer();
+    const fromFile = await startServe({ args: ['--token-file', await tokenFile('file-token')] });
+    expect(fromFile.token).toBe('file-token');
+    const lPort = await freePort();
+    await startConnect(fromFile, ['-L', `${lPort}:127.0.0.1:${echo.port}`], { env: { MUXTUN_TOKEN: 'not-this-one' }, args: ['--token-file', await tokenFile('file-token')] });
+    await expectEcho(lPort);
+
+    const fromEnv = await startServe({ env: { MUXTUN_TOKEN: 'env-token' } });
+    expect(fromEnv.token).toBe('env-token');
+    const lPort2 = await freePort();
+    await startConnect({ ...fromEnv, token: 'env-token' }, ['-L', `${lPort2}:127.0.0.1:${echo.port}`]);
+    await expectEcho(lPort2);
+  });
+});
+
+describe('the state directory', () => {
+  it('is created 0700 with the key and token 0600', async () => {
+    const serve = await startServe();
+    const mode = async (name: string): Promise<number> => (await stat(join(serve.stateDir, name))).mode & 0o777;
+    expect(await mode('.')).toBe(0o700);
+    expect(await mode('server-key.pem')).toBe(0o600);
+    expect(await mode('token')).toBe(0o600);
+    expect(await mode('server-cert.pem')).toBe(0o644);
+  });
+
+  it('serve refuses to start when the token, the key or the directory is open to others, and says how to fix it', async () => {
+    const first = await startServe();
+    await first.proc.destroy();
+    const dir = first.stateDir;
+    const cases: Array<{ path: string; loose: number; fixed: number; fix: string }> = [
+      { path: join(dir, 'token'), loose: 0o644, fixed: 0o600, fix: `chmod 600 ${join(dir, 'token')}` },
+      { path: join(dir, 'server-key.pem'), loose: 0o640, fixed: 0o600, fix: `chmod 600 ${join(dir, 'server-key.pem')}` },
+      { path: dir, loose: 0o755, fixed: 0o700, fix: `chmod 700 ${dir}` },
+    ];
+    for (const { path, loose, fixed, fix } of cases) {
+      await chmod(path, loose);
+      const serve = new CliProcess(['serve', '--host', '127.0.0.1', '--port', '0', '--state-dir', dir]);
+      const exit = await serve.waitExit();
+      const stderr = serve.stderr.join('\n');
+      expect(exit.code, stderr).toBe(1);
+      expect(stderr).toContain(fix);
+      expect(stderr).toContain('[ERR_MUXTUN_STATE_PERMISSIONS]');
+      expect(serve.stdout.join('\n')).not.toContain('listening');
+      await chmod(path, fixed);
+    }
+    // Fixed as told, it starts again with the same identity.
+    const again = await startServe({ stateDir: dir });
+    expect(again.fingerprint).toBe(first.fingerprint);
+    expect(again.token).toBe(first.token);
+  });
+});
