@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { boundPort, echoServer, freePort, LineProcess, repoRoot, roundTrip } from './helpers.js';
+import { boundPort, echoServer, freePort, LineProcess, repoRoot, roundTrip, servePort } from './helpers.js';
 
 const run = promisify(execFile);
 const supported = process.platform === 'linux';
@@ -67,10 +67,11 @@ describe.runIf(supported)('single executable (dist/muxtun-linux-x64)', () => {
     const echoR = await echoServer();
     servers.push(echoL.server, echoR.server);
 
-    // The CLI refuses port 0, so take ports that were free a moment ago.
-    const [port, listenL, listenR] = [await freePort(), await freePort(), await freePort()];
+    // -L and -R refuse port 0, so take ports that were free a moment ago.
+    const [listenL, listenR] = [await freePort(), await freePort()];
     // serve logs through pino-pretty, connect through pino.destination: both loggers must survive bundling.
-    const serve = start(['serve', '--host', '127.0.0.1', '--port', String(port), '--state-dir', join(temp, 'state'), '--log-format', 'pretty']);
+    const serve = start(['serve', '--host', '127.0.0.1', '--port', '0', '--state-dir', join(temp, 'state'), '--log-format', 'pretty']);
+    const port = await serve.waitFor('the listening line on stdout', servePort);
     const fingerprint = await serve.waitFor('the fingerprint on stdout', (line) => /^fingerprint: (sha256:[0-9a-f]{64})/.exec(line)?.[1]);
     const token = await serve.waitFor('the token on stdout', (line) => /^token:\s+(\S+)$/.exec(line)?.[1]);
     await serve.waitFor('a pretty "listening" log line', (line) => (/\] INFO: listening$/.test(line) ? true : undefined));

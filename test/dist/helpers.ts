@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -138,4 +139,27 @@ export function boundPort(forward: unknown): number {
   const match = /^-[LR] \S*:(\d+) -> /.exec(String(forward));
   if (!match) throw new Error(`cannot read the bound port from ${JSON.stringify(forward)}`);
   return Number(match[1]);
+}
+
+/**
+ * Completes a TLS handshake with 127.0.0.1:`port` and returns the server
+ * certificate's fingerprint as muxtun prints it (`sha256:<hex>`). A finished
+ * handshake also proves the server's event loop ran after it printed its
+ * readiness lines, so whatever it set up in that same tick (its signal
+ * handlers) is in place.
+ */
+export async function tlsFingerprint(port: number): Promise<string> {
+  const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+  try {
+    await once(socket, 'secureConnect');
+    return `sha256:${socket.getPeerCertificate().fingerprint256.replaceAll(':', '').toLowerCase()}`;
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** Reads "muxtun server listening on HOST:PORT" from serve's stdout. */
+export function servePort(line: string): number | undefined {
+  const match = /^muxtun server listening on .*:(\d+)$/.exec(line);
+  return match ? Number(match[1]) : undefined;
 }
