@@ -142,11 +142,13 @@ export async function converse(port: number, data: Buffer | string, options: { e
     socket.end();
   });
   socket.on('error', (cause: NodeJS.ErrnoException) => (error = cause));
+  // Not events.once: it would reject on the 'error' this function reports.
+  const closed = new Promise((resolve) => socket.once('close', resolve));
   socket.write(data);
   if (options.end !== false) socket.end();
   const timeoutMs = options.timeoutMs ?? 10_000;
   const timer = setTimeout(() => socket.destroy(new Error(`no close within ${timeoutMs} ms (got ${Buffer.concat(chunks).length} bytes)`)), timeoutMs);
-  await once(socket, 'close');
+  await closed;
   clearTimeout(timer);
   return { received: Buffer.concat(chunks), ended, ...(error ? { error } : {}) };
 }
