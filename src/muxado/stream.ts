@@ -31,6 +31,7 @@ export interface StreamInit {
 // one-byte frames must not make us hold one Buffer object per byte.
 const MERGE_BELOW = 2048;
 const MERGED_MAX = 16 * 1024;
+const MERGE_START = 256;
 
 /**
  * One muxado stream, a `stream.Duplex` that behaves like a `net.Socket`:
@@ -52,6 +53,12 @@ export class Stream extends Duplex {
   // Receiving. Invariant: #recvWindow + #recvBytes + #unacked === #windowSize.
   #recv: Buffer[] = [];
   #recvBytes = 0;
+  // Small payloads waiting to be read are copied into #tail, which grows by
+  // doubling up to MERGED_MAX and then joins #recv. Re-concatenating the last
+  // chunk for every small frame instead costs O(n^2): a peer sending one-byte
+  // frames to a paused reader made us copy ~8 KiB per byte received.
+  #tail: Buffer | null = null;
+  #tailFill = 0;
   #recvWindow = INITIAL_WINDOW;
   #windowSize = INITIAL_WINDOW;
   #unacked = 0;
@@ -181,6 +188,8 @@ export class Stream extends Duplex {
     this.#reset = true;
     this.#recv = [];
     this.#recvBytes = 0;
+    this.#tail = null;
+    this.#tailFill = 0;
     this.#out = [];
     this.#outHead = 0;
     this.#outBytes = 0;
@@ -323,19 +332,39 @@ export class Stream extends Duplex {
   // ---- private ----
 
   #enqueue(data: Buffer): void {
-    const last = this.#recv.length > 0 ? this.#recv[this.#recv.length - 1]! : undefined;
-    if (last !== undefined && (last.length < MERGE_BELOW || data.length < MERGE_BELOW) && last.length + data.length <= MERGED_MAX) {
-      this.#recv[this.#recv.length - 1] = Buffer.concat([last, data], last.length + data.length);
-    } else if (data.length * 2 < data.buffer.byteLength) {
-      // A view on a much larger transport chunk: copy so we hold only our bytes.
-      this.#recv.push(Buffer.from(data));
-    } else {
-      this.#recv.push(data);
-    }
     this.#recvBytes += data.length;
+    // Merge only what has to wait: a reader that keeps up takes each payload as it comes.
+    const waits = !this.#wantRead || this.#recv.length > 0 || this.#tail !== null;
+    if (data.length < MERGE_BELOW && waits) {
+      const need = this.#tailFill + data.length;
+      if (this.#tail !== null && need > this.#tail.length) {
+        if (need > MERGED_MAX) {
+          this.#sealTail();
+        } else {
+          const grown = Buffer.allocUnsafe(Math.min(MERGED_MAX, Math.max(need, this.#tail.length * 2)));
+          this.#tail.copy(grown, 0, 0, this.#tailFill);
+          this.#tail = grown;
+        }
+      }
+      this.#tail ??= Buffer.allocUnsafe(Math.min(MERGED_MAX, Math.max(MERGE_START, data.length * 2)));
+      data.copy(this.#tail, this.#tailFill);
+      this.#tailFill += data.length;
+      return;
+    }
+    this.#sealTail();
+    // A view on a much larger transport chunk: copy so we hold only our bytes.
+    this.#recv.push(data.length * 2 < data.buffer.byteLength ? Buffer.from(data) : data);
+  }
+
+  #sealTail(): void {
+    if (this.#tail === null) return;
+    this.#recv.push(this.#tail.subarray(0, this.#tailFill));
+    this.#tail = null;
+    this.#tailFill = 0;
   }
 
   #deliver(): void {
+    if (this.#wantRead) this.#sealTail();
     while (this.#recv.length > 0 && this.#wantRead) {
       const chunk = this.#recv.shift()!;
       this.#recvBytes -= chunk.length;
@@ -345,7 +374,7 @@ export class Stream extends Duplex {
       this.#consumed(chunk.length, keepingUp);
       if (!keepingUp) this.#wantRead = false;
     }
-    if (this.#recv.length === 0 && this.#remoteFin && !this.#pushedEof && !this.destroyed) {
+    if (this.#recv.length === 0 && this.#tail === null && this.#remoteFin && !this.#pushedEof && !this.destroyed) {
       this.#pushedEof = true;
       this.push(null);
     }
