@@ -147,3 +147,42 @@ export async function connectionEnd(socket: net.Socket, timeoutMs: number): Prom
 }
 
 export const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+/**
+ * A TCP proxy to 127.0.0.1:`targetPort` that can go silent: `blackhole()`
+ * stops forwarding on every connection it has, in both directions, without
+ * closing anything — a network path that died without a FIN or RST.
+ * Connections made afterwards are forwarded normally.
+ */
+export async function blackholeProxy(targetPort: number): Promise<{ port: number; blackhole: () => number }> {
+  const pairs: Array<[net.Socket, net.Socket]> = [];
+  const server = track(
+    net.createServer((inbound) => {
+      const outbound = track(net.connect(targetPort, '127.0.0.1'));
+      track(inbound);
+      inbound.on('error', () => {});
+      outbound.on('error', () => {});
+      inbound.pipe(outbound);
+      outbound.pipe(inbound);
+      pairs.push([inbound, outbound]);
+    }),
+  );
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    blackhole: () => {
+      const silenced = pairs.splice(0);
+      for (const [a, b] of silenced) {
+        a.unpipe(b);
+        b.unpipe(a);
+        a.pause();
+        b.pause();
+        // Whatever still arrives goes nowhere, and no end is passed on.
+        a.removeAllListeners('end');
+        b.removeAllListeners('end');
+      }
+      return silenced.length;
+    },
+  };
+}

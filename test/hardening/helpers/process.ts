@@ -15,7 +15,7 @@ export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..'
 export const cliPath = join(repoRoot, 'bin', 'muxtun.js');
 
 /** Heartbeat flags small enough that a dead peer is noticed within about a second. */
-export const FAST_HEARTBEAT = ['--heartbeat-interval', '0.25', '--heartbeat-tolerance', '1'];
+export const FAST_HEARTBEAT = ['--heartbeat-interval', '0.25', '--heartbeat-tolerance', '1.5'];
 
 export interface LogLine {
   level: number;
