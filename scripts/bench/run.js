@@ -91,9 +91,13 @@ log(
     `rate ${config.rateSeconds} s, ping-pong ${config.latencySeconds} s, ${config.idleConnections} idle connections, ${config.rounds} round(s)`,
 );
 
-const target = spawnChild(process.execPath, [path.join(root, 'scripts/bench/target.js')]);
-children.push(() => stopChild(target));
-const [, targetPort] = await waitForOutput(target, /LISTENING (\d+)/, 'echo target');
+// Two echo targets: bulk data and ping-pongs must not queue in one target's event loop.
+const targets = {};
+for (const role of ['bulk', 'interactive']) {
+  const target = spawnChild(process.execPath, [path.join(root, 'scripts/bench/target.js')]);
+  children.push(() => stopChild(target));
+  targets[role] = Number((await waitForOutput(target, /LISTENING (\d+)/, `${role} echo target`))[1]);
+}
 
 const kinds = [
   selectedKinds.includes('direct') && direct,
@@ -111,7 +115,7 @@ try {
       continue;
     }
     try {
-      const tunnel = await kind.start(Number(targetPort));
+      const tunnel = await kind.start(targets);
       children.push(tunnel.stop);
       tunnels.set(kind.name, tunnel);
       log(`${kind.name}: up, local port ${tunnel.port}`);

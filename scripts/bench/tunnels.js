@@ -1,7 +1,10 @@
 // The kinds `npm run bench` compares, each a path from a local port to the
 // echo target: `direct` (no tunnel), `muxtun` (the real CLI: serve + connect
 // -L over TLS) and `ssh -L` (an OpenSSH server of our own on loopback).
-// start() resolves with { port, processes() } once a round trip gets through;
+// start(targets) takes the ports of two echo targets, `bulk` and
+// `interactive` (one target process would make the ping-pong wait behind bulk
+// data in the target's own event loop), and resolves once a round trip gets
+// through both with { port, interactivePort, processes(), stop() };
 // processes() names the pids whose memory and CPU count for that kind.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,8 +20,8 @@ const cli = path.join(root, 'bin/muxtun.js');
 export const direct = {
   name: 'direct',
   available: () => ({ ok: true }),
-  async start(targetPort) {
-    return { port: targetPort, processes: () => ({}), stop: async () => {} };
+  async start(targets) {
+    return { port: targets.bulk, interactivePort: targets.interactive, processes: () => ({}), stop: async () => {} };
   },
 };
 
@@ -31,7 +34,7 @@ export function muxtun({ profileDir } = {}) {
   return {
     name: 'muxtun',
     available: () => (existsSync(path.join(root, 'dist/cli/main.js')) ? { ok: true } : { ok: false, reason: 'dist/ is not built (npm run build)' }),
-    async start(targetPort) {
+    async start(targets) {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'muxtun-bench-'));
       const env = { ...process.env, MUXTUN_TOKEN: randomBytes(24).toString('base64url'), HOME: dir, XDG_CONFIG_HOME: dir, XDG_STATE_HOME: dir };
       const nodeArgs = (role) => (profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${role}-${Date.now()}.cpuprofile`] : []);
@@ -45,11 +48,13 @@ export function muxtun({ profileDir } = {}) {
         const serve = spawnChild(process.execPath, [...nodeArgs('serve'), cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--state-dir', path.join(dir, 'state'), '--log-level', 'warn', '--drain-timeout', '1'], { env });
         children.push(serve);
         const [, servePort, fingerprint] = await waitForOutput(serve, /listening on 127\.0\.0\.1:(\d+)\nfingerprint: (sha256:[0-9a-fA-F:]+)/, 'muxtun serve');
-        const localPort = await freePort();
-        const connect = spawnChild(process.execPath, [...nodeArgs('connect'), cli, 'connect', `127.0.0.1:${servePort}`, '--fingerprint', fingerprint, '-L', `${localPort}:127.0.0.1:${targetPort}`, '--log-level', 'warn', '--drain-timeout', '1'], { env });
+        const [port, interactivePort] = [await freePort(), await freePort()];
+        const forwards = ['-L', `${port}:127.0.0.1:${targets.bulk}`, '-L', `${interactivePort}:127.0.0.1:${targets.interactive}`];
+        const connect = spawnChild(process.execPath, [...nodeArgs('connect'), cli, 'connect', `127.0.0.1:${servePort}`, '--fingerprint', fingerprint, ...forwards, '--log-level', 'warn', '--drain-timeout', '1'], { env });
         children.push(connect);
-        await waitForEcho(localPort, 'muxtun connect');
-        return { port: localPort, processes: () => ({ server: [serve.pid], client: [connect.pid] }), stop };
+        await waitForEcho(port, 'muxtun connect');
+        await waitForEcho(interactivePort, 'muxtun connect');
+        return { port, interactivePort, processes: () => ({ server: [serve.pid], client: [connect.pid] }), stop };
       } catch (error) {
         await stop();
         throw error;
@@ -74,7 +79,7 @@ export function ssh() {
       if (process.getuid?.() !== 0) return { ok: false, reason: 'sshd needs root here (it logs in as root with a key)' };
       return { ok: true };
     },
-    async start(targetPort) {
+    async start(targets) {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'muxtun-bench-ssh-'));
       const children = [];
       const stop = async () => {
@@ -117,10 +122,11 @@ export function ssh() {
         const sshd = spawnChild(SSHD, ['-D', '-e', '-f', path.join(dir, 'sshd_config'), '-p', String(sshdPort)]);
         children.push(sshd);
         await waitForListen(sshdPort, sshd, 'sshd');
-        const localPort = await freePort();
+        const [port, interactivePort] = [await freePort(), await freePort()];
         const client = spawnChild('ssh', [
           '-N', '-F', '/dev/null',
-          '-L', `${localPort}:127.0.0.1:${targetPort}`,
+          '-L', `${port}:127.0.0.1:${targets.bulk}`,
+          '-L', `${interactivePort}:127.0.0.1:${targets.interactive}`,
           '-o', 'StrictHostKeyChecking=no',
           '-o', `UserKnownHostsFile=${path.join(dir, 'known_hosts')}`,
           '-o', 'ExitOnForwardFailure=yes',
@@ -132,9 +138,10 @@ export function ssh() {
           'root@127.0.0.1',
         ]);
         children.push(client);
-        await waitForEcho(localPort, 'ssh -L');
+        await waitForEcho(port, 'ssh -L');
+        await waitForEcho(interactivePort, 'ssh -L');
         // sshd's per-connection children hold the forwarded sockets: count the whole tree.
-        return { port: localPort, processes: () => ({ server: processTree(sshd.pid), client: [client.pid] }), stop };
+        return { port, interactivePort, processes: () => ({ server: processTree(sshd.pid), client: [client.pid] }), stop };
       } catch (error) {
         await stop();
         throw error;

@@ -33,19 +33,23 @@ export async function rate(tunnel, { seconds, concurrency }) {
   return { perSecond: result.perSecond, p50: result.p50, p99: result.p99, errors, errorKinds: result.errors };
 }
 
-/** (d) baseline: 64-byte ping-pongs on one connection, nothing else running. */
+/** (d) baseline: 64-byte ping-pongs on one connection to the interactive target, nothing else running. */
 export async function latencyIdle(tunnel, { seconds }) {
-  const result = await load({ mode: 'pingpong', port: tunnel.port, seconds, size: 64 }, 'ping-pong');
+  const result = await load({ mode: 'pingpong', port: tunnel.interactivePort, seconds, size: 64 }, 'ping-pong');
   return { p50: result.p50, p99: result.p99 };
 }
 
-/** (d): the same ping-pongs while another connection through the same tunnel echoes bulk data flat out. */
+/**
+ * (d): the same ping-pongs while another connection through the same tunnel
+ * (the same session, the same TCP connection) echoes bulk data flat out, to
+ * another target process.
+ */
 export async function latencyLoaded(tunnel, { seconds }) {
   const saturator = spawnChild(process.execPath, [loadScript, JSON.stringify({ mode: 'saturate', port: tunnel.port })], { collectStdout: true });
   try {
     await waitForOutput(saturator, /STARTED/, 'bulk load');
     await sleep(500); // past slow start and window growth
-    const result = await load({ mode: 'pingpong', port: tunnel.port, seconds, size: 64 }, 'ping-pong under load');
+    const result = await load({ mode: 'pingpong', port: tunnel.interactivePort, seconds, size: 64 }, 'ping-pong under load');
     saturator.stdin.end();
     const { code } = await saturator.exited;
     if (code !== 0) throw new Error(`bulk load failed (exit ${code})\n${saturator.stderrTail()}`);
