@@ -160,3 +160,60 @@ export async function exchange(port: number, data: Buffer | string, timeoutMs?: 
   if (!result.ended) throw new Error(`connection to 127.0.0.1:${port} closed without a FIN`);
   return result.received;
 }
+
+/** A connection to an echo server kept open across several round trips. */
+export class EchoClient {
+  readonly socket: net.Socket;
+  readonly closed: Promise<void>;
+  error: NodeJS.ErrnoException | undefined;
+  #buffered: Buffer = Buffer.alloc(0);
+  #wake: (() => void) | null = null;
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.on('data', (chunk: Buffer) => {
+      this.#buffered = Buffer.concat([this.#buffered, chunk]);
+      this.#wake?.();
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => (this.error = error));
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    void this.closed.then(() => this.#wake?.());
+  }
+
+  static async connect(port: number): Promise<EchoClient> {
+    const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    const client = new EchoClient(socket);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    return client;
+  }
+
+  /** Sends `data` and resolves with the same number of bytes read back; fails if the connection ends first or after `timeoutMs`. */
+  async roundTrip(data: Buffer | string, timeoutMs = 10_000): Promise<Buffer> {
+    const payload = Buffer.from(data);
+    this.socket.write(payload);
+    const deadline = Date.now() + timeoutMs;
+    while (this.#buffered.length < payload.length) {
+      if (this.socket.destroyed) throw new Error(`the connection closed after ${this.#buffered.length} of ${payload.length} echoed bytes${this.error ? ` (${this.error.message})` : ''}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms with ${this.#buffered.length} of ${payload.length} echoed bytes`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = null;
+    }
+    const answer = this.#buffered.subarray(0, payload.length);
+    this.#buffered = this.#buffered.subarray(payload.length);
+    return answer;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * Processes coming and going: the server dies or is stopped and comes back
+ * (the client reconnects and gets its -R back), and SIGTERM drains open
+ * connections before exiting 0.
+ */
+import { describe, expect, it } from 'vitest';
+import './setup.js';
+import { remotePort, Scope, startConnect, startServe } from './helpers/muxtun.js';
+import { converse, EchoClient, echoServer, exchange, freePort } from './helpers/net.js';
+import { LogLevel } from './helpers/process.js';
+
+describe.concurrent('server restart', () => {
+  for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
+    it(`after ${signal} and a restart on the same port and state dir the client reconnects and its -R works again`, { timeout: 45_000 }, async (context) => {
+      const scope = new Scope(context);
+      const echo = await scope.server(echoServer());
+      const first = await startServe(scope, { name: 'serve (first run)', args: ['--drain-timeout', '1'] });
+      // A fixed -R port: a reconnect asks for the same spec again, and port 0 would get a new port.
+      const [local, remote] = await Promise.all([freePort(), freePort()]);
+      const client = await startConnect(scope, first, { local: [`${local}:127.0.0.1:${echo.port}`], remote: [`127.0.0.1:${remote}:127.0.0.1:${echo.port}`] });
+      expect((await exchange(local, 'before -L')).toString()).toBe('before -L');
+      expect((await exchange(remote, 'before -R')).toString()).toBe('before -R');
+
+      const mark = client.process.mark();
+      first.process.signal(signal);
+      const exit = await first.process.waitForExit();
+      if (signal === 'SIGTERM') expect(exit.code, first.process.tail()).toBe(0);
+      await client.process.waitForLog('session to the server lost', { after: mark });
+      await client.process.waitForLog(/^reconnecting in /, { after: mark });
+
+      // The -L listener stays open while the server is away: connections are accepted, not refused.
+      const whileDown = await EchoClient.connect(local);
+      whileDown.destroy();
+
+      const second = await startServe(scope, { name: 'serve (second run)', port: first.port, stateDir: first.stateDir });
+      expect(second.fingerprint).toBe(first.fingerprint);
+      // A connection made while the client is still reconnecting waits for the new session.
+      const pending = exchange(local, 'during reconnect', 15_000);
+      const reconnected = await client.process.waitForLog('reconnected', { after: mark, timeoutMs: 15_000 });
+      expect(reconnected.level).toBe(LogLevel.info);
+      await client.process.waitForLog('-R listening on the server', { after: mark, where: (entry) => String(entry.forward).includes(`:${remote} ->`) });
+      expect((await pending).toString()).toBe('during reconnect');
+      expect((await exchange(remote, 'after -R')).toString()).toBe('after -R');
+      expect((await exchange(local, 'after -L')).toString()).toBe('after -L');
+      await second.process.waitForLog('client authenticated');
+      expect(client.process.exit).toBeUndefined();
+    });
+  }
+});
+
+describe.concurrent('SIGTERM', () => {
+  it('serve drains: an open connection keeps working, new ones are refused, then serve exits 0', async (context) => {
+    const scope = new Scope(context);
+    const echo = await scope.server(echoServer());
+    const server = await startServe(scope, { args: ['--drain-timeout', '20'] });
+    const local = await freePort();
+    const client = await startConnect(scope, server, { local: [`${local}:127.0.0.1:${echo.port}`], remote: [`127.0.0.1:0:127.0.0.1:${echo.port}`] });
+    const remote = remotePort(client, `127.0.0.1:${echo.port}`);
+    const open = await EchoClient.connect(local);
+    expect((await open.roundTrip('before')).toString()).toBe('before');
+
+    server.process.signal('SIGTERM');
+    await server.process.waitForLog(/^shutting down/);
+    // Still served after the signal...
+    expect((await open.roundTrip('during drain, once')).toString()).toBe('during drain, once');
+    expect((await open.roundTrip(Buffer.alloc(200_000, 1))).length).toBe(200_000);
+    // ...while new connections are not: the -R listener is closed and new -L streams are refused.
+    expect((await converse(remote, 'new -R')).error?.code).toBe('ECONNREFUSED');
+    const lateLocal = await converse(local, 'new -L');
+    expect(lateLocal.received.length).toBe(0);
+    expect(server.process.exit, server.process.tail()).toBeUndefined();
+
+    // Closing the last connection ends the drain long before its 20 s limit.
+    open.socket.end();
+    await open.closed;
+    const exit = await server.process.waitForExit(10_000);
+    expect(exit.code, server.process.tail()).toBe(0);
+    const stopped = server.process.logs().find((entry) => entry.msg === 'stopped');
+    expect(stopped?.drained).toBe(true);
+  });
+
+  it('serve cuts connections still open at --drain-timeout and exits 0', async (context) => {
+    const scope = new Scope(context);
+    const echo = await scope.server(echoServer());
+    const server = await startServe(scope, { args: ['--drain-timeout', '0.5'] });
+    const local = await freePort();
+    await startConnect(scope, server, { local: [`${local}:127.0.0.1:${echo.port}`] });
+    const open = await EchoClient.connect(local);
+    expect((await open.roundTrip('hello')).toString()).toBe('hello');
+
+    server.process.signal('SIGTERM');
+    const exit = await server.process.waitForExit(10_000);
+    expect(exit.code, server.process.tail()).toBe(0);
+    expect(server.process.logs().find((entry) => entry.msg === 'stopped')?.drained).toBe(false);
+    await open.closed;
+  });
+
+  it('connect stops cleanly on SIGTERM: exit 0, -L port released', async (context) => {
+    const scope = new Scope(context);
+    const echo = await scope.server(echoServer());
+    const server = await startServe(scope);
+    const local = await freePort();
+    const client = await startConnect(scope, server, { local: [`${local}:127.0.0.1:${echo.port}`] });
+
+    client.process.signal('SIGTERM');
+    const exit = await client.process.waitForExit();
+    expect(exit.code, client.process.tail()).toBe(0);
+    await client.process.waitForLog('stopped');
+    expect((await converse(local, 'anyone?')).error?.code).toBe('ECONNREFUSED');
+    await server.process.waitForLog('client session ended');
+  });
+});
