@@ -257,9 +257,12 @@ export class Stream extends Duplex {
   /** @internal The session ended or refused this stream; nothing more goes on the wire for it. */
   _abort(error: Error): void {
     this.#reset = true;
-    // A stream whose both directions already ended lost nothing: no error.
-    if (this.readableEnded && this.#finSent) this.destroy();
-    else this.destroy(error);
+    // Both directions already ended on the wire: the stream is complete and
+    // needs nothing more from the session, so it lost nothing and must not
+    // error. Nor is it destroyed: what the reader has not taken yet is good
+    // data, so it drains, ends cleanly and closes as usual.
+    if (this.#remoteFin && this.#finSent) return;
+    this.destroy(error);
   }
 
   /** @internal */

@@ -178,10 +178,17 @@ export class RawPeer {
  */
 export function readAll(stream: Readable): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    if (stream.destroyed && !stream.readableEnded) {
+      reject(stream.errored ?? new Error('the stream was destroyed before its end'));
+      return;
+    }
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.once('end', () => resolve(Buffer.concat(chunks)));
     stream.once('error', reject);
+    stream.once('close', () => reject(new Error('the stream closed before its end')));
+    // A 'data' listener does not restart a stream that was paused explicitly.
+    stream.resume();
   });
 }
 

@@ -437,3 +437,36 @@ describe('write callbacks when a stream ends early', () => {
     await Promise.all([first, second]);
   });
 });
+
+describe('streams complete on the wire when the session ends', () => {
+  it('a stream whose both directions had finished keeps its unread data, then ends cleanly', async () => {
+    const { session, peer } = await rawPeerOf('client');
+    const stream = session.open();
+    const outcome = streamOutcome(stream);
+    stream.pause();
+    stream.end('request');
+    await peer.next((f) => f.type === FrameType.DATA && f.streamId === 3 && f.fin, 'the FIN of stream 3');
+    // The reply, its FIN, GOAWAY and the end of the transport, all at once.
+    peer.send(
+      { type: FrameType.DATA, streamId: 3, fin: true, data: Buffer.from('response') },
+      { type: FrameType.GOAWAY, lastStreamId: 3, errorCode: ErrorCode.NO_ERROR, debug: Buffer.alloc(0) },
+    );
+    peer.socket.end();
+    expect((await session.closed).error).toBeUndefined();
+    // Read only now: everything the peer sent is still there.
+    expect((await readAll(stream)).toString()).toBe('response');
+    expect(await outcome).toBeNull();
+  });
+
+  it('a stream still sending when the session ends fails with SessionClosedError', async () => {
+    const { session, peer } = await rawPeerOf('client');
+    const stream = session.open();
+    const outcome = streamOutcome(stream);
+    stream.write('unfinished');
+    await peer.nextOf(FrameType.DATA, 3);
+    peer.send({ type: FrameType.DATA, streamId: 3, fin: true, data: Buffer.from('response') });
+    peer.send({ type: FrameType.GOAWAY, lastStreamId: 3, errorCode: ErrorCode.NO_ERROR, debug: Buffer.alloc(0) });
+    peer.socket.end();
+    expect(await outcome).toBeInstanceOf(SessionClosedError);
+  });
+});
