@@ -69,6 +69,7 @@ Environment:
     )
     .action(async (target: string | undefined, flags: ConnectFlags) => {
       const logger = createLogger(flags.logLevel, flags.logFormat);
+      const shutdownSignal = onShutdownSignal();
       const serverText = target ?? context.env.MUXTUN_SERVER;
       if (serverText === undefined || serverText === '') {
         throw new UsageError('connect: give the server as HOST:PORT or set MUXTUN_SERVER');
@@ -97,7 +98,7 @@ Environment:
         logger,
       });
       const running = client.run();
-      const stopping = onShutdownSignal().then(async (signal) => {
+      const stopping = shutdownSignal.then(async (signal) => {
         logger.info({ signal, drainMs }, 'shutting down: letting open connections finish');
         await client.stop(drainMs);
       });

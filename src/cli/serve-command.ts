@@ -76,6 +76,9 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
     )
     .action(async (flags: ServeFlags) => {
       const logger = createLogger(flags.logLevel, flags.logFormat);
+      // Listen for signals before anything is printed: whoever reads our
+      // output may stop us at once, and must get a clean stop.
+      const shutdownSignal = onShutdownSignal();
       const port = parsePort(flags.port, '--port', true);
       const drainMs = parseSeconds(flags.drainTimeout, '--drain-timeout');
       const limits = usage(() =>
@@ -122,7 +125,7 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
           `  MUXTUN_TOKEN='${token}' muxtun connect ${shownHost}:${address.port} --fingerprint ${material.fingerprint} -L 8080:localhost:80\n`,
       );
 
-      const signal = await onShutdownSignal();
+      const signal = await shutdownSignal;
       logger.info({ signal, drainMs }, 'shutting down: no new connections, letting open ones finish');
       const { drained } = await server.stop(drainMs);
       logger.info({ drained }, 'stopped');
