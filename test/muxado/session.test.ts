@@ -470,3 +470,36 @@ describe('streams complete on the wire when the session ends', () => {
     expect(await outcome).toBeInstanceOf(SessionClosedError);
   });
 });
+
+describe('quirks of the Go reference peer', () => {
+  it('a repeated empty DATA+FIN (Close() after HalfClose()) is tolerated; the stream ends cleanly', async () => {
+    const { session, peer } = await rawPeerOf('server');
+    peer.send({ type: FrameType.SYN, streamId: 3, fin: false }, { type: FrameType.DATA, streamId: 3, fin: true, data: Buffer.from('half') });
+    const stream = await session.accept();
+    const outcome = streamOutcome(stream);
+    peer.send({ type: FrameType.DATA, streamId: 3, fin: true, data: Buffer.alloc(0) });
+    await peer.barrier(5);
+    expect(peer.received(FrameType.RST)).toEqual([]);
+    expect((await readAll(stream)).toString()).toBe('half');
+    stream.end();
+    expect(await outcome).toBeNull();
+  });
+
+  it('a GOAWAY cut short by the end of the transport, its 8-byte body complete, is a clean close', async () => {
+    const { session, peer } = await rawPeerOf('client');
+    // The header claims 20 bytes of payload; only the 8-byte body follows, then EOF.
+    peer.socket.write(Buffer.from('0014000600000000' + '00000003' + '00000000', 'hex'));
+    peer.socket.end();
+    const end = await session.closed;
+    expect(end).toMatchObject({ initiator: 'remote', goAway: { lastStreamId: 3, errorCode: ErrorCode.NO_ERROR } });
+    expect(end.error).toBeUndefined();
+  });
+
+  it('a GOAWAY cut short before its 8-byte body is complete is a transport error', async () => {
+    const { session, peer } = await rawPeerOf('client');
+    peer.socket.write(Buffer.from('0014000600000000' + '000000', 'hex'));
+    peer.socket.end();
+    const end = await session.closed;
+    expect(end.error?.code).toBe('ERR_MUXADO_TRANSPORT');
+  });
+});
