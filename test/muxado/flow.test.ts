@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { FrameType, INITIAL_WINDOW } from '../../src/muxado/constants.js';
 import { encodeFrame } from '../../src/muxado/frame.js';
 import type { Session, Stream } from '../../src/muxado/index.js';
-import { patternBytes, quiet, rawPeerOf, readAll, sessionPair, sha256, writeAll, type RawPeer } from './helpers.js';
+import { patternBytes, quiet, rawPeerOf, readAll, sessionPair, sha256, streamOutcome, writeAll, type RawPeer } from './helpers.js';
 
 const CHUNK = 16 * 1024;
 /** The largest DATA payload. */
@@ -21,7 +21,13 @@ async function settle(from: Session, to: Session, rounds = 5): Promise<void> {
     pong.write('!');
     await once(ping, 'data');
   }
-  ping.destroy();
+  // Close both ends cleanly, so the check stream is gone from both sessions.
+  const closed = [streamOutcome(ping), streamOutcome(pong)];
+  ping.end();
+  pong.end();
+  ping.resume();
+  pong.resume();
+  await Promise.all(closed);
 }
 
 /** A raw peer that sends `data` on a stream as fast as the window it is granted allows, and records the window. */
@@ -379,5 +385,30 @@ describe('receive buffering', () => {
     const flowing = await run(false);
     const paused = await run(true);
     expect(paused).toBeLessThan(4 * flowing + 250);
+  });
+});
+
+describe('many streams', () => {
+  it('300 streams at once, each echoing 40 KB, all intact', async () => {
+    const { client, server } = await sessionPair();
+    server.on('stream', (s: Stream) => {
+      quiet(s);
+      s.pipe(s);
+    });
+    const results = await Promise.all(
+      Array.from({ length: 300 }, async (_, i) => {
+        const stream = quiet(client.open());
+        const closed = streamOutcome(stream);
+        const data = patternBytes(40_000 + i, i + 1);
+        const [back] = await Promise.all([readAll(stream), writeAll(stream, data, 7000)]);
+        // Both directions ended: the stream closes without an error.
+        expect(await closed).toBeNull();
+        return sha256(back) === sha256(data);
+      }),
+    );
+    expect(results.every(Boolean)).toBe(true);
+    expect(client.openStreams).toBe(0);
+    await settle(client, server, 1);
+    expect(server.openStreams).toBe(0);
   });
 });
