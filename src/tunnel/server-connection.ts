@@ -60,7 +60,7 @@ export class ServerConnection {
     this.session.on('refused', (error) => this.logger.warn({ reason: error.message }, 'refused a stream'));
     void this.session.closed.then((end) => {
       if (this.#authTimer) clearTimeout(this.#authTimer);
-      void this.#closeListeners();
+      this.#closeListeners();
       if (this.isAuthenticated) {
         const fields = { sessionId: this.sessionId, ...(end.error ? { reason: end.error.message } : {}) };
         if (end.error && !this.#closing) this.logger.warn(fields, 'client session ended');
@@ -88,18 +88,23 @@ export class ServerConnection {
   /** Stops new streams both ways: GOAWAY and no more -R accepts. Open streams go on. */
   async drainStart(reason: string): Promise<void> {
     this.session.goAway(ErrorCode.NO_ERROR, reason);
-    await this.#closeListeners();
+    this.#closeListeners();
   }
 
-  /** Closes the -R listeners; resolves once their ports are free. */
   get remoteListeners(): number {
     return this.#listeners.size;
   }
 
-  #closeListeners(): Promise<void> {
-    const closing = [...this.#listeners.values()].map((listener) => new Promise<void>((resolve) => listener.close(() => resolve())));
+  /**
+   * Stops the -R listeners accepting; their ports are free when this
+   * returns (close() releases the socket at once). Not close()'s callback:
+   * that waits for every connection the listener accepted, and those are
+   * streams of this session that the drain is letting finish, so waiting
+   * for them here would hold shutdown until the last one ended on its own.
+   */
+  #closeListeners(): void {
+    for (const listener of this.#listeners.values()) listener.close();
     this.#listeners.clear();
-    return Promise.all(closing).then(() => undefined);
   }
 
   #onStream(stream: Stream): void {

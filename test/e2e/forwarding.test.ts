@@ -60,6 +60,14 @@ describe.concurrent('forwarding', () => {
   });
 
   for (const kind of ['-L', '-R'] as const) {
+    it(`${kind}: one connection carrying 32 MiB each way at once, sha256-checked`, { timeout: 60_000 }, async (context) => {
+      const scope = new Scope(context);
+      const size = 32 * 1024 * 1024;
+      const target = await scope.server(hashServer(size));
+      const port = await forwardTo(scope, kind, target.port);
+      await hashExchange(port, size, 45_000);
+    });
+
     it(`${kind}: 200 concurrent connections through one session, 64 KiB each way, sha256-checked`, { timeout: 60_000 }, async (context) => {
       const scope = new Scope(context);
       const size = 64 * 1024;

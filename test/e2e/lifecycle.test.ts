@@ -8,6 +8,7 @@ import './setup.js';
 import { remotePort, Scope, startConnect, startServe } from './helpers/muxtun.js';
 import { converse, EchoClient, echoServer, exchange, freePort } from './helpers/net.js';
 import { LogLevel } from './helpers/process.js';
+import { within } from './helpers/wait.js';
 
 describe.concurrent('server restart', () => {
   for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
@@ -20,6 +21,9 @@ describe.concurrent('server restart', () => {
       const client = await startConnect(scope, first, { local: [`${local}:127.0.0.1:${echo.port}`], remote: [`127.0.0.1:${remote}:127.0.0.1:${echo.port}`] });
       expect((await exchange(local, 'before -L')).toString()).toBe('before -L');
       expect((await exchange(remote, 'before -R')).toString()).toBe('before -R');
+      const [openLocal, openRemote] = await Promise.all([EchoClient.connect(local), EchoClient.connect(remote)]);
+      expect((await openLocal.roundTrip('open -L')).toString()).toBe('open -L');
+      expect((await openRemote.roundTrip('open -R')).toString()).toBe('open -R');
 
       const mark = client.process.mark();
       first.process.signal(signal);
@@ -27,6 +31,11 @@ describe.concurrent('server restart', () => {
       if (signal === 'SIGTERM') expect(exit.code, first.process.tail()).toBe(0);
       await client.process.waitForLog('session to the server lost', { after: mark });
       await client.process.waitForLog(/^reconnecting in /, { after: mark });
+      // Connections of the lost session end (reset), none is left hanging.
+      await within(openLocal.ended, 10_000, `the open -L connection to end\n${client.process.tail()}`);
+      // The -R one was accepted by the server process, so its end comes from there (the kernel's FIN after SIGKILL).
+      await within(openRemote.ended, 10_000, `the open -R connection to end\n${first.process.tail()}`);
+      if (signal === 'SIGKILL') expect(openLocal.error?.code).toBe('ECONNRESET');
 
       // The -L listener stays open while the server is away: connections are accepted, not refused.
       const whileDown = await EchoClient.connect(local);
@@ -49,34 +58,52 @@ describe.concurrent('server restart', () => {
 });
 
 describe.concurrent('SIGTERM', () => {
-  it('serve drains: an open connection keeps working, new ones are refused, then serve exits 0', async (context) => {
+  it('serve drains: open -L and -R connections keep working, new ones are refused, then serve exits 0', async (context) => {
     const scope = new Scope(context);
     const echo = await scope.server(echoServer());
     const server = await startServe(scope, { args: ['--drain-timeout', '20'] });
     const local = await freePort();
     const client = await startConnect(scope, server, { local: [`${local}:127.0.0.1:${echo.port}`], remote: [`127.0.0.1:0:127.0.0.1:${echo.port}`] });
     const remote = remotePort(client, `127.0.0.1:${echo.port}`);
-    const open = await EchoClient.connect(local);
-    expect((await open.roundTrip('before')).toString()).toBe('before');
+    const open = await Promise.all([EchoClient.connect(local), EchoClient.connect(remote)]);
+    for (const connection of open) expect((await connection.roundTrip('before')).toString()).toBe('before');
 
     server.process.signal('SIGTERM');
     await server.process.waitForLog(/^shutting down/);
     // Still served after the signal...
-    expect((await open.roundTrip('during drain, once')).toString()).toBe('during drain, once');
-    expect((await open.roundTrip(Buffer.alloc(200_000, 1))).length).toBe(200_000);
+    for (const connection of open) {
+      expect((await connection.roundTrip('during drain')).toString()).toBe('during drain');
+      expect((await connection.roundTrip(Buffer.alloc(200_000, 1))).length).toBe(200_000);
+    }
     // ...while new connections are not: the -R listener is closed and new -L streams are refused.
     expect((await converse(remote, 'new -R')).error?.code).toBe('ECONNREFUSED');
     const lateLocal = await converse(local, 'new -L');
     expect(lateLocal.received.length).toBe(0);
     expect(server.process.exit, server.process.tail()).toBeUndefined();
 
-    // Closing the last connection ends the drain long before its 20 s limit.
-    open.socket.end();
-    await open.closed;
+    // Closing the last connections ends the drain long before its 20 s limit
+    // (an open -R connection once held it until it ended by itself).
+    for (const connection of open) connection.socket.end();
+    await Promise.all(open.map((connection) => connection.closed));
     const exit = await server.process.waitForExit(10_000);
     expect(exit.code, server.process.tail()).toBe(0);
     const stopped = server.process.logs().find((entry) => entry.msg === 'stopped');
     expect(stopped?.drained).toBe(true);
+  });
+
+  it('serve exits 0 at --drain-timeout even with an -R connection still open', async (context) => {
+    const scope = new Scope(context);
+    const echo = await scope.server(echoServer());
+    const server = await startServe(scope, { args: ['--drain-timeout', '0.5'] });
+    const client = await startConnect(scope, server, { remote: [`127.0.0.1:0:127.0.0.1:${echo.port}`] });
+    const open = await EchoClient.connect(remotePort(client, `127.0.0.1:${echo.port}`));
+    expect((await open.roundTrip('hello')).toString()).toBe('hello');
+
+    server.process.signal('SIGTERM');
+    const exit = await server.process.waitForExit(10_000);
+    expect(exit.code, server.process.tail()).toBe(0);
+    expect(server.process.logs().find((entry) => entry.msg === 'stopped')?.drained).toBe(false);
+    await within(open.ended, 5_000, 'the open -R connection to be cut');
   });
 
   it('serve cuts connections still open at --drain-timeout and exits 0', async (context) => {
@@ -108,5 +135,29 @@ describe.concurrent('SIGTERM', () => {
     await client.process.waitForLog('stopped');
     expect((await converse(local, 'anyone?')).error?.code).toBe('ECONNREFUSED');
     await server.process.waitForLog('client session ended');
+  });
+
+  it('connect stops cleanly on SIGTERM while it is reconnecting to a server that is gone', async (context) => {
+    const scope = new Scope(context);
+    const server = await startServe(scope);
+    const local = await freePort();
+    const client = await startConnect(scope, server, { local: [`${local}:127.0.0.1:9`] });
+    await server.process.kill();
+    await client.process.waitForLog('reconnect attempt failed');
+
+    client.process.signal('SIGTERM');
+    const exit = await client.process.waitForExit(5_000);
+    expect(exit.code, client.process.tail()).toBe(0);
+  });
+
+  it('connect --no-reconnect exits 1 when the server goes away, saying the session was lost', async (context) => {
+    const scope = new Scope(context);
+    const server = await startServe(scope);
+    const client = await startConnect(scope, server, { local: [`${await freePort()}:127.0.0.1:9`], args: ['--no-reconnect'] });
+    await server.process.kill();
+
+    const exit = await client.process.waitForExit();
+    expect(exit.code, client.process.tail()).toBe(1);
+    expect(client.process.stderr.join('\n')).toMatch(/lost the session to the server/);
   });
 });

@@ -165,6 +165,8 @@ export async function exchange(port: number, data: Buffer | string, timeoutMs?: 
 export class EchoClient {
   readonly socket: net.Socket;
   readonly closed: Promise<void>;
+  /** Settles when the peer ended its side (FIN) or the connection closed (RST, destroy). */
+  readonly ended: Promise<void>;
   error: NodeJS.ErrnoException | undefined;
   #buffered: Buffer = Buffer.alloc(0);
   #wake: (() => void) | null = null;
@@ -177,6 +179,7 @@ export class EchoClient {
     });
     socket.on('error', (error: NodeJS.ErrnoException) => (this.error = error));
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    this.ended = Promise.race([this.closed, new Promise<void>((resolve) => socket.once('end', () => resolve()))]);
     void this.closed.then(() => this.#wake?.());
   }
 
