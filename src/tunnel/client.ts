@@ -264,7 +264,13 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       control.on('invalid', onInvalid);
       void session.closed.then((end) => {
         done();
-        reject(notMuxtun(`closed the connection during the handshake${end.error ? ` (${end.error.message})` : ''}`));
+        // An error this side detected means the peer sent bytes that are not
+        // muxado (an HTTPS or echo server): saying it hung up would mislead.
+        const why =
+          end.initiator === 'local' && end.error
+            ? `answered with something that is not the muxtun protocol (${end.error.message})`
+            : `closed the connection during the handshake${end.error ? ` (${end.error.message})` : ''}`;
+        reject(notMuxtun(why));
       });
     });
   }

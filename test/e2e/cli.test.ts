@@ -119,17 +119,18 @@ describe.concurrent('connect fails before a tunnel exists: exit 1 and a clear me
     expect(stderr).toMatch(/a muxtun server/);
   });
 
-  const tlsServers: Array<[string, (pem: { cert: string; key: string }) => Promise<TestServer>]> = [
-    ['a TLS echo server', (pem) => wrap(tls.createServer(pem, (socket) => socket.pipe(socket)))],
-    ['an HTTPS server', (pem) => wrap(https.createServer(pem, (_, response) => response.end('hello')))],
-    ['a TLS server that hangs up after the handshake', (pem) => wrap(tls.createServer(pem, (socket) => socket.end()))],
+  const tlsServers: Array<[string, (pem: { cert: string; key: string }) => Promise<TestServer>, RegExp]> = [
+    ['a TLS echo server', (pem) => wrap(tls.createServer(pem, (socket) => socket.pipe(socket))), /answered with something that is not the muxtun protocol/],
+    ['an HTTPS server', (pem) => wrap(https.createServer(pem, (_, response) => response.end('hello'))), /answered with something that is not the muxtun protocol/],
+    ['a TLS server that hangs up after the handshake', (pem) => wrap(tls.createServer(pem, (socket) => socket.end())), /closed the connection during the handshake/],
   ];
-  for (const [name, start] of tlsServers) {
+  for (const [name, start, why] of tlsServers) {
     it(`not muxtun: ${name}`, async (context) => {
       const scope = new Scope(context);
       const server = await scope.server(start(await selfSigned()));
       const { exit, stderr } = await connectTo(server.port);
       expect(exit.code, stderr).toBe(1);
+      expect(stderr).toMatch(why);
       expect(stderr).toMatch(/is it a muxtun server\?/);
       expect(stderr).toContain('ERR_MUXTUN_HANDSHAKE');
     });
