@@ -85,6 +85,16 @@ describe.concurrent('connect fails before a tunnel exists: exit 1 and a clear me
     expect(stderr).toMatch(/already in use/);
   });
 
+  it('serve on a port in use: the message names the port', async (context) => {
+    const scope = new Scope(context);
+    const busy = await scope.server(listen(() => {}));
+    const stateDir = await scope.tempDir();
+    const { exit, stderr } = await runMuxtun(['serve', '--host', '127.0.0.1', '--port', String(busy.port), '--state-dir', stateDir], baseEnv());
+    expect(exit.code, stderr).toBe(1);
+    expect(stderr).toContain(`cannot listen on 127.0.0.1:${busy.port}`);
+    expect(stderr).toMatch(/already in use/);
+  });
+
   it('an unreachable server (nothing listens)', async () => {
     const port = await closedPort();
     const args = connectArgs({ port, fingerprint: FAKE_FINGERPRINT }, { local: [`${await freePort()}:localhost:80`] });

@@ -14,8 +14,9 @@ describe.concurrent('trust', () => {
     const scope = new Scope(context);
     const rightToken = 'right-token-6f1c2a9e4b';
     const wrongToken = 'wrong-token-d83b0c71a5';
-    const server = await startServe(scope, { token: rightToken });
-    const client = await startConnect(scope, server, { token: wrongToken, local: [`${await freePort()}:127.0.0.1:9`], waitConnected: false });
+    // Both at the chattiest level, so a token in any debug or trace line would show.
+    const server = await startServe(scope, { token: rightToken, args: ['--log-level', 'trace'] });
+    const client = await startConnect(scope, server, { token: wrongToken, local: [`${await freePort()}:127.0.0.1:9`], args: ['--log-level', 'trace'], waitConnected: false });
 
     const exit = await client.process.waitForExit();
     expect(exit.code, client.process.tail()).toBe(1);
