@@ -35,7 +35,7 @@ export function bridge(socket: Socket, stream: Stream, onEnd?: (end: BridgeEnd) 
   stream.on('error', (cause: Error) => {
     error ??= cause;
     // The stream was reset or its session ended: answer the TCP peer with RST.
-    if (!socket.destroyed) socket.resetAndDestroy();
+    abortSocket(socket);
   });
   socket.on('close', () => {
     // A socket that closed before both directions ended cannot take the rest.
@@ -45,7 +45,22 @@ export function bridge(socket: Socket, stream: Stream, onEnd?: (end: BridgeEnd) 
     finish();
   });
   stream.on('close', () => {
-    if (!socket.destroyed && !(socket.writableFinished && socket.readableEnded)) socket.resetAndDestroy();
+    // Both directions ended cleanly when the socket's FIN is on its way
+    // (writableEnded; it may not have finished yet) and the peer's arrived.
+    if (!(socket.writableEnded && socket.readableEnded)) abortSocket(socket);
     finish();
   });
+}
+
+/**
+ * Ends a TCP connection with RST where Node can send one. Node cannot reset a
+ * socket whose FIN is in progress (end() called, shutdown pending):
+ * resetAndDestroy() then fails with EINVAL and never closes the handle,
+ * leaking it and its file descriptor. Such a socket has sent all it had, so
+ * it is closed instead.
+ */
+export function abortSocket(socket: Socket): void {
+  if (socket.destroyed) return;
+  if (socket.writableEnded && !socket.writableFinished && socket.writableLength === 0) socket.destroy();
+  else socket.resetAndDestroy();
 }

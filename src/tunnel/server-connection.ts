@@ -3,7 +3,7 @@ import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { ErrorCode, server as muxadoServer, type Session, type SessionOptions, type Stream } from '../muxado/index.js';
 import { tokensEqual } from '../tls/index.js';
-import { bridge } from './bridge.js';
+import { abortSocket, bridge } from './bridge.js';
 import { ControlChannel } from './control-channel.js';
 import { PROTOCOL_VERSION, StreamKind, type ControlMessage, type HelloMessage, type ListenMessage } from './control-messages.js';
 import { TunnelErrorCode } from './errors.js';
@@ -273,7 +273,7 @@ export class ServerConnection {
     if (idle <= 0) return;
     socket.setTimeout(idle, () => {
       this.logger.info({ idleMs: idle }, 'closing an idle forwarded connection');
-      socket.resetAndDestroy();
+      abortSocket(socket);
     });
   }
 
