@@ -12,7 +12,7 @@ import type { Frame } from '../../../src/muxado/frame.js';
 import { client as muxadoClient, type Session, type SessionOptions, type Stream } from '../../../src/muxado/index.js';
 import { FrameType } from '../../../src/muxado/constants.js';
 import { loadOrCreateServerCertificate } from '../../../src/tls/index.js';
-import { TunnelClient, TunnelServer, type ForwardSpec, type ServerLimits, type ServerPolicy, type TunnelClientOptions, type TunnelLogger } from '../../../src/tunnel/index.js';
+import { TunnelClient, TunnelServer, type ForwardSpec, type ServerLimits, type ServerPolicy, type TunnelClientEvents, type TunnelClientOptions, type TunnelLogger } from '../../../src/tunnel/index.js';
 import { tempDir, within } from './process.js';
 
 const stops: Array<() => Promise<unknown>> = [];
@@ -87,13 +87,15 @@ export async function startServer(options: { limits?: Partial<ServerLimits>; pol
   return { server, port: address.port, token, fingerprint: material.fingerprint, logger };
 }
 
+type ReadyInfo = TunnelClientEvents['ready'][0];
+
 export const forward = (bindPort: number, targetPort: number, bindHost = '127.0.0.1'): ForwardSpec => ({ bindHost, bindPort, targetHost: '127.0.0.1', targetPort });
 
 /** A TunnelClient to `server`, running until the test ends; resolves once the first session is ready. */
 export async function startClient(
   server: InProcessServer,
   options: Partial<TunnelClientOptions> = {},
-): Promise<{ client: TunnelClient; logger: RecordingLogger; running: Promise<void>; ready: Parameters<Parameters<TunnelClient['on']>[1]>[0] }> {
+): Promise<{ client: TunnelClient; logger: RecordingLogger; running: Promise<void>; ready: ReadyInfo }> {
   const logger = new RecordingLogger();
   const client = new TunnelClient({
     host: '127.0.0.1',
@@ -105,7 +107,7 @@ export async function startClient(
     logger,
     ...options,
   });
-  const ready = once(client, 'ready') as Promise<[Parameters<Parameters<TunnelClient['on']>[1]>[0]]>;
+  const ready = once(client, 'ready') as Promise<TunnelClientEvents['ready']>;
   const running = client.run();
   running.catch(() => undefined);
   stops.push(() => client.stop(0));
