@@ -133,9 +133,7 @@ export class Outbound {
       this.#readyHead = 0;
     }
 
-    if (out.length > 0) this.#writeBatch(out);
-    // The bytes are the transport's now: the writers may go on.
-    for (const callback of done) callback();
+    if (out.length > 0) this.#writeBatch(out, done);
 
     if (transport.writableNeedDrain) {
       this.#waitingDrain = true;
@@ -150,10 +148,21 @@ export class Outbound {
     this.#schedule();
   };
 
-  #writeBatch(frames: Buffer[]): void {
+  /**
+   * Writes frames in one corked batch. `done` (the streams' write callbacks)
+   * runs once the transport has flushed the batch, not when write() returns:
+   * DATA payloads are the application's buffers, written without copying,
+   * and Node lets a writer reuse its buffer once the callback has run. A
+   * transport that is backed up still holds them until then.
+   */
+  #writeBatch(frames: Buffer[], done: Callback[] = []): void {
     const transport = this.#transport;
     transport.cork();
-    for (const frame of frames) transport.write(frame);
+    const last = frames.length - 1;
+    for (let i = 0; i < last; i++) transport.write(frames[i]);
+    // A failed transport ends the session, which fails the streams; their
+    // write callbacks still run, without an error, as net.Socket's do.
+    transport.write(frames[last], done.length > 0 ? () => done.forEach((callback) => callback()) : undefined);
     transport.uncork();
   }
 }

@@ -412,3 +412,44 @@ describe('many streams', () => {
     expect(server.openStreams).toBe(0);
   });
 });
+
+describe('write callbacks and buffer ownership', () => {
+  it('a buffer reused after its write callback does not change bytes still queued for the transport', async () => {
+    const { session, peer, transport } = await rawPeerOf('client');
+    const stream = quiet(session.open());
+    // A huge window, and a peer that does not read for a while: the transport backs up.
+    await peer.nextOf(FrameType.SYN, 3);
+    peer.socket.pause();
+    peer.send({ type: FrameType.WNDINC, streamId: 3, increment: 0x7fffffff - INITIAL_WINDOW });
+    const chunk = Buffer.alloc(64 * 1024);
+    const rounds = 200;
+    let done = false;
+    // One buffer, refilled only once write() has called back, as Node's contract allows.
+    const writing = (async () => {
+      for (let i = 0; i < rounds; i++) {
+        chunk.fill(i & 0xff);
+        await new Promise<void>((resolve, reject) => stream.write(chunk, (error) => (error ? reject(error) : resolve())));
+      }
+      stream.end();
+      done = true;
+    })();
+    // Once the transport holds bytes it could not hand to the kernel, let the peer read.
+    while (!transport.writableNeedDrain && !done) await new Promise((resolve) => setImmediate(resolve));
+    peer.socket.resume();
+    const received: Buffer[] = [];
+    let total = 0;
+    while (total < rounds * chunk.length) {
+      const frame = await peer.nextOf(FrameType.DATA, 3);
+      received.push(frame.data);
+      total += frame.data.length;
+    }
+    await writing;
+    const all = Buffer.concat(received);
+    const wrong: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const part = all.subarray(i * chunk.length, (i + 1) * chunk.length);
+      if (!part.every((b) => b === (i & 0xff))) wrong.push(i);
+    }
+    expect(wrong).toEqual([]);
+  });
+});

@@ -45,7 +45,7 @@ export async function sessionPair(
 export async function rawPeerOf(
   role: 'client' | 'server',
   options: SessionOptions = {},
-): Promise<{ session: Session; peer: RawPeer }> {
+): Promise<{ session: Session; peer: RawPeer; transport: Socket }> {
   const [dialled, accepted] = await socketPair();
   const session = role === 'client' ? client(dialled, { heartbeat: false, ...options }) : server(accepted, { heartbeat: false, ...options });
   const peer = new RawPeer(role === 'client' ? accepted : dialled);
@@ -53,7 +53,7 @@ export async function rawPeerOf(
   // until the last is acknowledged and a 1 MiB transfer takes most of a second.
   peer.socket.setNoDelay(true);
   track([dialled, accepted], [session]);
-  return { session, peer };
+  return { session, peer, transport: role === 'client' ? dialled : accepted };
 }
 
 /** The raw side of a connection: decodes what it receives with the engine's codec, sends frames as given. */
