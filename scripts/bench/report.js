@@ -43,6 +43,7 @@ export function renderTable(r, config) {
   if (has('rate')) {
     row(`new connection per request (64 B each way, ${config.rateConcurrency} at once): requests/s`, (k) => num(k.rate?.perSecond), (k) => k.rate?.perSecond);
     row('&nbsp;&nbsp;request latency p50 / p99: ms', (k) => `${ms(k.rate?.p50)} / ${ms(k.rate?.p99)}`, (k) => k.rate?.p99);
+    row('&nbsp;&nbsp;tunnel CPU for it: core-ms per request', (k) => (k.rate && k.name !== 'direct' ? k.rate.cpuMsPerRequest.toFixed(3) : '—'), (k) => (k.name === 'direct' ? undefined : k.rate?.cpuMsPerRequest));
   }
   if (has('latencyIdle')) {
     row('64 B ping-pong on one connection, idle: p50 / p99 ms', (k) => `${ms(k.latencyIdle?.p50)} / ${ms(k.latencyIdle?.p99)}`, (k) => k.latencyIdle?.p99);

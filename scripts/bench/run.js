@@ -109,6 +109,8 @@ const tunnels = new Map();
 try {
   for (const kind of kinds) {
     const availability = kind.available();
+    // muxtun is what we measure: without it the run is a failure, not a table of skips.
+    if (!availability.ok && kind.name === 'muxtun') throw new Error(`muxtun cannot run: ${availability.reason}`);
     if (!availability.ok) {
       skipped.set(kind.name, availability.reason);
       log(`skipping ${kind.name}: ${availability.reason}`);
@@ -120,7 +122,7 @@ try {
       tunnels.set(kind.name, tunnel);
       log(`${kind.name}: up, local port ${tunnel.port}`);
     } catch (error) {
-      // muxtun is what we measure: it must come up. The comparison may be missing.
+      // muxtun must come up; the comparison may be missing.
       if (kind.name === 'muxtun') throw error;
       skipped.set(kind.name, `did not start: ${error.message.split('\n')[0]}`);
       log(`skipping ${kind.name}: ${error.stack}`);
@@ -147,7 +149,7 @@ try {
   const plan = [
     ['bulk', () => (t) => workloads.bulk(t, { bytes: config.bulkBytes, connections: 1 }), (r) => `${r.mbps.toFixed(0)} MB/s, ${r.cpuPerGB.toFixed(2)} core-s/GB`],
     ['parallel', () => (t) => workloads.bulk(t, { bytes: config.parallelBytes, connections: config.parallelConnections }), (r) => `${r.mbps.toFixed(0)} MB/s`],
-    ['rate', () => (t) => workloads.rate(t, { seconds: config.rateSeconds, concurrency: config.rateConcurrency }), (r) => `${r.perSecond.toFixed(0)}/s, p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} ms${r.errors ? `, ${r.errors} errors` : ''}`],
+    ['rate', () => (t) => workloads.rate(t, { seconds: config.rateSeconds, concurrency: config.rateConcurrency }), (r) => `${r.perSecond.toFixed(0)}/s, p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} ms, ${r.cpuMsPerRequest.toFixed(3)} core-ms/request${r.errors ? `, ${r.errors} errors` : ''}`],
     ['latencyIdle', () => (t) => workloads.latencyIdle(t, { seconds: config.latencySeconds }), (r) => `p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} ms`],
     ['latencyLoaded', () => (t) => workloads.latencyLoaded(t, { seconds: config.latencySeconds }), (r) => `p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} ms beside ${r.loadMBps.toFixed(0)} MB/s`],
   ].filter(([workload]) => selectedWorkloads.includes(workload.startsWith('latency') ? 'latency' : workload));

@@ -28,9 +28,11 @@ export async function bulk(tunnel, { bytes, connections }) {
 
 /** (c): a new TCP connection per 64-byte request and response, `concurrency` at once. */
 export async function rate(tunnel, { seconds, concurrency }) {
+  const cpuBefore = tunnelCpu(tunnel);
   const result = await load({ mode: 'rate', port: tunnel.port, seconds, concurrency, size: 64 }, 'connection rate');
+  const cpuMsPerRequest = ((tunnelCpu(tunnel) - cpuBefore) * 1000) / result.count;
   const errors = Object.values(result.errors).reduce((a, b) => a + b, 0);
-  return { perSecond: result.perSecond, p50: result.p50, p99: result.p99, errors, errorKinds: result.errors };
+  return { perSecond: result.perSecond, p50: result.p50, p99: result.p99, cpuMsPerRequest, errors, errorKinds: result.errors };
 }
 
 /** (d) baseline: 64-byte ping-pongs on one connection to the interactive target, nothing else running. */
