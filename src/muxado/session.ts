@@ -91,6 +91,7 @@ export class Session extends EventEmitter<SessionEvents> {
   #backlog: Stream[] = [];
   #waiters: Array<{ resolve: (stream: Stream) => void; reject: (error: Error) => void }> = [];
   #sentGoAway = false;
+  #failing = false;
   #receivedGoAway: GoAwayInfo | null = null;
   #end: SessionEnd | null = null;
   #resolveClosed!: (end: SessionEnd) => void;
@@ -408,11 +409,13 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Ends the session from this side because of `error`, telling the peer why. */
   #fail(error: MuxadoError): void {
-    if (this.#end) return;
-    if (!this.#sentGoAway) {
-      this.#sentGoAway = true;
-      this.#writer.control(encodeGoAway(this.#lastRemoteId, error.errorCode, Buffer.from(error.message, 'utf8')));
-    }
+    // #failing: queueing the GOAWAY can overflow the control queue, which fails again.
+    if (this.#end || this.#failing) return;
+    this.#failing = true;
+    // Sent even after goAway() sent one (draining): the peer must learn why
+    // the session ends. Receivers, the reference too, take any number of GOAWAYs.
+    this.#sentGoAway = true;
+    this.#writer.control(encodeGoAway(this.#lastRemoteId, error.errorCode, Buffer.from(error.message, 'utf8')));
     this.#terminate({ initiator: 'local', error, ...(this.#receivedGoAway ? { goAway: this.#receivedGoAway } : {}) });
   }
 

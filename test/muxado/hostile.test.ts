@@ -211,3 +211,13 @@ describe('random input on a live session', () => {
     );
   });
 });
+
+describe('a malformed frame while draining', () => {
+  it('still tells the peer PROTOCOL_ERROR, after the earlier GOAWAY(NO_ERROR)', async () => {
+    const { session, peer } = await rawPeerOf('server');
+    session.goAway(ErrorCode.NO_ERROR, 'draining');
+    expect(await peer.nextOf(FrameType.GOAWAY)).toMatchObject({ errorCode: ErrorCode.NO_ERROR });
+    peer.send(hex('0000 00 05 00000003'));
+    await expectProtocolFailure(session, peer);
+  });
+});
