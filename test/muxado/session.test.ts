@@ -9,7 +9,7 @@ import {
   StreamResetError,
   type Stream,
 } from '../../src/muxado/index.js';
-import { quiet, rawPeerOf, readAll, sessionPair, streamOutcome } from './helpers.js';
+import { patternBytes, quiet, rawPeerOf, readAll, sessionPair, sha256, streamOutcome, writeAll } from './helpers.js';
 
 describe('opening and accepting streams', () => {
   it('a client-opened stream is accepted by the server, data flows both ways', async () => {
@@ -186,6 +186,29 @@ describe('half-close', () => {
     expect(await streamOutcome(stream)).toBeNull();
     await peer.barrier(2);
     expect(peer.received(FrameType.RST)).toEqual([]);
+  });
+});
+
+describe('half-close with more than a window to send', () => {
+  it.each([
+    ['the opener', 'client'],
+    ['the acceptor', 'server'],
+  ] as const)('after %s ends, megabytes still flow the other way', async (_name, finisher) => {
+    const { client, server } = await sessionPair();
+    const opened = quiet(client.open());
+    opened.write('open');
+    const accepted = quiet(await server.accept());
+    const [done, other] = finisher === 'client' ? [opened, accepted] : [accepted, opened];
+    const data = patternBytes(2 * 1024 * 1024, 5);
+    const received = readAll(done);
+    done.end();
+    // The finished side's peer has seen its FIN before sending the bulk.
+    await once(other.resume(), 'end');
+    await writeAll(other, data);
+    const got = await received;
+    expect(sha256(got.subarray(finisher === 'client' ? 0 : 4))).toBe(sha256(data));
+    expect(await streamOutcome(other)).toBeNull();
+    expect(await streamOutcome(done)).toBeNull();
   });
 });
 
