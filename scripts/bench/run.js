@@ -4,14 +4,14 @@
 // its own plus `ssh -L`) and load generators, each in its own process, and
 // interleaves the kinds round by round so machine noise hits all of them.
 //
-//   npm run bench                      full run (about 10 minutes on 2 cores)
+//   npm run bench                      full run (about 6 minutes on 2 cores)
 //   npm run bench -- --smoke           seconds, tiny sizes: proves the bench still works (CI)
 //   npm run bench -- --write           record the table in docs/benchmarks.md (or BENCH_WRITE=1)
 //   npm run bench -- --profile         run serve/connect under --cpu-prof; print their top frames
 //
 // Sizes (env): BENCH_BULK_BYTES (1 GiB), BENCH_PARALLEL_BYTES (per connection,
 // BENCH_BULK_BYTES / 8), BENCH_RATE_SECONDS (5), BENCH_LATENCY_SECONDS (3),
-// BENCH_IDLE_CONNECTIONS (5000), BENCH_ROUNDS (2). Selection:
+// BENCH_IDLE_CONNECTIONS (5000), BENCH_ROUNDS (3). Selection:
 // BENCH_KINDS=direct,muxtun,ssh and BENCH_WORKLOADS=memory,bulk,parallel,rate,latency.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
@@ -63,7 +63,7 @@ const config = {
   rateConcurrency: 50,
   latencySeconds: envNumber('BENCH_LATENCY_SECONDS', smoke ? 0.5 : 3),
   idleConnections: envNumber('BENCH_IDLE_CONNECTIONS', smoke ? 100 : 5000),
-  rounds: envNumber('BENCH_ROUNDS', smoke ? 1 : 2),
+  rounds: envNumber('BENCH_ROUNDS', smoke ? 1 : 3),
 };
 const selectedKinds = envList('BENCH_KINDS', ['direct', 'muxtun', 'ssh'], ['direct', 'muxtun', 'ssh']);
 const selectedWorkloads = envList('BENCH_WORKLOADS', ['memory', 'bulk', 'parallel', 'rate', 'latency'], ['memory', 'bulk', 'parallel', 'rate', 'latency']);
@@ -207,9 +207,10 @@ try {
       log(`not recording a ${smoke ? 'smoke' : 'profiled'} run in docs/benchmarks.md: its numbers are not comparable`);
     } else {
       const sshVersion = versionOf('ssh', ['-V']);
+      const commit = describeCommit();
       const header =
         `## Tunnel: muxtun vs ssh -L vs no tunnel\n\n` +
-        `${new Date().toISOString().slice(0, 10)}, ${machine()}, ${sshVersion}; \`npm run bench\` in ${Math.round(seconds / 60)} min ` +
+        `${new Date().toISOString().slice(0, 10)}, muxtun ${commit}, ${machine()}, ${sshVersion}; \`npm run bench\` in ${Math.round(seconds / 60)} min ` +
         `(best of ${config.rounds} interleaved rounds per workload). Everything on loopback, each piece its own process: a Node echo target, ` +
         `the load generators, \`muxtun serve\` + \`muxtun connect -L\` over TLS 1.3 (default suite), and \`sshd\` + \`ssh -N -L\` with OpenSSH's default cipher. ` +
         `MB/s is payload each way (every byte goes through the echo and back). ` +
@@ -232,4 +233,12 @@ function versionOf(command, args) {
   const result = spawnSync(command, args, { encoding: 'utf8' });
   if (result.error) return `${command}: not installed`;
   return `${result.stdout}${result.stderr}`.trim().split('\n')[0];
+}
+
+/** The commit measured, and whether src/ differed from it (the bench builds the working tree). */
+function describeCommit() {
+  const git = (...args) => spawnSync('git', args, { cwd: root, encoding: 'utf8' }).stdout?.trim() ?? '';
+  const head = git('rev-parse', '--short', 'HEAD');
+  if (!head) return 'outside git';
+  return git('status', '--porcelain', '--', 'src') ? `${head} with uncommitted changes in src/` : head;
 }
