@@ -52,8 +52,20 @@ Exit codes: 0 clean stop, 1 runtime failure, 2 usage error.`,
   return program;
 }
 
+/**
+ * `muxtun --help | head -1`: the reader may leave before the help is all
+ * written. EPIPE then only means nobody reads any more, not that muxtun
+ * failed, so it must not end in an unhandled 'error' and a stack trace.
+ */
+function ignoreBrokenPipe(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'EPIPE') throw error;
+}
+
 /** Runs muxtun with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: string[], context: CommandContext): Promise<number> {
+  for (const stream of [context.stdout, context.stderr]) {
+    if (!stream.listeners('error').includes(ignoreBrokenPipe)) stream.on('error', ignoreBrokenPipe);
+  }
   const program = buildProgram(context);
   if (argv.length === 0) {
     program.outputHelp();

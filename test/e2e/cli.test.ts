@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import './setup.js';
 import { connectArgs, Scope } from './helpers/muxtun.js';
 import { closedPort, freePort, listen, type TestServer } from './helpers/net.js';
-import { baseEnv, repoRoot, runMuxtun } from './helpers/process.js';
+import { baseEnv, MuxtunProcess, repoRoot, runMuxtun } from './helpers/process.js';
 
 const FAKE_FINGERPRINT = `sha256:${'ab'.repeat(32)}`;
 const withToken = baseEnv({ MUXTUN_TOKEN: 'e2e-token' });
@@ -32,6 +32,17 @@ describe.concurrent('muxtun without a command', () => {
     const { exit, stdout } = await runMuxtun(['--version']);
     expect(exit.code).toBe(0);
     expect(stdout.trim()).toBe(version);
+  });
+
+  it('help piped into a reader that leaves early (`muxtun connect --help | head -1`) exits 0 without a stack trace', async () => {
+    for (const args of [['connect', '--help'], ['serve', '--help'], []]) {
+      const child = new MuxtunProcess(`muxtun ${args.join(' ')}`, args, baseEnv());
+      // Gone before muxtun writes: every write to stdout fails with EPIPE.
+      child.child.stdout!.destroy();
+      const exit = await child.waitForExit();
+      expect(child.stderr.join('\n'), child.tail()).not.toMatch(/EPIPE|at .*\(node:/);
+      expect(exit.code, child.tail()).toBe(0);
+    }
   });
 
   it('serve --help and connect --help describe the options and exit 0', async () => {

@@ -87,7 +87,11 @@ export class MuxtunProcess {
         lines.push(line);
         this.#wake();
       });
-      return new Promise<void>((resolve) => reader.once('close', resolve));
+      // 'close' of the stream too: a stream destroyed on purpose ends no readline.
+      return new Promise<void>((resolve) => {
+        reader.once('close', resolve);
+        stream.once('close', resolve);
+      });
     });
     const exitSeen = new Promise<Exit>((resolve) => {
       this.child.once('exit', (code, signal) => resolve({ code, signal }));
