@@ -9,12 +9,33 @@ afterEach(() => {
   for (const s of servers.splice(0)) s.close();
 });
 
+/** Every stream handed to HTTP, with a promise of its close, so a test can await them all. */
+const served = new WeakMap<http.Server, Array<Promise<Error | null>>>();
+
 /** An HTTP server fed the streams the server session accepts. */
 function serveHttp(session: Session, handler: http.RequestListener): http.Server {
   const httpServer = http.createServer(handler);
   servers.push(httpServer);
-  session.on('stream', (stream) => httpServer.emit('connection', stream));
+  const closes: Array<Promise<Error | null>> = [];
+  served.set(httpServer, closes);
+  session.on('stream', (stream) => {
+    closes.push(streamOutcome(stream));
+    httpServer.emit('connection', stream);
+  });
   return httpServer;
+}
+
+/** A createConnection that opens streams on `session` and keeps a promise of each one's close. */
+function opener(session: Session): { createConnection: () => Stream; closes: Array<Promise<Error | null>> } {
+  const closes: Array<Promise<Error | null>> = [];
+  return {
+    closes,
+    createConnection: () => {
+      const stream = session.open();
+      closes.push(streamOutcome(stream));
+      return stream;
+    },
+  };
 }
 
 interface Reply {
@@ -62,15 +83,17 @@ describe('HTTP over muxado streams', () => {
 
   it('GET and a large POST with Connection: close', async () => {
     const { client, server } = await sessionPair();
-    serveHttp(server, echoHandler);
-    const get = await request({ path: '/', headers: { connection: 'close' }, createConnection: () => client.open() });
+    const httpServer = serveHttp(server, echoHandler);
+    const { createConnection, closes } = opener(client);
+    const get = await request({ path: '/', headers: { connection: 'close' }, createConnection });
     expect([get.status, get.headers['x-method'], get.headers.connection]).toEqual([200, 'GET', 'close']);
     const big = patternBytes(3 * 1024 * 1024, 42);
-    const post = await request({ method: 'POST', path: '/big', headers: { connection: 'close' }, createConnection: () => client.open() }, big);
+    const post = await request({ method: 'POST', path: '/big', headers: { connection: 'close' }, createConnection }, big);
     expect(post.headers['x-body-sha256']).toBe(sha256(big));
     expect(sha256(post.body)).toBe(sha256(big));
-    // Streams end with their requests.
-    await waitFor(() => client.openStreams === 0 && server.openStreams === 0);
+    // Streams end with their requests, and leave both sessions.
+    await Promise.all([...closes, ...served.get(httpServer)!]);
+    expect([closes.length, client.openStreams, server.openStreams]).toEqual([2, 0, 0]);
   });
 
   it('keep-alive: an Agent reuses one stream for several requests in sequence', async () => {
@@ -140,11 +163,12 @@ describe('HTTP over muxado streams', () => {
 
   it("a client request timeout fires through the stream's setTimeout", async () => {
     const { client, server } = await sessionPair();
-    serveHttp(server, () => {
+    const httpServer = serveHttp(server, () => {
       // Never answers.
     });
+    const opened = opener(client);
     // As net.createConnection does, the connection factory applies options.timeout.
-    const createConnection = (options: http.ClientRequestArgs): Stream => client.open().setTimeout(options.timeout ?? 0);
+    const createConnection = (options: http.ClientRequestArgs): Stream => opened.createConnection().setTimeout(options.timeout ?? 0);
     const req = http.request({ host: 'tunnel', path: '/slow', timeout: 50, createConnection });
     req.on('error', () => {});
     req.end();
@@ -152,12 +176,15 @@ describe('HTTP over muxado streams', () => {
     const closed = new Promise((resolve) => req.on('close', resolve));
     req.destroy();
     await closed;
-    await waitFor(() => client.openStreams === 0 && server.openStreams === 0);
+    // The aborted request resets its stream; the server's side goes too.
+    await Promise.all([...opened.closes, ...served.get(httpServer)!]);
+    expect([client.openStreams, server.openStreams]).toEqual([0, 0]);
   });
 
   it("the server's keepAliveTimeout closes an idle stream", async () => {
     const { client, server } = await sessionPair();
-    serveHttp(server, echoHandler).keepAliveTimeout = 50;
+    const httpServer = serveHttp(server, echoHandler);
+    httpServer.keepAliveTimeout = 50;
     const stream = quiet(client.open());
     const outcome = streamOutcome(stream);
     const received: Buffer[] = [];
@@ -169,7 +196,8 @@ describe('HTTP over muxado streams', () => {
     expect(Buffer.concat(received).toString()).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*keep-alive: timeout=0/i);
     // The HTTP server destroys the socket: here, RST(CANCEL).
     expect(error).toMatchObject({ code: 'ERR_MUXADO_STREAM_RESET', errorCode: ErrorCode.CANCEL });
-    await waitFor(() => server.openStreams === 0);
+    expect(await Promise.all(served.get(httpServer)!)).toEqual([null]);
+    expect(server.openStreams).toBe(0);
   });
 
   it('streamed response bodies (chunked) arrive whole', async () => {
@@ -185,9 +213,3 @@ describe('HTTP over muxado streams', () => {
     expect(sha256(reply.body)).toBe(sha256(Buffer.concat(Array.from({ length: 50 }, (_, i) => patternBytes(10_000, i)))));
   });
 });
-
-/** Waits for a condition that settles through stream events (close), checking once per loop turn. */
-async function waitFor(condition: () => boolean, turns = 1000): Promise<void> {
-  for (let i = 0; i < turns && !condition(); i++) await new Promise((resolve) => setImmediate(resolve));
-  expect(condition()).toBe(true);
-}
