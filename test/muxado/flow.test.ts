@@ -179,6 +179,17 @@ describe('flow control', () => {
     expect(maxWindow).toBe(INITIAL_WINDOW);
   });
 
+  it('shares window growth within maxSessionWindowGrowth: none when it is 0', async () => {
+    const { session, peer } = await rawPeerOf('server', { maxSessionWindowGrowth: 0 });
+    peer.send({ type: FrameType.SYN, streamId: 3, fin: false });
+    const stream = quiet(await session.accept());
+    const data = patternBytes(1024 * 1024, 12);
+    const reading = readAll(stream);
+    const { maxWindow } = await sendWithinWindow(peer, 3, data);
+    expect(sha256(await reading)).toBe(sha256(data));
+    expect(maxWindow).toBe(INITIAL_WINDOW);
+  });
+
   it('a session pair moves a large stream intact in both directions at once', async () => {
     const { client, server } = await sessionPair();
     const up = patternBytes(6 * 1024 * 1024, 21);
