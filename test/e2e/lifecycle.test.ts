@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import './setup.js';
 import { remotePort, Scope, startConnect, startServe } from './helpers/muxtun.js';
-import { converse, EchoClient, echoServer, exchange, freePort } from './helpers/net.js';
+import { converse, EchoClient, echoServer, exchange, freePort, relay } from './helpers/net.js';
 import { LogLevel } from './helpers/process.js';
 import { within } from './helpers/wait.js';
 
@@ -55,6 +55,31 @@ describe.concurrent('server restart', () => {
       expect(client.process.exit).toBeUndefined();
     });
   }
+});
+
+describe.concurrent('a connection that goes silent', () => {
+  it('the client notices by heartbeat, reconnects, and the server hands the -R port to the new session', { timeout: 45_000 }, async (context) => {
+    const scope = new Scope(context);
+    const echo = await scope.server(echoServer());
+    const server = await startServe(scope);
+    const path = await scope.server(relay(server.port));
+    const remote = await freePort();
+    const client = await startConnect(scope, server, {
+      port: path.port,
+      remote: [`127.0.0.1:${remote}:127.0.0.1:${echo.port}`],
+      args: ['--heartbeat-interval', '0.2', '--heartbeat-tolerance', '1'],
+    });
+    expect((await exchange(remote, 'before')).toString()).toBe('before');
+
+    const mark = client.process.mark();
+    const serverMark = server.process.mark();
+    path.blackhole();
+    await client.process.waitForLog('session to the server lost', { after: mark });
+    // The server has not noticed (its heartbeat is slower): the new session replaces the old one.
+    await client.process.waitForLog('reconnected', { after: mark, timeoutMs: 15_000 });
+    await server.process.waitForLog('closing client session', { after: serverMark, where: (entry) => entry.reason === 'replaced by a new session of the same client' });
+    expect((await exchange(remote, 'after')).toString()).toBe('after');
+  });
 });
 
 describe.concurrent('SIGTERM', () => {

@@ -26,7 +26,7 @@ export class Scope {
   }
 
   /** Registers a test server to close at the end. */
-  async server(started: Promise<TestServer>): Promise<TestServer> {
+  async server<T extends TestServer>(started: Promise<T>): Promise<T> {
     const server = await started;
     this.#servers.push(server);
     return server;

@@ -220,3 +220,45 @@ export class EchoClient {
     this.socket.destroy();
   }
 }
+
+/**
+ * A TCP relay to 127.0.0.1:targetPort that can go silent: after
+ * {@link Relay.blackhole} the connections it holds drop every byte without
+ * closing (a dead NAT entry, a cable pulled), while new connections are
+ * relayed normally.
+ */
+export interface Relay extends TestServer {
+  blackhole(): void;
+}
+
+export async function relay(targetPort: number): Promise<Relay> {
+  const pairs = new Set<{ silent: boolean; upstream: net.Socket }>();
+  const server = await listen((socket) => {
+    const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
+    const pair = { silent: false, upstream };
+    pairs.add(pair);
+    upstream.on('error', () => socket.destroy());
+    socket.on('close', () => upstream.destroy());
+    upstream.on('close', () => {
+      pairs.delete(pair);
+      if (!pair.silent) socket.destroy();
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (!pair.silent) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (!pair.silent) socket.write(chunk);
+    });
+  });
+  const close = server.close;
+  return {
+    ...server,
+    blackhole() {
+      for (const pair of pairs) pair.silent = true;
+    },
+    async close() {
+      for (const pair of pairs) pair.upstream.destroy();
+      await close();
+    },
+  };
+}
