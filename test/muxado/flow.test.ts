@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { once } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FrameType, INITIAL_WINDOW } from '../../src/muxado/constants.js';
 import { encodeFrame } from '../../src/muxado/frame.js';
-import type { Session, Stream } from '../../src/muxado/index.js';
+import { client, type Session, type Stream } from '../../src/muxado/index.js';
+import { socketPair } from '../helpers/socket-pair.js';
 import { patternBytes, quiet, rawPeerOf, readAll, sessionPair, sha256, streamOutcome, writeAll, type RawPeer } from './helpers.js';
 
 const CHUNK = 16 * 1024;
@@ -278,25 +279,15 @@ describe('fairness', () => {
 });
 
 describe('latency', () => {
-  it('small writes on separate loop turns are not held back by Nagle (write, write, read)', async () => {
-    // With Nagle on, the second write waits for the ACK of the first, which the
-    // peer delays ~40 ms: 20 rounds take most of a second. Without it, a few ms.
-    const { client, server } = await sessionPair();
-    const stream = quiet(client.open());
-    stream.write('hello');
-    const peer = quiet(await server.accept());
-    await once(peer, 'data');
-    peer.on('data', (chunk: Buffer) => {
-      if (chunk.includes('2')) peer.write('ok');
-    });
-    const started = performance.now();
-    for (let i = 0; i < 20; i++) {
-      stream.write('1');
-      await new Promise((resolve) => setImmediate(resolve));
-      stream.write('2');
-      await once(stream, 'data');
-    }
-    expect(performance.now() - started).toBeLessThan(400);
+  it('turns Nagle off on a TCP transport, so small writes are not held for the peer\'s delayed ACK', async () => {
+    // Nagle's cost is time (about 40 ms per small exchange); what the engine
+    // controls, and what this checks, is the socket option it asks for.
+    const [a, b] = await socketPair();
+    const setNoDelay = vi.spyOn(a, 'setNoDelay');
+    const session = client(a, { heartbeat: false });
+    expect(setNoDelay).toHaveBeenCalledWith(true);
+    session.close();
+    b.destroy();
   });
 });
 
@@ -361,18 +352,31 @@ describe('receive buffering', () => {
     );
   });
 
-  it('one-byte frames cost a paused reader no more than one that keeps up (no quadratic merging)', async () => {
-    // 8 streams x 64 KiB of one-byte frames. Re-concatenating the queued
-    // chunk per frame made the paused case ~9x slower than the flowing one.
-    async function run(paused: boolean): Promise<number> {
+  it('one-byte frames for paused and flowing readers arrive whole, without resets', async () => {
+    // 8 streams x 64 KiB of one-byte frames: a full window of the smallest
+    // frames, which the receive queue merges. (What merging saves in time is
+    // for the benchmark; here, that every byte arrives and nothing is reset.)
+    async function run(paused: boolean): Promise<void> {
       const { session, peer } = await rawPeerOf('server');
       const streams = 8;
       const frames: Buffer[] = [];
       for (let i = 0; i < streams; i++) frames.push(encodeFrame({ type: FrameType.SYN, streamId: 3 + 2 * i, fin: false }));
       peer.send(Buffer.concat(frames));
+      // Resolves once a stream delivered a whole window (listening resumes it).
+      const window = (stream: Stream): Promise<void> =>
+        new Promise((resolve) => {
+          let got = 0;
+          stream.on('data', (chunk: Buffer) => {
+            got += chunk.length;
+            if (got === INITIAL_WINDOW) resolve();
+          });
+        });
+      const accepted: Stream[] = [];
+      const delivered: Promise<void>[] = [];
       for (let i = 0; i < streams; i++) {
         const stream = quiet(await session.accept());
-        if (!paused) stream.resume();
+        if (!paused) delivered.push(window(stream));
+        accepted.push(stream);
       }
       const one = Buffer.alloc(9);
       one.writeUInt16BE(1, 0);
@@ -387,15 +391,14 @@ describe('receive buffering', () => {
           at += 9;
         }
       }
-      const started = performance.now();
       peer.send(wire);
       await peer.barrier(1001);
       expect(peer.received(FrameType.RST)).toEqual([]);
-      return performance.now() - started;
+      if (paused) for (const stream of accepted) delivered.push(window(stream));
+      await Promise.all(delivered);
     }
-    const flowing = await run(false);
-    const paused = await run(true);
-    expect(paused).toBeLessThan(4 * flowing + 250);
+    await run(false);
+    await run(true);
   });
 });
 
