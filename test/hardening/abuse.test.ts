@@ -192,7 +192,7 @@ describe('a server that breaks the protocol', () => {
     try {
       const connect = await startConnect({ address: `127.0.0.1:${fake.port}`, token: 'any', fingerprint: fake.fingerprint }, ['-R', `0:127.0.0.1:${echo.port}`], { wait: false });
       const { session } = await fake.nextSession();
-      await connect.proc.waitForLog('connected');
+      await connect.proc.waitForLog((l) => l.msg === 'connected');
 
       const local = session.open({ type: 2 });
       local.write(Buffer.concat([Buffer.from([0, 30]), Buffer.from(JSON.stringify({ host: '127.0.0.1', port: 22 }).padEnd(30))]));
@@ -235,7 +235,7 @@ describe('a server that breaks the protocol', () => {
     try {
       const connect = await startConnect({ address: `127.0.0.1:${fake.port}`, token: 'any', fingerprint: fake.fingerprint }, ['-L', `${await freePort()}:127.0.0.1:${echo.port}`], { wait: false });
       const first = await fake.nextSession();
-      await connect.proc.waitForLog('connected');
+      await connect.proc.waitForLog((l) => l.msg === 'connected');
       first.control.write(Buffer.from([0, 0, 0, 3, 0x7b, 0x7b, 0x7b]));
       await connect.proc.waitForLog('the server sent a bad control message; reconnecting');
       await within(first.session.closed, 5_000, 'connect to close the bad session');
