@@ -57,7 +57,10 @@ export class ServerConnection {
       maxSessionWindowGrowth: context.limits.maxSessionBufferBytes,
     });
     this.session.on('stream', (stream) => this.#onStream(stream));
-    this.session.on('refused', (error) => this.logger.warn({ reason: error.message }, 'refused a stream'));
+    // The engine's count includes the control stream, hence the flag's value beside it.
+    this.session.on('refused', (error) =>
+      this.logger.warn({ reason: error.message, maxStreams: context.limits.maxStreams }, 'refused a stream: the client is at a limit (--max-streams forwards, or too many streams waiting to be served)'),
+    );
     void this.session.closed.then((end) => {
       if (this.#authTimer) clearTimeout(this.#authTimer);
       this.#closeListeners();
