@@ -52,7 +52,8 @@ export function parseForwardSpec(flag: '-L' | '-R', text: string): ForwardSpec {
   const [bind, port, host, hostPort] = parts.length === 4 ? parts : [flag === '-L' ? '127.0.0.1' : '0.0.0.0', ...parts];
   return {
     bindHost: parseHost(bind!, `${context}: bind address`),
-    bindPort: parsePort(port!, `${context}: listening port`, flag === '-R'),
+    // Port 0: any free port (logged by connect for -L, reported by the server for -R).
+    bindPort: parsePort(port!, `${context}: listening port`, true),
     targetHost: parseHost(host!, `${context}: target host`),
     targetPort: parsePort(hostPort!, `${context}: target port`),
   };

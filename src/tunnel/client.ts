@@ -60,6 +60,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   readonly #logger: TunnelLogger;
   readonly #backoff: Backoff;
   readonly #localListeners: net.Server[] = [];
+  /** Ports the server picked for -R forwards that asked for port 0, by forward id. */
+  readonly #grantedPorts = new Map<number, number>();
   #session: Session | null = null;
   #sessionWaiters: Array<(session: Session | null) => void> = [];
   #stopping = false;
@@ -281,6 +283,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     const results = await new Promise<Array<{ spec: ForwardSpec; port: number } | null>>((resolve) => {
       const answers = new Array<{ spec: ForwardSpec; port: number } | null | undefined>(specs.length);
       let pending = specs.length;
+      const requested = specs.map((spec, id) => this.#grantedPorts.get(id) ?? spec.bindPort);
       const onMessage = (message: ServerMessage | { type: string }): void => {
         if (message.type !== 'listening' && message.type !== 'error') return;
         const { id } = message as { id?: number };
@@ -289,10 +292,20 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
         if (message.type === 'listening') {
           const port = (message as { port: number }).port;
           answers[id] = { spec, port };
+          // A forward asked for "any port" keeps the one it got across reconnects.
+          if (spec.bindPort === 0) this.#grantedPorts.set(id, port);
           this.#logger.info({ forward: describeForward('-R', { ...spec, bindPort: port }) }, '-R listening on the server');
         } else {
+          const code = (message as { code: string }).code;
+          if (requested[id] !== spec.bindPort && code === TunnelErrorCode.BIND) {
+            this.#logger.warn({ forward: describeForward('-R', spec), port: requested[id] }, 'the port this forward had before is taken now; asking for any free port');
+            this.#grantedPorts.delete(id);
+            requested[id] = spec.bindPort;
+            control.send({ type: 'listen', id, bindHost: spec.bindHost, port: spec.bindPort });
+            return;
+          }
           answers[id] = null;
-          this.#logger.error({ forward: describeForward('-R', spec), code: (message as { code: string }).code }, (message as { message: string }).message);
+          this.#logger.error({ forward: describeForward('-R', spec), code }, (message as { message: string }).message);
         }
         if (--pending === 0) finish();
       };
@@ -302,7 +315,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       };
       control.on('message', onMessage);
       void session.closed.then(finish);
-      specs.forEach((spec, id) => control.send({ type: 'listen', id, bindHost: spec.bindHost, port: spec.bindPort }));
+      specs.forEach((spec, id) => control.send({ type: 'listen', id, bindHost: spec.bindHost, port: requested[id]! }));
     });
     return results.filter((r): r is { spec: ForwardSpec; port: number } => r !== null);
   }

@@ -57,6 +57,26 @@ describe.concurrent('server restart', () => {
   }
 });
 
+describe.concurrent('a -R forward on any free port', () => {
+  it('keeps the port the server picked when it reconnects after a restart', { timeout: 45_000 }, async (context) => {
+    const scope = new Scope(context);
+    const echo = await scope.server(echoServer());
+    const first = await startServe(scope, { name: 'serve (first run)' });
+    const target = `127.0.0.1:${echo.port}`;
+    const client = await startConnect(scope, first, { remote: [`127.0.0.1:0:${target}`] });
+    const granted = remotePort(client, target);
+    expect((await exchange(granted, 'before')).toString()).toBe('before');
+
+    const mark = client.process.mark();
+    first.process.signal('SIGKILL');
+    await first.process.waitForExit();
+    await startServe(scope, { name: 'serve (second run)', port: first.port, stateDir: first.stateDir });
+    await client.process.waitForLog('reconnected', { after: mark, timeoutMs: 15_000 });
+    await client.process.waitForLog('-R listening on the server', { after: mark, where: (entry) => String(entry.forward).includes(`:${granted} ->`) });
+    expect((await exchange(granted, 'after')).toString()).toBe('after');
+  });
+});
+
 describe.concurrent('a connection that goes silent', () => {
   it('the client notices by heartbeat, reconnects, and the server hands the -R port to the new session', { timeout: 45_000 }, async (context) => {
     const scope = new Scope(context);
