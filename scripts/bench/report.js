@@ -3,7 +3,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { table } from './lib.js';
 
-const KINDS = ['direct', 'muxtun', 'ssh -L'];
+/** Columns: the three kinds of the issue, then any other checkouts compared (BENCH_COMPARE). */
+const columns = (r) => ['direct', 'muxtun', 'ssh -L', ...Object.keys(r).filter((k) => !['direct', 'muxtun', 'ssh -L'].includes(k))];
 
 const num = (v, digits = 0) => (v === undefined || Number.isNaN(v) ? 'n/a' : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
 const ms = (v) => (v === undefined || Number.isNaN(v) ? 'n/a' : v < 10 ? v.toFixed(2) : v.toFixed(1));
@@ -24,6 +25,7 @@ export function best(runs, pick) {
  * `r[kind]` holds the chosen run per workload for that kind.
  */
 export function renderTable(r, config) {
+  const KINDS = columns(r);
   const rows = [];
   const row = (label, cell, value) => {
     const cells = KINDS.map((k) => (r[k] ? cell(r[k]) : 'skipped'));
@@ -107,7 +109,7 @@ export function verdicts(r, skipped) {
 /** Notes on anything that makes a number less than it seems: failed requests, connections that did not open. */
 export function caveats(r, config) {
   const notes = [];
-  for (const kind of KINDS) {
+  for (const kind of columns(r)) {
     const k = r[kind];
     if (!k) continue;
     if (k.rate?.errors > 0) {

@@ -12,7 +12,9 @@
 // Sizes (env): BENCH_BULK_BYTES (1 GiB), BENCH_PARALLEL_BYTES (per connection,
 // BENCH_BULK_BYTES / 8), BENCH_RATE_SECONDS (5), BENCH_LATENCY_SECONDS (3),
 // BENCH_IDLE_CONNECTIONS (5000), BENCH_ROUNDS (3). Selection:
-// BENCH_KINDS=direct,muxtun,ssh and BENCH_WORKLOADS=memory,bulk,parallel,rate,latency.
+// BENCH_KINDS=direct,muxtun,ssh and BENCH_WORKLOADS=memory,bulk,parallel,rate,latency;
+// BENCH_COMPARE=../other-checkout[,...] adds other built copies of muxtun as
+// kinds of their own, so a change is measured against HEAD in the same rounds.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -99,9 +101,12 @@ for (const role of ['bulk', 'interactive']) {
   targets[role] = Number((await waitForOutput(target, /LISTENING (\d+)/, `${role} echo target`))[1]);
 }
 
+// BENCH_COMPARE=dir[,dir]: other built checkouts of muxtun, measured as extra kinds in the same rounds.
+const compared = (process.env.BENCH_COMPARE || '').split(',').filter(Boolean).map((dir) => path.resolve(dir));
 const kinds = [
   selectedKinds.includes('direct') && direct,
   selectedKinds.includes('muxtun') && muxtun({ profileDir }),
+  ...compared.map((checkout) => muxtun({ profileDir, checkout, name: `muxtun@${path.basename(checkout)}` })),
   selectedKinds.includes('ssh') && ssh(),
 ].filter(Boolean);
 const skipped = new Map();
@@ -134,7 +139,7 @@ try {
   const names = [...tunnels.keys()];
   // Round r starts with a different kind, so no kind always runs first (or last) on a warming machine.
   const order = (round) => names.map((_, i) => names[(i + round) % names.length]);
-  const say = (workload, name, text) => log(`${workload.padEnd(14)} ${name.padEnd(7)} ${text}`);
+  const say = (workload, name, text) => log(`${workload.padEnd(14)} ${name.padEnd(Math.max(7, ...names.map((n) => n.length)))} ${text}`);
 
   if (selectedWorkloads.includes('memory')) {
     // First, while every tunnel process is fresh: memory does not grow into space earlier workloads left behind.
@@ -203,8 +208,8 @@ try {
   }
 
   if (write) {
-    if (smoke || profiling) {
-      log(`not recording a ${smoke ? 'smoke' : 'profiled'} run in docs/benchmarks.md: its numbers are not comparable`);
+    if (smoke || profiling || compared.length > 0) {
+      log(`not recording a ${smoke ? 'smoke' : profiling ? 'profiled' : 'BENCH_COMPARE'} run in docs/benchmarks.md: it is not the repository's benchmark`);
     } else {
       const sshVersion = versionOf('ssh', ['-V']);
       const commit = describeCommit();

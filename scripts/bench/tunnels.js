@@ -15,8 +15,6 @@ import path from 'node:path';
 import { root } from './lib.js';
 import { freePort, processTree, spawnChild, stopChild, waitForEcho, waitForOutput } from './procs.js';
 
-const cli = path.join(root, 'bin/muxtun.js');
-
 export const direct = {
   name: 'direct',
   available: () => ({ ok: true }),
@@ -29,15 +27,19 @@ export const direct = {
  * muxtun as a user runs it: two CLI processes, a fresh state dir (new
  * certificate), the token in MUXTUN_TOKEN, the pin from serve's stdout.
  * `profileDir` adds --cpu-prof to both (written when they stop cleanly).
+ * `checkout` runs another built copy of the repository instead of this one,
+ * as kind `name`: a change measured side by side with what it changes.
  */
-export function muxtun({ profileDir } = {}) {
+export function muxtun({ profileDir, checkout = root, name = 'muxtun' } = {}) {
+  const cli = path.join(checkout, 'bin/muxtun.js');
   return {
-    name: 'muxtun',
-    available: () => (existsSync(path.join(root, 'dist/cli/main.js')) ? { ok: true } : { ok: false, reason: 'dist/ is not built (npm run build)' }),
+    name,
+    available: () => (existsSync(path.join(checkout, 'dist/cli/main.js')) ? { ok: true } : { ok: false, reason: `${path.join(checkout, 'dist')} is not built (npm run build)` }),
     async start(targets) {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'muxtun-bench-'));
       const env = { ...process.env, MUXTUN_TOKEN: randomBytes(24).toString('base64url'), HOME: dir, XDG_CONFIG_HOME: dir, XDG_STATE_HOME: dir };
-      const nodeArgs = (role) => (profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${role}-${Date.now()}.cpuprofile`] : []);
+      const tag = name.replace(/[^\w.-]+/g, '_');
+      const nodeArgs = (role) => (profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${tag}-${role}-${Date.now()}.cpuprofile`] : []);
       const children = [];
       const stop = async () => {
         // connect first: its session ends cleanly, then serve has nothing to drain.
