@@ -59,6 +59,17 @@ export class HeartbeatTimeoutError extends MuxadoError {
   }
 }
 
+/** The peer reset our heartbeat stream, so it cannot be probed for liveness. */
+export class HeartbeatRefusedError extends MuxadoError {
+  constructor(errorCode: number) {
+    super(
+      'ERR_MUXADO_HEARTBEAT_REFUSED',
+      `the peer reset the heartbeat stream (${errorCodeName(errorCode)}), so its liveness cannot be checked; use heartbeat: false for peers without the heartbeat extension`,
+      ErrorCode.PROTOCOL_ERROR,
+    );
+  }
+}
+
 /** A configured limit was reached; the message names it. */
 export class LimitError extends MuxadoError {
   constructor(message: string, errorCode: number = ErrorCode.REFUSED_STREAM) {

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { HEARTBEAT_PRIORITY, HEARTBEAT_STREAM_TYPE, INITIAL_WINDOW } from './constants.js';
-import { HeartbeatTimeoutError } from './errors.js';
+import { HeartbeatRefusedError, HeartbeatTimeoutError, type MuxadoError } from './errors.js';
 import { encodeDataHeader, encodeSyn, encodeWndInc } from './frame.js';
 
 export interface HeartbeatOptions {
@@ -9,8 +9,8 @@ export interface HeartbeatOptions {
   tolerance: number;
   /** Queues a control frame. */
   send(frame: Buffer): void;
-  /** The peer stopped answering. */
-  onTimeout(error: HeartbeatTimeoutError): void;
+  /** The peer stopped answering, or refused our heartbeat stream. */
+  onFailure(error: MuxadoError): void;
 }
 
 /**
@@ -100,11 +100,14 @@ export class Heartbeat {
     else this.#echoWindow += increment;
   }
 
-  onReset(id: number): void {
+  onReset(id: number, errorCode: number): void {
     if (id === this.#localId) {
-      // The peer runs no heartbeat extension: we cannot probe it.
+      // Without its heartbeat stream a dead peer would go unnoticed, and a
+      // hostile one could switch liveness checks off: end the session, as
+      // the reference does when its heartbeat stream fails.
       this.stop();
       this.#localId = -1;
+      this.#options.onFailure(new HeartbeatRefusedError(errorCode));
     } else {
       this.#peerId = -1;
     }
@@ -115,7 +118,7 @@ export class Heartbeat {
     const silent = now - this.#lastAnswer;
     if (silent > this.#options.interval + this.#options.tolerance) {
       this.stop();
-      this.#options.onTimeout(new HeartbeatTimeoutError(Math.round(silent)));
+      this.#options.onFailure(new HeartbeatTimeoutError(Math.round(silent)));
       return;
     }
     if (this.#outstandingSince < 0 && this.#sendWindow >= 4) {

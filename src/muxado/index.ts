@@ -15,6 +15,7 @@ export {
   SessionClosedError,
   GoAwayError,
   HeartbeatTimeoutError,
+  HeartbeatRefusedError,
   LimitError,
   InvalidArgumentError,
   TransportError,

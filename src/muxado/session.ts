@@ -134,7 +134,7 @@ export class Session extends EventEmitter<SessionEvents> {
       interval: this.#config.heartbeatInterval,
       tolerance: this.#config.heartbeatTolerance,
       send: (frame) => this.#writer.control(frame),
-      onTimeout: (error) => this.#fail(error),
+      onFailure: (error) => this.#fail(error),
     });
     this.#decoder = new FrameDecoder(this.#frameHandler());
 
@@ -246,7 +246,7 @@ export class Session extends EventEmitter<SessionEvents> {
       onRst: (id, code) => {
         const stream = this.#streams.get(id);
         if (stream) stream._onReset(code);
-        else if (this.#heartbeat.owns(id)) this.#heartbeat.onReset(id);
+        else if (this.#heartbeat.owns(id)) this.#heartbeat.onReset(id, code);
         else this.#checkOpened(id, 'RST');
       },
       onGoAway: (lastStreamId, errorCode, debug) => this.#onGoAway(lastStreamId, errorCode, debug.toString('utf8')),

@@ -126,11 +126,14 @@ describe('heartbeat', () => {
     expect(session.openStreams).toBe(0);
   });
 
-  it('stops probing a peer that resets the heartbeat stream (it runs no heartbeat extension)', async () => {
+  it('ends the session when the peer resets the heartbeat stream: liveness could not be checked any more', async () => {
     const { session, peer } = await rawPeerOf('server', fast);
     await peer.nextOf(FrameType.SYN, 2);
     peer.send({ type: FrameType.RST, streamId: 2, errorCode: ErrorCode.STREAM_CLOSED });
-    await sleep(2 * (INTERVAL + TOLERANCE));
-    expect(session.isClosed).toBe(false);
+    const end = await session.closed;
+    expect(end.initiator).toBe('local');
+    expect(end.error?.code).toBe('ERR_MUXADO_HEARTBEAT_REFUSED');
+    const goaway = await peer.nextOf(FrameType.GOAWAY);
+    expect(goaway.errorCode).toBe(ErrorCode.PROTOCOL_ERROR);
   });
 });
