@@ -22,6 +22,7 @@ const EMPTY = Buffer.alloc(0);
  */
 export class FrameDecoder {
   readonly #handler: FrameHandler;
+  readonly #splitData: boolean;
   readonly #header = Buffer.alloc(HEADER_SIZE);
   #headerFill = 0;
   #inPayload = false;
@@ -34,8 +35,14 @@ export class FrameDecoder {
   #stopped = false;
   #failure: ProtocolError | null = null;
 
-  constructor(handler: FrameHandler) {
+  /**
+   * With `splitData`, a DATA frame that arrives in several chunks reaches
+   * `onData` in pieces (FIN with the last); the session does not care where
+   * frames end. Without it (tools, tests), every frame arrives whole.
+   */
+  constructor(handler: FrameHandler, options: { splitData?: boolean } = {}) {
     this.#handler = handler;
+    this.#splitData = options.splitData ?? false;
   }
 
   /** Bytes held of a frame not yet complete (0 between frames). */
@@ -79,6 +86,21 @@ export class FrameDecoder {
         }
         if (this.#length === 0) this.#dispatch(EMPTY);
         else this.#inPayload = true;
+        continue;
+      }
+      if (this.#splitData && this.#type === FrameType.DATA) {
+        // A DATA frame (16,391 bytes) rarely fits one TLS record (16,384):
+        // hand on each piece as a view rather than reassembling a copy.
+        const n = Math.min(this.#length - this.#partialFill, end - offset);
+        const piece = chunk.subarray(offset, offset + n);
+        offset += n;
+        this.#partialFill += n;
+        const last = this.#partialFill === this.#length;
+        if (last) {
+          this.#partialFill = 0;
+          this.#inPayload = false;
+        }
+        this.#handler.onData(this.#streamId, piece, last && (this.#flags & Flag.FIN) !== 0);
         continue;
       }
       if (this.#partial === null && end - offset >= this.#length) {

@@ -136,7 +136,7 @@ export class Session extends EventEmitter<SessionEvents> {
       send: (frame) => this.#writer.control(frame),
       onFailure: (error) => this.#fail(error),
     });
-    this.#decoder = new FrameDecoder(this.#frameHandler());
+    this.#decoder = new FrameDecoder(this.#frameHandler(), { splitData: true });
 
     // The writer already batches frames per loop turn; Nagle would only hold
     // small frames (a WNDINC, a heartbeat, a keystroke) until the previous

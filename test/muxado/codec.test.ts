@@ -276,3 +276,27 @@ describe('frame codec: split input', () => {
     expect(frames).toEqual([{ type: FrameType.DATA, streamId: 3, fin: false, data: Buffer.from('abc') }]);
   });
 });
+
+describe('frame codec: DATA in pieces (splitData, as the session decodes)', () => {
+  it('hands on a DATA frame split at every byte as pieces that add up to its payload, FIN with the last only', () => {
+    const payload = Buffer.from(Array.from({ length: 40 }, (_, i) => i));
+    const wire = Buffer.concat([
+      encodeFrame({ type: FrameType.DATA, streamId: 5, fin: true, data: payload }),
+      encodeFrame({ type: FrameType.WNDINC, streamId: 5, increment: 9 }),
+    ]);
+    for (let cut = 1; cut < wire.length; cut++) {
+      const pieces: Array<{ id: number; data: Buffer; fin: boolean }> = [];
+      const increments: number[] = [];
+      const decoder = new FrameDecoder(
+        { ...collectFrames([]), onData: (id, data, fin) => pieces.push({ id, data: Buffer.from(data), fin }), onWndInc: (_id, n) => increments.push(n) },
+        { splitData: true },
+      );
+      decoder.push(wire.subarray(0, cut));
+      decoder.push(wire.subarray(cut));
+      expect(Buffer.concat(pieces.map((p) => p.data)).equals(payload), `cut at ${cut}`).toBe(true);
+      expect(pieces.every((p) => p.id === 5)).toBe(true);
+      expect(pieces.map((p) => p.fin)).toEqual([...pieces.slice(1).map(() => false), true]);
+      expect(increments).toEqual([9]);
+    }
+  });
+});
