@@ -1,6 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPair } from 'node:crypto';
 import { promisify } from 'node:util';
-import { generate } from 'selfsigned';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -34,6 +33,9 @@ export async function createSelfSignedCertificate(keyPem: string, now: Date = ne
   const notBeforeDate = new Date(now.getTime() - CLOCK_SKEW_MS);
   const notAfterDate = new Date(now);
   notAfterDate.setUTCFullYear(notAfterDate.getUTCFullYear() + SELF_SIGNED_VALIDITY_YEARS);
+  // Loaded only when an identity is made: node-forge is megabytes of heap that
+  // every garbage collection of a busy server would otherwise walk again.
+  const { generate } = await import('selfsigned');
   const result = await generate([{ name: 'commonName', value: 'muxtun' }], {
     keyType: 'ec',
     curve: 'P-256',
