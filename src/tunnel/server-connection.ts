@@ -246,14 +246,20 @@ export class ServerConnection {
       stream.reset(ErrorCode.REFUSED_STREAM);
       return;
     }
-    const socket = net.connect({ host, port, allowHalfOpen: true });
-    const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${this.#context.limits.dialTimeoutMs} ms`)), this.#context.limits.dialTimeoutMs);
+    // The socket's own timer bounds the dial: no extra Timeout per connection.
+    const dialTimeoutMs = this.#context.limits.dialTimeoutMs;
+    const socket = net.connect({ host, port, allowHalfOpen: true, timeout: dialTimeoutMs });
+    const onDialTimeout = (): void => {
+      socket.destroy(new Error(`no answer within ${dialTimeoutMs} ms`));
+    };
+    socket.once('timeout', onDialTimeout);
     const abortDial = (): void => {
       socket.destroy();
     };
     stream.once('close', abortDial);
     socket.once('connect', () => {
-      clearTimeout(timer);
+      socket.setTimeout(0);
+      socket.off('timeout', onDialTimeout);
       stream.off('close', abortDial);
       socket.removeAllListeners('error');
       socket.on('error', () => {});
@@ -262,7 +268,6 @@ export class ServerConnection {
       bridge(socket, stream);
     });
     socket.once('error', (error) => {
-      clearTimeout(timer);
       if (stream.destroyed) return;
       const message = `dialling ${host}:${port} failed: ${describeError(error)}`;
       this.logger.warn({ target: `${host}:${port}`, streamId: stream.id }, message);
