@@ -198,10 +198,9 @@ export class FrameDecoder {
   }
 }
 
-/** Decodes a whole byte string into frames (tests and tools). Throws ProtocolError. */
-export function decodeFrames(bytes: Buffer): { frames: Frame[]; rest: number } {
-  const frames: Frame[] = [];
-  const decoder = new FrameDecoder({
+/** A FrameHandler that appends every frame to `frames`, copying payloads (tests and tools). */
+export function collectFrames(frames: Frame[]): FrameHandler {
+  return {
     onSyn: (streamId, fin, priority, streamType) =>
       frames.push({
         type: FrameType.SYN,
@@ -211,10 +210,16 @@ export function decodeFrames(bytes: Buffer): { frames: Frame[]; rest: number } {
         ...(streamType !== undefined ? { streamType } : {}),
       }),
     onRst: (streamId, errorCode) => frames.push({ type: FrameType.RST, streamId, errorCode }),
-    onData: (streamId, data, fin) => frames.push({ type: FrameType.DATA, streamId, data: Buffer.from(data), fin }),
+    onData: (streamId, data, fin) => frames.push({ type: FrameType.DATA, streamId, fin, data: Buffer.from(data) }),
     onWndInc: (streamId, increment) => frames.push({ type: FrameType.WNDINC, streamId, increment }),
-    onGoAway: (lastStreamId, errorCode, debug) => frames.push({ type: FrameType.GOAWAY, lastStreamId, errorCode, debug }),
-  });
+    onGoAway: (lastStreamId, errorCode, debug) => frames.push({ type: FrameType.GOAWAY, lastStreamId, errorCode, debug: Buffer.from(debug) }),
+  };
+}
+
+/** Decodes a whole byte string into frames (tests and tools). Throws ProtocolError. */
+export function decodeFrames(bytes: Buffer): { frames: Frame[]; rest: number } {
+  const frames: Frame[] = [];
+  const decoder = new FrameDecoder(collectFrames(frames));
   decoder.push(bytes);
   return { frames, rest: decoder.pendingBytes };
 }

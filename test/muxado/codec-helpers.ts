@@ -1,22 +1,2 @@
-import { FrameType } from '../../src/muxado/constants.js';
-import type { FrameHandler } from '../../src/muxado/decoder.js';
-import type { Frame } from '../../src/muxado/frame.js';
-
-/** A FrameHandler that appends every frame to `frames`, copying payloads. */
-export function collectFrames(frames: Frame[]): FrameHandler {
-  return {
-    onSyn: (streamId, fin, priority, streamType) =>
-      frames.push({
-        type: FrameType.SYN,
-        streamId,
-        fin,
-        ...(priority !== undefined ? { priority } : {}),
-        ...(streamType !== undefined ? { streamType } : {}),
-      }),
-    onRst: (streamId, errorCode) => frames.push({ type: FrameType.RST, streamId, errorCode }),
-    onData: (streamId, data, fin) => frames.push({ type: FrameType.DATA, streamId, fin, data: Buffer.from(data) }),
-    onWndInc: (streamId, increment) => frames.push({ type: FrameType.WNDINC, streamId, increment }),
-    onGoAway: (lastStreamId, errorCode, debug) => frames.push({ type: FrameType.GOAWAY, lastStreamId, errorCode, debug: Buffer.from(debug) }),
-  };
-}
-
+/** The engine's own frame collector, for the codec tests. */
+export { collectFrames } from '../../src/muxado/decoder.js';
