@@ -9,6 +9,7 @@ import { ControlChannel } from './control-channel.js';
 import { PROTOCOL_VERSION, StreamKind, type ServerMessage } from './control-messages.js';
 import { waitForDrain } from './drain.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
+import { dialAndBridge } from './dial.js';
 import { describeForward, type ForwardSpec } from './forward.js';
 import { describeError, describeListenError, silentLogger, type TunnelLogger } from './logger.js';
 import { encodeStreamHeader, isRemoteForwardHeader, readStreamHeader } from './stream-header.js';
@@ -28,6 +29,8 @@ export interface TunnelClientOptions {
   connectTimeoutMs?: number;
   /** The server must answer hello within this many ms. Default 10,000. */
   handshakeTimeoutMs?: number;
+  /** Dialling a -R target must succeed within this many ms. Default 10,000. */
+  dialTimeoutMs?: number;
   /** How long a -L connection waits for a session while reconnecting. Default 5,000. */
   waitForSessionMs?: number;
   session?: SessionOptions;
@@ -412,22 +415,13 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       return;
     }
     const peer = (header as { peer: string }).peer;
-    const socket = net.connect({ host: spec.targetHost, port: spec.targetPort, allowHalfOpen: true });
-    const abortDial = (): void => {
-      socket.destroy();
-    };
-    stream.once('close', abortDial);
-    socket.once('connect', () => {
-      stream.off('close', abortDial);
-      socket.removeAllListeners('error');
-      socket.on('error', () => {});
-      this.#logger.debug({ peer, target: `${spec.targetHost}:${spec.targetPort}` }, '-R connection');
-      bridge(socket, stream);
-    });
-    socket.once('error', (error) => {
-      if (stream.destroyed) return;
-      this.#logger.warn({ peer, forward: describeForward('-R', spec) }, `dialling ${spec.targetHost}:${spec.targetPort} failed: ${describeError(error)}`);
-      stream.reset(ErrorCode.CANCEL);
+    dialAndBridge(stream, {
+      host: spec.targetHost,
+      port: spec.targetPort,
+      timeoutMs: this.#options.dialTimeoutMs ?? 10_000,
+      onConnected: () => this.#logger.debug({ peer, target: `${spec.targetHost}:${spec.targetPort}` }, '-R connection'),
+      onFailed: (error) =>
+        this.#logger.warn({ peer, forward: describeForward('-R', spec) }, `dialling ${spec.targetHost}:${spec.targetPort} failed: ${describeError(error)}`),
     });
   }
 }

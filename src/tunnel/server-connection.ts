@@ -12,6 +12,7 @@ import { checkLocalTarget, checkRemotePort, type ServerPolicy } from './policy.j
 import type { AuthThrottle } from './auth-throttle.js';
 import type { ServerLimits } from './server-limits.js';
 import { encodeStreamHeader, isLocalForwardHeader, readStreamHeader } from './stream-header.js';
+import { dialAndBridge } from './dial.js';
 
 /** What a connection needs from its server. */
 export interface ConnectionContext {
@@ -246,33 +247,19 @@ export class ServerConnection {
       stream.reset(ErrorCode.REFUSED_STREAM);
       return;
     }
-    // The socket's own timer bounds the dial: no extra Timeout per connection.
-    const dialTimeoutMs = this.#context.limits.dialTimeoutMs;
-    const socket = net.connect({ host, port, allowHalfOpen: true, timeout: dialTimeoutMs });
-    const onDialTimeout = (): void => {
-      socket.destroy(new Error(`no answer within ${dialTimeoutMs} ms`));
-    };
-    socket.once('timeout', onDialTimeout);
-    const abortDial = (): void => {
-      socket.destroy();
-    };
-    stream.once('close', abortDial);
-    socket.once('connect', () => {
-      socket.setTimeout(0);
-      socket.off('timeout', onDialTimeout);
-      stream.off('close', abortDial);
-      socket.removeAllListeners('error');
-      socket.on('error', () => {});
-      this.#applyIdleTimeout(socket);
-      this.logger.debug({ target: `${host}:${port}`, streamId: stream.id }, '-L connected');
-      bridge(socket, stream);
-    });
-    socket.once('error', (error) => {
-      if (stream.destroyed) return;
-      const message = `dialling ${host}:${port} failed: ${describeError(error)}`;
-      this.logger.warn({ target: `${host}:${port}`, streamId: stream.id }, message);
-      this.#control?.send({ type: 'forward-failed', streamId: stream.id, code: TunnelErrorCode.DIAL, message });
-      stream.reset(ErrorCode.CANCEL);
+    dialAndBridge(stream, {
+      host,
+      port,
+      timeoutMs: this.#context.limits.dialTimeoutMs,
+      onConnected: (socket) => {
+        this.#applyIdleTimeout(socket);
+        this.logger.debug({ target: `${host}:${port}`, streamId: stream.id }, '-L connected');
+      },
+      onFailed: (error) => {
+        const message = `dialling ${host}:${port} failed: ${describeError(error)}`;
+        this.logger.warn({ target: `${host}:${port}`, streamId: stream.id }, message);
+        this.#control?.send({ type: 'forward-failed', streamId: stream.id, code: TunnelErrorCode.DIAL, message });
+      },
     });
   }
 

@@ -1,0 +1,47 @@
+import net from 'node:net';
+import { ErrorCode, type Stream } from '../muxado/index.js';
+import { bridge } from './bridge.js';
+
+export interface DialOptions {
+  host: string;
+  port: number;
+  /** Give up on a target that does not answer within this many ms. */
+  timeoutMs: number;
+  /** The target answered; the socket is bridged to the stream right after. */
+  onConnected?(socket: net.Socket): void;
+  /** Dialling failed; the stream is reset (CANCEL) right after. */
+  onFailed(error: Error): void;
+}
+
+/**
+ * Dials a forward's target for a stream and bridges the two. Data the peer
+ * sends meanwhile waits in the stream (flow control bounds it); a stream that
+ * ends first aborts the dial. The socket's own timer bounds the dial, so a
+ * connection costs no extra Timeout.
+ */
+export function dialAndBridge(stream: Stream, options: DialOptions): void {
+  const { host, port, timeoutMs } = options;
+  const socket = net.connect({ host, port, allowHalfOpen: true, timeout: timeoutMs });
+  const onTimeout = (): void => {
+    socket.destroy(new Error(`no answer within ${timeoutMs} ms`));
+  };
+  const abortDial = (): void => {
+    socket.destroy();
+  };
+  socket.once('timeout', onTimeout);
+  stream.once('close', abortDial);
+  socket.once('connect', () => {
+    socket.setTimeout(0);
+    socket.off('timeout', onTimeout);
+    stream.off('close', abortDial);
+    socket.removeAllListeners('error');
+    socket.on('error', () => {});
+    options.onConnected?.(socket);
+    bridge(socket, stream);
+  });
+  socket.once('error', (error) => {
+    if (stream.destroyed) return;
+    options.onFailed(error);
+    stream.reset(ErrorCode.CANCEL);
+  });
+}
