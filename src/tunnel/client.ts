@@ -362,7 +362,9 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   }
 
   async #onLocalConnection(spec: ForwardSpec, socket: net.Socket): Promise<void> {
-    socket.on('error', () => {});
+    // Until bridge() takes over, an error here just means the connection went away.
+    const ignore = (): void => {};
+    socket.on('error', ignore);
     const session = await this.#awaitSession();
     if (!session || socket.destroyed) {
       this.#logger.warn({ forward: describeForward('-L', spec) }, 'not connected to the server; resetting a local connection');
@@ -377,9 +379,9 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       socket.resetAndDestroy();
       return;
     }
-    stream.on('error', () => {});
     // Zero round trips: the header and the first data go right behind the SYN.
     stream.write(encodeStreamHeader({ host: spec.targetHost, port: spec.targetPort }));
+    socket.off('error', ignore);
     bridge(socket, stream, (end) => {
       if (end.error instanceof StreamResetError && end.error.remote && end.error.errorCode === ErrorCode.REFUSED_STREAM) {
         // The engine refuses at a limit without a word on the control stream: say it here.

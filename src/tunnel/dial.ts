@@ -34,8 +34,8 @@ export function dialAndBridge(stream: Stream, options: DialOptions): void {
     socket.setTimeout(0);
     socket.off('timeout', onTimeout);
     stream.off('close', abortDial);
+    // bridge() handles the socket's errors from here.
     socket.removeAllListeners('error');
-    socket.on('error', () => {});
     options.onConnected?.(socket);
     bridge(socket, stream);
   });

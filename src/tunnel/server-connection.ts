@@ -210,7 +210,6 @@ export class ServerConnection {
   }
 
   #onRemoteConnection(forward: number, socket: net.Socket): void {
-    socket.on('error', () => {});
     let stream: Stream;
     try {
       stream = this.session.open({ type: StreamKind.REMOTE_FORWARD });
@@ -219,9 +218,9 @@ export class ServerConnection {
       socket.resetAndDestroy();
       return;
     }
-    stream.on('error', () => {});
     this.#applyIdleTimeout(socket);
     stream.write(encodeStreamHeader({ forward, peer: `${socket.remoteAddress}:${socket.remotePort}` }));
+    // bridge() handles both sides' errors from here; no listener of our own is needed.
     bridge(socket, stream);
   }
 
