@@ -5,6 +5,7 @@ import { FingerprintMismatchError, MuxtunTlsError, TlsErrorCode } from './errors
 import { fingerprintOf, fingerprintsEqual, parseFingerprint } from './fingerprint.js';
 import { checkKnownHost, recordKnownHost } from './known-hosts.js';
 import { errorMessage } from './sys-error.js';
+import { TLS13_CIPHER_SUITES } from './cipher-suites.js';
 
 /**
  * How a client decides to trust the server's certificate.
@@ -67,6 +68,7 @@ export function clientTlsOptions(trust: ClientTrust, target: ClientTarget): Conn
     host: target.host,
     port: target.port,
     minVersion: 'TLSv1.3',
+    ciphers: TLS13_CIPHER_SUITES,
     ...(servername === undefined ? {} : { servername }),
   };
   switch (trust.kind) {

@@ -1,4 +1,5 @@
 import type { TlsOptions } from 'node:tls';
+import { TLS13_CIPHER_SUITES } from './cipher-suites.js';
 
 /**
  * node:tls server options for a certificate and key (for example from
@@ -7,5 +8,5 @@ import type { TlsOptions } from 'node:tls';
  * weak cipher suites or renegotiation to configure.
  */
 export function serverTlsOptions(material: { cert: string; key: string }): TlsOptions {
-  return { cert: material.cert, key: material.key, minVersion: 'TLSv1.3' };
+  return { cert: material.cert, key: material.key, minVersion: 'TLSv1.3', ciphers: TLS13_CIPHER_SUITES, honorCipherOrder: true };
 }
