@@ -4,25 +4,12 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import { fingerprintOf } from '../../../src/tls/index.js';
+import type { Pem } from '../../tls/helpers.js';
 import { tempDir } from './process.js';
 
-export interface Pem {
-  cert: string;
-  key: string;
-}
-
-/** A CA able to sign leaves. */
-export async function makeCa(name: string): Promise<Pem> {
-  const result = await generate([{ name: 'commonName', value: name }], {
-    keyType: 'ec',
-    algorithm: 'sha256',
-    extensions: [
-      { name: 'basicConstraints', cA: true, critical: true },
-      { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-    ],
-  });
-  return { cert: result.cert, key: result.private };
-}
+export type { Pem } from '../../tls/helpers.js';
+/** A CA able to sign leaves (the TLS unit tests' own). */
+export { caPem as makeCa } from '../../tls/helpers.js';
 
 /** A server leaf for localhost and 127.0.0.1, signed by `ca` (or self-signed), valid over the given dates. */
 export async function makeLeaf(options: { ca?: Pem; notBefore?: Date; notAfter?: Date } = {}): Promise<Pem> {
