@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { ErrorCode, type Stream } from '../muxado/index.js';
 import { bridge } from './bridge.js';
+import { TunnelError, TunnelErrorCode } from './errors.js';
 
 export interface DialOptions {
   host: string;
@@ -23,7 +24,7 @@ export function dialAndBridge(stream: Stream, options: DialOptions): void {
   const { host, port, timeoutMs } = options;
   const socket = net.connect({ host, port, allowHalfOpen: true, timeout: timeoutMs });
   const onTimeout = (): void => {
-    socket.destroy(new Error(`no answer within ${timeoutMs} ms`));
+    socket.destroy(new TunnelError(TunnelErrorCode.DIAL, `no answer within ${timeoutMs} ms`));
   };
   const abortDial = (): void => {
     socket.destroy();
