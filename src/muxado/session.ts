@@ -340,6 +340,13 @@ export class Session extends EventEmitter<SessionEvents> {
 
   readonly #onTransportError = (cause: Error): void => {
     if (this.#end) return;
+    // A peer that said GOAWAY and then closed with our last frames still
+    // unread in its socket makes its kernel answer with RST (the reference
+    // does this on Close()): it left as it said it would, so end as for EOF.
+    if (this.#receivedGoAway || this.#decoder.truncatedGoAway()) {
+      this.#onTransportEnd();
+      return;
+    }
     this.#terminate({
       initiator: 'remote',
       error: new TransportError(`the transport failed: ${cause.message}`, { cause }),

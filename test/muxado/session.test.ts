@@ -518,6 +518,21 @@ describe('quirks of the Go reference peer', () => {
     expect(end.error).toBeUndefined();
   });
 
+  it('a GOAWAY followed by a TCP reset (Close() with our frames unread) is still a clean close', async () => {
+    const { session, peer } = await rawPeerOf('client');
+    peer.socket.write(Buffer.from('0014000600000000' + '00000003' + '00000000', 'hex'), () => peer.socket.resetAndDestroy());
+    const end = await session.closed;
+    expect(end).toMatchObject({ initiator: 'remote', goAway: { errorCode: ErrorCode.NO_ERROR } });
+    expect(end.error).toBeUndefined();
+  });
+
+  it('a TCP reset with no GOAWAY before it is a transport error', async () => {
+    const { session, peer } = await rawPeerOf('client');
+    peer.socket.resetAndDestroy();
+    const end = await session.closed;
+    expect(end.error?.code).toBe('ERR_MUXADO_TRANSPORT');
+  });
+
   it('a GOAWAY cut short before its 8-byte body is complete is a transport error', async () => {
     const { session, peer } = await rawPeerOf('client');
     peer.socket.write(Buffer.from('0014000600000000' + '000000', 'hex'));
