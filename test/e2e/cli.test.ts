@@ -12,7 +12,7 @@ import { generate } from 'selfsigned';
 import { describe, expect, it } from 'vitest';
 import './setup.js';
 import { connectArgs, Scope } from './helpers/muxtun.js';
-import { closedPort, freePort, listen, type TestServer } from './helpers/net.js';
+import { closedPort, freePort, listen, serveOnLoopback, type TestServer } from './helpers/net.js';
 import { baseEnv, MuxtunProcess, repoRoot, runMuxtun } from './helpers/process.js';
 
 const FAKE_FINGERPRINT = `sha256:${'ab'.repeat(32)}`;
@@ -170,27 +170,8 @@ async function selfSigned(): Promise<{ cert: string; key: string }> {
 }
 
 /** A server of another kind (http, https, tls) on 127.0.0.1:0, as a TestServer. */
-async function wrap(server: net.Server): Promise<TestServer> {
-  const sockets = new Set<net.Socket>();
-  const result: TestServer = {
-    port: 0,
-    server,
-    accepted: 0,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-  server.on('connection', (socket: net.Socket) => {
-    result.accepted++;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-  });
+function wrap(server: net.Server): Promise<TestServer> {
   server.on('secureConnection', (socket: tls.TLSSocket) => socket.on('error', () => {}));
   server.on('tlsClientError', () => {});
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  result.port = (server.address() as net.AddressInfo).port;
-  return result;
+  return serveOnLoopback(server);
 }

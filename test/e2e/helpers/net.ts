@@ -56,8 +56,12 @@ export interface TestServer {
 }
 
 export async function listen(onConnection: (socket: net.Socket) => void): Promise<TestServer> {
+  return serveOnLoopback(net.createServer({ allowHalfOpen: true }), onConnection);
+}
+
+/** Listens on 127.0.0.1:0 with any server (net, tls, http...), counting and tracking its connections. */
+export async function serveOnLoopback(server: net.Server, onConnection?: (socket: net.Socket) => void): Promise<TestServer> {
   const sockets = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true });
   const result: TestServer = {
     port: 0,
     server,
@@ -73,7 +77,7 @@ export async function listen(onConnection: (socket: net.Socket) => void): Promis
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
-    onConnection(socket);
+    onConnection?.(socket);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
