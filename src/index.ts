@@ -1,4 +1,6 @@
-/** muxtun's programmatic API: the tunnel server and client, and the CLI's entry. */
+/**
+ * muxtun's programmatic API: the tunnel server and client. Importing it
+ * loads no CLI code (commander, pino); the CLI is bin/muxtun.js.
+ */
 export * from './tunnel/index.js';
-export { MuxtunError } from './errors.js';
-export { main } from './cli/main.js';
+export { MuxtunError, InvalidArgumentError } from './errors.js';

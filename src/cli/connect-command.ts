@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { defaultKnownHostsFile, parseFingerprint, type ClientTrust } from '../tls/index.js';
+import { defaultKnownHostsFile, knownHostsFile } from '../state/index.js';
+import { parseFingerprint, type ClientTrust } from '../tls/index.js';
 import { TunnelClient, type ForwardSpec } from '../tunnel/index.js';
 import { parseForwardSpec, parseServerAddress } from './forward-spec.js';
 import { createLogger } from './logger.js';
@@ -127,5 +128,5 @@ async function trustFrom(flags: ConnectFlags, env: NodeJS.ProcessEnv): Promise<C
     return { kind: 'ca', caPem };
   }
   if (flags.insecure) return { kind: 'insecure' };
-  return { kind: 'tofu', knownHostsFile: flags.knownHosts ?? defaultKnownHostsFile(env) };
+  return { kind: 'tofu', knownHosts: knownHostsFile(flags.knownHosts ?? defaultKnownHostsFile(env)) };
 }

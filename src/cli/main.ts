@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { MuxtunError } from '../errors.js';
+import { describeFailure } from '../util/errors.js';
 import { connectCommand } from './connect-command.js';
 import type { CommandContext } from './process.js';
 import { serveCommand } from './serve-command.js';
@@ -83,9 +83,7 @@ export async function main(argv: string[], context: CommandContext): Promise<num
       context.stderr.write(`muxtun: ${error.message}\n(run with --help for usage)\n`);
       return ExitCode.USAGE;
     }
-    const message = error instanceof Error ? error.message : String(error);
-    const code = error instanceof MuxtunError ? ` [${error.code}]` : '';
-    context.stderr.write(`muxtun: ${message}${code}\n`);
+    context.stderr.write(`muxtun: ${describeFailure(error)}\n`);
     return ExitCode.FAILURE;
   }
 }

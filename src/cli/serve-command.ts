@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { defaultStateDir, loadCertificateFiles, loadOrCreateServerCertificate, loadOrCreateToken } from '../tls/index.js';
+import { defaultStateDir, loadCertificateFiles, loadOrCreateServerCertificate, loadOrCreateToken } from '../state/index.js';
 import { defaultServerLimits, parsePortRange, parseTargetPattern, resolveServerLimits, TunnelServer, type ServerPolicy } from '../tunnel/index.js';
 import { createLogger } from './logger.js';
 import { parsePort } from './forward-spec.js';

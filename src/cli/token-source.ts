@@ -1,4 +1,4 @@
-import { readTokenFile } from '../tls/index.js';
+import { readTokenFile } from '../state/index.js';
 import { UsageError } from './usage-error.js';
 
 /** The token from --token, --token-file or MUXTUN_TOKEN, in that order; undefined if none. */

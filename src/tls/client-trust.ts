@@ -3,8 +3,7 @@ import { isIP } from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { FingerprintMismatchError, MuxtunTlsError, TlsErrorCode } from './errors.js';
 import { fingerprintOf, fingerprintsEqual, parseFingerprint } from './fingerprint.js';
-import { checkKnownHost, recordKnownHost } from './known-hosts.js';
-import { errorMessage } from './sys-error.js';
+import { errorMessage } from '../util/errors.js';
 import { TLS13_CIPHER_SUITES } from './cipher-suites.js';
 
 /**
@@ -27,10 +26,23 @@ export type ClientTrust =
   | { kind: 'fingerprint'; fingerprint: string }
   /** Normal WebPKI-style verification against these CA certificates (PEM, may hold several), host name included. */
   | { kind: 'ca'; caPem: string }
-  /** Trust on first use: record unknown servers in this known_hosts file, insist on the record afterwards. */
-  | { kind: 'tofu'; knownHostsFile: string }
+  /** Trust on first use: record unknown servers in this store, insist on the record afterwards. */
+  | { kind: 'tofu'; knownHosts: KnownHosts }
   /** No verification at all; the connection is encrypted but anyone in the path can impersonate the server. */
   | { kind: 'insecure' };
+
+/**
+ * Where trust on first use keeps what it saw (muxtun's known_hosts file, see
+ * `knownHostsFile` in src/state). The TLS layer only asks and records.
+ */
+export interface KnownHosts {
+  /** For messages: the file or place the records live in. */
+  readonly description: string;
+  /** `'match'` when `hostPort` is recorded with `fingerprint`, `'unknown'` when not recorded; throws when recorded with another. */
+  check(hostPort: string, fingerprint: string): Promise<'match' | 'unknown'>;
+  /** Records `hostPort` with `fingerprint`; `true` when a record was added. */
+  record(hostPort: string, fingerprint: string): Promise<boolean>;
+}
 
 /** What {@link verifyServer} found out about an accepted server. */
 export interface ServerVerification {
@@ -125,9 +137,9 @@ export async function verifyServer(
       return { fingerprint, recorded: false, validTo };
     }
     case 'tofu': {
-      const status = await checkKnownHost(trust.knownHostsFile, hostPort, fingerprint);
+      const status = await trust.knownHosts.check(hostPort, fingerprint);
       if (status === 'match') return { fingerprint, recorded: false, validTo };
-      return { fingerprint, recorded: await recordKnownHost(trust.knownHostsFile, hostPort, fingerprint), validTo };
+      return { fingerprint, recorded: await trust.knownHosts.record(hostPort, fingerprint), validTo };
     }
     case 'insecure':
       return { fingerprint, recorded: false, validTo };

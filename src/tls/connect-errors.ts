@@ -1,5 +1,5 @@
 import { MuxtunTlsError, TlsErrorCode } from './errors.js';
-import { errnoCode, errorMessage } from './sys-error.js';
+import { errnoCode, errorMessage } from '../util/errors.js';
 
 /** The step a connection attempt had reached: TCP connect, TLS handshake, or trust check. */
 export type Phase = 'tcp' | 'tls' | 'verify';

@@ -1,9 +1,10 @@
 import { connect, type TLSSocket } from 'node:tls';
 import { clientTlsOptions, verifyServer, type ClientTrust } from './client-trust.js';
 import { NOT_MUXTUN_HINT, classifyError, timeoutError, type Phase } from './connect-errors.js';
+import { InvalidArgumentError } from '../errors.js';
 import { MuxtunTlsError, TlsErrorCode } from './errors.js';
-import { formatHostPort } from './host-port.js';
-import { errorMessage } from './sys-error.js';
+import { formatHostPort } from '../util/host-port.js';
+import { errorMessage } from '../util/errors.js';
 
 /** Default for {@link ConnectTlsOptions.timeoutMs}. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -54,17 +55,15 @@ export interface TlsConnection {
  *   `ERR_MUXTUN_TLS_UNTRUSTED` (CA mode: chain or host name, with OpenSSL's reason),
  *   `ERR_MUXTUN_FINGERPRINT_MISMATCH` ({@link FingerprintMismatchError}),
  *   `ERR_MUXTUN_HOST_KEY_CHANGED` ({@link HostKeyMismatchError}),
- *   the known_hosts codes, or `ERR_MUXTUN_TLS_CONFIG` for bad arguments
+ *   the known_hosts codes, `ERR_MUXTUN_INVALID_ARGUMENT` for bad arguments, or
+ *   `ERR_MUXTUN_TLS_CONFIG` when Node cannot set up TLS with them
  */
 export async function connectTls(options: ConnectTlsOptions): Promise<TlsConnection> {
   const { host, port, trust } = options;
   const hostPort = formatHostPort(host, port);
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS) {
-    throw new MuxtunTlsError(
-      TlsErrorCode.TLS_CONFIG,
-      `Invalid timeoutMs ${timeoutMs}: expected a number of milliseconds from 1 to ${MAX_TIMEOUT_MS}`,
-    );
+    throw new InvalidArgumentError(`Invalid timeoutMs ${timeoutMs}: expected a number of milliseconds from 1 to ${MAX_TIMEOUT_MS}`);
   }
   const tlsOptions = clientTlsOptions(trust, {
     host,

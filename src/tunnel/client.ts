@@ -11,7 +11,8 @@ import { waitForDrain } from './drain.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
 import { dialAndBridge } from './dial.js';
 import { describeForward, type ForwardSpec } from './forward.js';
-import { describeError, describeListenError, silentLogger, type TunnelLogger } from './logger.js';
+import { describeError, errnoCode } from '../util/errors.js';
+import { describeListenError, silentLogger, type TunnelLogger } from './logger.js';
 import { encodeStreamHeader, isRemoteForwardHeader, readStreamHeader } from './stream-header.js';
 
 export interface TunnelClientOptions {
@@ -47,14 +48,12 @@ const FATAL_CODES = new Set<string>([
   TunnelErrorCode.AUTH,
   TunnelErrorCode.VERSION,
   TunnelErrorCode.NO_FORWARDS,
-  TlsErrorCode.HOST_KEY_CHANGED,
+  'ERR_MUXTUN_HOST_KEY_CHANGED',
   TlsErrorCode.FINGERPRINT_MISMATCH,
   TlsErrorCode.TLS_UNTRUSTED,
   TlsErrorCode.TLS_CONFIG,
   TlsErrorCode.BAD_FINGERPRINT,
 ]);
-
-const errorCode = (error: unknown): string => (error as { code?: unknown })?.code?.toString() ?? '';
 
 /** `muxtun connect`: -L listeners here, -R listeners on the server, one session, reconnecting. */
 export class TunnelClient extends EventEmitter<TunnelClientEvents> {
@@ -107,7 +106,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
           everConnected = true;
         } catch (error) {
           if (this.#stopping) break;
-          if (!everConnected || FATAL_CODES.has(errorCode(error))) throw error;
+          if (!everConnected || FATAL_CODES.has(errnoCode(error) ?? '')) throw error;
           this.#logger.warn({ error: describeError(error) }, 'reconnect attempt failed');
         }
         if (this.#stopping) break;

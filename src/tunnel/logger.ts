@@ -1,3 +1,5 @@
+import { describeError } from '../util/errors.js';
+
 /** The logging the tunnel needs; a pino logger fits it. The tunnel never formats output itself. */
 export interface TunnelLogger {
   debug(fields: object, message: string): void;
@@ -17,15 +19,6 @@ export const silentLogger: TunnelLogger = {
     return silentLogger;
   },
 };
-
-/** A short description of any thrown value, for log fields. */
-export function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return typeof code === 'string' && !error.message.includes(code) ? `${error.message} (${code})` : error.message;
-  }
-  return String(error);
-}
 
 /** Why listen() failed, in words a user can act on. */
 export function describeListenError(error: unknown): string {

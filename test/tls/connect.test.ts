@@ -4,13 +4,12 @@ import type { TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   FingerprintMismatchError,
-  HostKeyMismatchError,
   connectTls,
   fingerprintOf,
-  loadOrCreateServerCertificate,
   serverTlsOptions,
   type ClientTrust,
 } from '../../src/tls/index.js';
+import { HostKeyMismatchError, knownHostsFile, loadOrCreateServerCertificate } from '../../src/state/index.js';
 import { caPem, leafSignedBy, rejection, selfSignedPem, useServers, useTempDirs } from './helpers.js';
 
 const tempDir = useTempDirs();
@@ -135,13 +134,13 @@ describe('connectTls with a CA', () => {
 
 describe('connectTls with trust on first use', () => {
   it('records an unknown server, then verifies it, then refuses a changed certificate', async () => {
-    const knownHostsFile = join(await tempDir(), 'config', 'known_hosts');
-    const trust: ClientTrust = { kind: 'tofu', knownHostsFile };
+    const path = join(await tempDir(), 'config', 'known_hosts');
+    const trust: ClientTrust = { kind: 'tofu', knownHosts: knownHostsFile(path) };
     const { identity, port, server, nextConnection, appBytes } = await muxtunServer();
 
     const first = await connect(port, trust);
     expect(first).toMatchObject({ fingerprint: identity.fingerprint, recorded: true });
-    expect(await readFile(knownHostsFile, 'utf8')).toContain(`127.0.0.1:${port} ${identity.fingerprint}\n`);
+    expect(await readFile(path, 'utf8')).toContain(`127.0.0.1:${port} ${identity.fingerprint}\n`);
     await nextConnection();
 
     const second = await connect(port, trust);
@@ -153,14 +152,14 @@ describe('connectTls with trust on first use', () => {
     // Same host:port, new certificate.
     const impostor = await selfSignedPem();
     server.setSecureContext(serverTlsOptions(impostor));
-    const before = await readFile(knownHostsFile, 'utf8');
+    const before = await readFile(path, 'utf8');
     const error = await rejection(connectTls({ host: '127.0.0.1', port, trust }));
     expect(error).toBeInstanceOf(HostKeyMismatchError);
     expect(error.code).toBe('ERR_MUXTUN_HOST_KEY_CHANGED');
     expect(error.message).toContain('REMOTE HOST IDENTIFICATION HAS CHANGED');
     expect(error.message).toContain(identity.fingerprint);
     expect(error.message).toContain(fingerprintOf(impostor.cert));
-    expect(await readFile(knownHostsFile, 'utf8')).toBe(before);
+    expect(await readFile(path, 'utf8')).toBe(before);
     await (await nextConnection()).closed;
     expect(appBytes()).toBe(bytesBefore);
   });
@@ -220,9 +219,9 @@ describe('connectTls failures', () => {
   });
 
   it('rejects nonsense arguments', async () => {
-    expect((await rejection(connectTls({ host: '127.0.0.1', port: 0, trust: pin }))).code).toBe('ERR_MUXTUN_TLS_CONFIG');
+    expect((await rejection(connectTls({ host: '127.0.0.1', port: 0, trust: pin }))).code).toBe('ERR_MUXTUN_INVALID_ARGUMENT');
     expect((await rejection(connectTls({ host: '127.0.0.1', port: 1, trust: pin, timeoutMs: 0 }))).code).toBe(
-      'ERR_MUXTUN_TLS_CONFIG',
+      'ERR_MUXTUN_INVALID_ARGUMENT',
     );
   });
 });

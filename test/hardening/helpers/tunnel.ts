@@ -11,7 +11,7 @@ import { FrameDecoder } from '../../../src/muxado/decoder.js';
 import type { Frame } from '../../../src/muxado/frame.js';
 import { client as muxadoClient, type Session, type SessionOptions, type Stream } from '../../../src/muxado/index.js';
 import { FrameType } from '../../../src/muxado/constants.js';
-import { loadOrCreateServerCertificate } from '../../../src/tls/index.js';
+import { loadOrCreateServerCertificate } from '../../../src/state/index.js';
 import { TunnelClient, TunnelServer, type ForwardSpec, type ServerLimits, type ServerPolicy, type TunnelClientEvents, type TunnelClientOptions, type TunnelLogger } from '../../../src/tunnel/index.js';
 import { tempDir, within } from './process.js';
 

@@ -1,10 +1,10 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { MuxtunTlsError, TlsErrorCode } from './errors.js';
-import { shellQuote } from './shell-quote.js';
-import { errnoCode, errorMessage } from './sys-error.js';
-import { xdgBaseDir, type Env } from './xdg.js';
+import { MuxtunStateError, StateErrorCode } from './errors.js';
+import { shellQuote } from '../util/shell-quote.js';
+import { errnoCode, errorMessage } from '../util/errors.js';
+import { xdgBaseDir, type Env } from '../util/xdg.js';
 
 /**
  * The state directory holds the server's private key and its token, so it
@@ -39,7 +39,7 @@ export function defaultStateDir(env: Env = process.env, home: string = homedir()
  * private to its owner.
  *
  * @returns `created: true` when this call created the directory
- * @throws {@link MuxtunTlsError} `ERR_MUXTUN_STATE_DIR` when it cannot be
+ * @throws {@link MuxtunStateError} `ERR_MUXTUN_STATE_DIR` when it cannot be
  *   created or is not a directory; `ERR_MUXTUN_STATE_PERMISSIONS` when group
  *   or others have any access (the message gives the `chmod 700` fix)
  */
@@ -50,8 +50,8 @@ export async function ensureStateDir(dir: string): Promise<{ created: boolean }>
     try {
       created = (await mkdir(dir, { recursive: true, mode: STATE_DIR_MODE })) !== undefined;
     } catch (error) {
-      throw new MuxtunTlsError(
-        TlsErrorCode.STATE_DIR,
+      throw new MuxtunStateError(
+        StateErrorCode.STATE_DIR,
         `Cannot create state directory ${dir}: ${errorMessage(error)}`,
         { cause: error },
       );
@@ -59,14 +59,14 @@ export async function ensureStateDir(dir: string): Promise<{ created: boolean }>
     info = await statOrUndefined(dir, 'state directory');
   }
   if (info === undefined || !info.isDirectory()) {
-    throw new MuxtunTlsError(
-      TlsErrorCode.STATE_DIR,
+    throw new MuxtunStateError(
+      StateErrorCode.STATE_DIR,
       `State directory ${dir} exists but is not a directory; move it away or choose another state directory.`,
     );
   }
   if (checksModes() && (info.mode & 0o077) !== 0) {
-    throw new MuxtunTlsError(
-      TlsErrorCode.STATE_PERMISSIONS,
+    throw new MuxtunStateError(
+      StateErrorCode.STATE_PERMISSIONS,
       `State directory ${dir} is accessible by group or others (mode ${octal(info.mode)}); ` +
         "it holds the server's private key and token. Fix it with:\n" +
         `  chmod 700 ${shellQuote(dir)}`,
@@ -86,7 +86,7 @@ export type FileExposure = 'secret' | 'public';
  * Checks the permissions of an existing state file.
  *
  * @returns `false` when the file does not exist, `true` when it exists and is fine
- * @throws {@link MuxtunTlsError} `ERR_MUXTUN_STATE_PERMISSIONS` naming the
+ * @throws {@link MuxtunStateError} `ERR_MUXTUN_STATE_PERMISSIONS` naming the
  *   file and the `chmod 600` (secret) or `chmod 644` (public) fix;
  *   `ERR_MUXTUN_STATE_DIR` when the path is not a regular file
  */
@@ -94,15 +94,15 @@ export async function checkStateFile(path: string, exposure: FileExposure): Prom
   const info = await statOrUndefined(path, 'state file');
   if (info === undefined) return false;
   if (!info.isFile()) {
-    throw new MuxtunTlsError(
-      TlsErrorCode.STATE_DIR,
+    throw new MuxtunStateError(
+      StateErrorCode.STATE_DIR,
       `State file ${path} is not a regular file; remove it so muxtun can recreate it.`,
     );
   }
   if (!checksModes()) return true;
   if (exposure === 'secret' && (info.mode & 0o077) !== 0) {
-    throw new MuxtunTlsError(
-      TlsErrorCode.STATE_PERMISSIONS,
+    throw new MuxtunStateError(
+      StateErrorCode.STATE_PERMISSIONS,
       `Secret file ${path} is readable or writable by group or others (mode ${octal(info.mode)}). ` +
         'muxtun refuses to use a secret others could read or change. Fix it with:\n' +
         `  chmod 600 ${shellQuote(path)}\n` +
@@ -110,8 +110,8 @@ export async function checkStateFile(path: string, exposure: FileExposure): Prom
     );
   }
   if (exposure === 'public' && (info.mode & 0o022) !== 0) {
-    throw new MuxtunTlsError(
-      TlsErrorCode.STATE_PERMISSIONS,
+    throw new MuxtunStateError(
+      StateErrorCode.STATE_PERMISSIONS,
       `File ${path} is writable by group or others (mode ${octal(info.mode)}); ` +
         'anyone able to change it could change the server identity. Fix it with:\n' +
         `  chmod 644 ${shellQuote(path)}`,
@@ -129,7 +129,7 @@ async function statOrUndefined(path: string, what: string) {
     return await stat(path);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return undefined;
-    throw new MuxtunTlsError(TlsErrorCode.STATE_DIR, `Cannot access ${what} ${path}: ${errorMessage(error)}`, {
+    throw new MuxtunStateError(StateErrorCode.STATE_DIR, `Cannot access ${what} ${path}: ${errorMessage(error)}`, {
       cause: error,
     });
   }

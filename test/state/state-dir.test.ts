@@ -1,8 +1,8 @@
 import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkStateFile, defaultStateDir, ensureStateDir } from '../../src/tls/index.js';
-import { rejection, useTempDirs } from './helpers.js';
+import { checkStateFile, defaultStateDir, ensureStateDir } from '../../src/state/index.js';
+import { rejection, useTempDirs } from '../tls/helpers.js';
 
 const tempDir = useTempDirs();
 const mode = async (path: string) => (await stat(path)).mode & 0o777;

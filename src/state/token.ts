@@ -1,10 +1,10 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { writeFileExclusive } from './atomic-file.js';
-import { readFileBounded } from './bounded-read.js';
-import { MuxtunTlsError, TlsErrorCode } from './errors.js';
+import { writeFileExclusive } from '../util/atomic-file.js';
+import { readFileBounded } from '../util/bounded-read.js';
+import { MuxtunStateError, StateErrorCode } from './errors.js';
 import { SECRET_FILE_MODE, checkStateFile, ensureStateDir } from './state-dir.js';
-import { errnoCode, errorMessage } from './sys-error.js';
+import { errnoCode, errorMessage } from '../util/errors.js';
 
 /** File name of the generated token inside the state directory. */
 export const TOKEN_FILE = 'token';
@@ -28,7 +28,7 @@ export interface ServerToken {
  * {@link TOKEN_BYTES} random bytes (base64url) and storing them with mode
  * 0600 the first time. Later starts reuse it so clients keep working.
  *
- * @throws {@link MuxtunTlsError} `ERR_MUXTUN_STATE_DIR`,
+ * @throws {@link MuxtunStateError} `ERR_MUXTUN_STATE_DIR`,
  *   `ERR_MUXTUN_STATE_PERMISSIONS`, `ERR_MUXTUN_STATE_WRITE`,
  *   `ERR_MUXTUN_TOKEN_READ` or `ERR_MUXTUN_TOKEN_INVALID`
  */
@@ -42,7 +42,7 @@ export async function loadOrCreateToken(stateDir: string): Promise<ServerToken> 
       // First writer wins, so two servers starting together share one token.
       created = await writeFileExclusive(path, `${token}\n`, SECRET_FILE_MODE);
     } catch (error) {
-      throw new MuxtunTlsError(TlsErrorCode.STATE_WRITE, `Cannot write ${path}: ${errorMessage(error)}`, {
+      throw new MuxtunStateError(StateErrorCode.STATE_WRITE, `Cannot write ${path}: ${errorMessage(error)}`, {
         cause: error,
       });
     }
@@ -57,7 +57,7 @@ export async function loadOrCreateToken(stateDir: string): Promise<ServerToken> 
  * token files may be shared on purpose (e.g. container secrets mounted 0444);
  * the state directory's own token is checked by {@link loadOrCreateToken}.
  *
- * @throws {@link MuxtunTlsError} `ERR_MUXTUN_TOKEN_READ` (missing, no access,
+ * @throws {@link MuxtunStateError} `ERR_MUXTUN_TOKEN_READ` (missing, no access,
  *   larger than {@link MAX_TOKEN_FILE_BYTES}) or `ERR_MUXTUN_TOKEN_INVALID`
  *   (empty, or more than one line)
  */
@@ -68,34 +68,23 @@ export async function readTokenFile(path: string): Promise<string> {
   } catch (error) {
     const code = errnoCode(error);
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorMessage(error);
-    throw new MuxtunTlsError(TlsErrorCode.TOKEN_READ, `Cannot read token file ${path}: ${why}`, { cause: error });
+    throw new MuxtunStateError(StateErrorCode.TOKEN_READ, `Cannot read token file ${path}: ${why}`, { cause: error });
   }
   if (result.tooLarge) {
-    throw new MuxtunTlsError(
-      TlsErrorCode.TOKEN_READ,
+    throw new MuxtunStateError(
+      StateErrorCode.TOKEN_READ,
       `Token file ${path} is larger than the ${MAX_TOKEN_FILE_BYTES}-byte limit; a token is a single line`,
     );
   }
   const token = result.text.trimEnd();
   if (token === '') {
-    throw new MuxtunTlsError(TlsErrorCode.TOKEN_INVALID, `Token file ${path} is empty`);
+    throw new MuxtunStateError(StateErrorCode.TOKEN_INVALID, `Token file ${path} is empty`);
   }
   if (/[\r\n]/.test(token)) {
-    throw new MuxtunTlsError(
-      TlsErrorCode.TOKEN_INVALID,
+    throw new MuxtunStateError(
+      StateErrorCode.TOKEN_INVALID,
       `Token file ${path} has more than one line; it must hold just the token`,
     );
   }
   return token;
-}
-
-/**
- * Compares two tokens in constant time. Both are hashed with SHA-256 first,
- * so neither the comparison time nor an early length check reveals how long
- * the expected token is or how much of a guess was right.
- */
-export function tokensEqual(a: string, b: string): boolean {
-  const left = createHash('sha256').update(a, 'utf8').digest();
-  const right = createHash('sha256').update(b, 'utf8').digest();
-  return timingSafeEqual(left, right);
 }

@@ -6,10 +6,10 @@ import {
   MAX_KNOWN_HOSTS_BYTES,
   checkKnownHost,
   defaultKnownHostsFile,
-  formatHostPort,
   recordKnownHost,
-} from '../../src/tls/index.js';
-import { rejection, useTempDirs } from './helpers.js';
+} from '../../src/state/index.js';
+import { formatHostPort } from '../../src/util/host-port.js';
+import { rejection, useTempDirs } from '../tls/helpers.js';
 
 const tempDir = useTempDirs();
 const FP_A = `sha256:${'a'.repeat(64)}`;
@@ -33,9 +33,9 @@ describe('formatHostPort', () => {
   });
 
   it('rejects bad ports and hosts', () => {
-    expect(() => formatHostPort('h', 0)).toThrow(expect.objectContaining({ code: 'ERR_MUXTUN_TLS_CONFIG' }));
-    expect(() => formatHostPort('h', 65536)).toThrow(expect.objectContaining({ code: 'ERR_MUXTUN_TLS_CONFIG' }));
-    expect(() => formatHostPort('a b', 1)).toThrow(expect.objectContaining({ code: 'ERR_MUXTUN_TLS_CONFIG' }));
+    expect(() => formatHostPort('h', 0)).toThrow(expect.objectContaining({ code: 'ERR_MUXTUN_INVALID_ARGUMENT' }));
+    expect(() => formatHostPort('h', 65536)).toThrow(expect.objectContaining({ code: 'ERR_MUXTUN_INVALID_ARGUMENT' }));
+    expect(() => formatHostPort('a b', 1)).toThrow(expect.objectContaining({ code: 'ERR_MUXTUN_INVALID_ARGUMENT' }));
   });
 });
 
@@ -122,6 +122,6 @@ describe('known_hosts', () => {
   it('rejects a malformed host:port key from the caller', async () => {
     const file = join(await tempDir(), 'known_hosts');
     const error = await rejection(recordKnownHost(file, 'example.com', FP_A));
-    expect(error.code).toBe('ERR_MUXTUN_TLS_CONFIG');
+    expect(error.code).toBe('ERR_MUXTUN_INVALID_ARGUMENT');
   });
 });

@@ -6,11 +6,11 @@ import {
   MAX_CERT_FILE_BYTES,
   SERVER_CERT_FILE,
   SERVER_KEY_FILE,
-  fingerprintOf,
   loadCertificateFiles,
   loadOrCreateServerCertificate,
-} from '../../src/tls/index.js';
-import { rejection, selfSignedPem, useTempDirs } from './helpers.js';
+} from '../../src/state/index.js';
+import { fingerprintOf } from '../../src/tls/index.js';
+import { rejection, selfSignedPem, useTempDirs } from '../tls/helpers.js';
 
 const tempDir = useTempDirs();
 const mode = async (path: string) => (await stat(path)).mode & 0o777;

@@ -1,8 +1,8 @@
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MAX_TOKEN_FILE_BYTES, TOKEN_FILE, loadOrCreateToken, readTokenFile, tokensEqual } from '../../src/tls/index.js';
-import { rejection, useTempDirs } from './helpers.js';
+import { MAX_TOKEN_FILE_BYTES, TOKEN_FILE, loadOrCreateToken, readTokenFile } from '../../src/state/index.js';
+import { rejection, useTempDirs } from '../tls/helpers.js';
 
 const tempDir = useTempDirs();
 
@@ -69,14 +69,5 @@ describe('readTokenFile', () => {
     const tooLarge = await rejection(readTokenFile(big));
     expect(tooLarge.code).toBe('ERR_MUXTUN_TOKEN_READ');
     expect(tooLarge.message).toContain(`${MAX_TOKEN_FILE_BYTES}-byte limit`);
-  });
-});
-
-describe('tokensEqual', () => {
-  it('is true only for identical tokens, whatever their lengths', () => {
-    expect(tokensEqual('secret', 'secret')).toBe(true);
-    expect(tokensEqual('secret', 'secreT')).toBe(false);
-    expect(tokensEqual('secret', 'secret-longer')).toBe(false);
-    expect(tokensEqual('', 'x')).toBe(false);
   });
 });

@@ -1,12 +1,14 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { readFileBounded } from './bounded-read.js';
-import { HostKeyMismatchError, MuxtunTlsError, TlsErrorCode } from './errors.js';
-import { parseFingerprint } from './fingerprint.js';
-import { normalizeHostPort } from './host-port.js';
-import { errnoCode, errorMessage } from './sys-error.js';
-import { xdgBaseDir, type Env } from './xdg.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { KnownHosts } from '../tls/client-trust.js';
+import { readFileBounded } from '../util/bounded-read.js';
+import { HostKeyMismatchError, MuxtunStateError, StateErrorCode } from './errors.js';
+import { parseFingerprint } from '../tls/fingerprint.js';
+import { normalizeHostPort } from '../util/host-port.js';
+import { errnoCode, errorMessage } from '../util/errors.js';
+import { xdgBaseDir, type Env } from '../util/xdg.js';
 
 /**
  * Trust on first use, as ssh does it. The first time a client reaches a
@@ -50,9 +52,9 @@ export function defaultKnownHostsFile(env: Env = process.env, home: string = hom
  *   `'unknown'` when there is no record for `hostPort`
  * @throws {@link HostKeyMismatchError} (`ERR_MUXTUN_HOST_KEY_CHANGED`) when
  *   `hostPort` is recorded with other fingerprints only;
- *   {@link MuxtunTlsError} `ERR_MUXTUN_KNOWN_HOSTS_READ` or
+ *   {@link MuxtunStateError} `ERR_MUXTUN_KNOWN_HOSTS_READ` or
  *   `ERR_MUXTUN_KNOWN_HOSTS_INVALID` (naming file and line) for a bad file,
- *   `ERR_MUXTUN_TLS_CONFIG` for a malformed `hostPort`,
+ *   `ERR_MUXTUN_INVALID_ARGUMENT` for a malformed `hostPort`,
  *   `ERR_MUXTUN_BAD_FINGERPRINT` for a malformed `fingerprint`
  */
 export async function checkKnownHost(file: string, hostPort: string, fingerprint: string): Promise<KnownHostStatus> {
@@ -83,8 +85,8 @@ export async function recordKnownHost(file: string, hostPort: string, fingerprin
     // each other's lines, and one short write lands in one piece.
     await appendFile(file, `${prefix}${key} ${presented}\n`, { mode: 0o600 });
   } catch (error) {
-    throw new MuxtunTlsError(
-      TlsErrorCode.KNOWN_HOSTS_WRITE,
+    throw new MuxtunStateError(
+      StateErrorCode.KNOWN_HOSTS_WRITE,
       `Cannot record ${key} in known hosts file ${file}: ${errorMessage(error)}`,
       { cause: error },
     );
@@ -112,15 +114,15 @@ async function readKnownHosts(file: string): Promise<{ text: string | undefined;
     result = await readFileBounded(file, MAX_KNOWN_HOSTS_BYTES);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return { text: undefined, entries: [] };
-    throw new MuxtunTlsError(
-      TlsErrorCode.KNOWN_HOSTS_READ,
+    throw new MuxtunStateError(
+      StateErrorCode.KNOWN_HOSTS_READ,
       `Cannot read known hosts file ${file}: ${errorMessage(error)}`,
       { cause: error },
     );
   }
   if (result.tooLarge) {
-    throw new MuxtunTlsError(
-      TlsErrorCode.KNOWN_HOSTS_READ,
+    throw new MuxtunStateError(
+      StateErrorCode.KNOWN_HOSTS_READ,
       `Known hosts file ${file} is larger than the ${MAX_KNOWN_HOSTS_BYTES}-byte limit; ` +
         'it is probably not a muxtun known_hosts file. Remove stale entries or point muxtun at another file.',
     );
@@ -131,8 +133,8 @@ async function readKnownHosts(file: string): Promise<{ text: string | undefined;
     const content = raw.replace(/(^|\s)#.*$/, '').trim();
     if (content === '') return;
     const invalid = (what: string): never => {
-      throw new MuxtunTlsError(
-        TlsErrorCode.KNOWN_HOSTS_INVALID,
+      throw new MuxtunStateError(
+        StateErrorCode.KNOWN_HOSTS_INVALID,
         `${file}:${line}: ${what}. Expected "host:port sha256:HEX"; fix or remove the line.`,
       );
     };
@@ -154,10 +156,19 @@ async function readKnownHosts(file: string): Promise<{ text: string | undefined;
 function hostPortKey(hostPort: string): string {
   const key = normalizeHostPort(hostPort);
   if (key === undefined) {
-    throw new MuxtunTlsError(
-      TlsErrorCode.TLS_CONFIG,
-      `Invalid known hosts key ${JSON.stringify(hostPort)}: expected host:port, IPv6 in brackets`,
-    );
+    throw new InvalidArgumentError(`Invalid known hosts key ${JSON.stringify(hostPort)}: expected host:port, IPv6 in brackets`);
   }
   return key;
+}
+
+/**
+ * The known_hosts file as the TLS layer's trust-on-first-use store
+ * (`{ kind: 'tofu', knownHosts: knownHostsFile(path) }`).
+ */
+export function knownHostsFile(file: string): KnownHosts {
+  return {
+    description: file,
+    check: (hostPort, fingerprint) => checkKnownHost(file, hostPort, fingerprint),
+    record: (hostPort, fingerprint) => recordKnownHost(file, hostPort, fingerprint),
+  };
 }

@@ -1,18 +1,18 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
-import { writeFileExclusive } from './atomic-file.js';
-import { readFileBounded } from './bounded-read.js';
-import { MuxtunTlsError, TlsErrorCode } from './errors.js';
-import { fingerprintOf } from './fingerprint.js';
+import { writeFileExclusive } from '../util/atomic-file.js';
+import { readFileBounded } from '../util/bounded-read.js';
+import { MuxtunStateError, StateErrorCode } from './errors.js';
+import { fingerprintOf } from '../tls/fingerprint.js';
 import { createSelfSignedCertificate, generateServerKey } from './self-signed.js';
-import { shellQuote } from './shell-quote.js';
+import { shellQuote } from '../util/shell-quote.js';
 import {
   PUBLIC_FILE_MODE,
   SECRET_FILE_MODE,
   checkStateFile,
   ensureStateDir,
 } from './state-dir.js';
-import { errnoCode, errorMessage } from './sys-error.js';
+import { errnoCode, errorMessage } from '../util/errors.js';
 
 /**
  * The server's TLS identity: a certificate and key kept in the state
@@ -55,7 +55,7 @@ export interface ServerCertificate extends CertificateMaterial {
  * directory (0700), an ECDSA P-256 key (`server-key.pem`, 0600) and a
  * self-signed certificate (`server-cert.pem`, 0644) the first time.
  *
- * @throws {@link MuxtunTlsError} with code `ERR_MUXTUN_STATE_DIR`,
+ * @throws {@link MuxtunStateError} with code `ERR_MUXTUN_STATE_DIR`,
  *   `ERR_MUXTUN_STATE_PERMISSIONS` (loose modes, with the chmod fix),
  *   `ERR_MUXTUN_STATE_WRITE`, `ERR_MUXTUN_CERT_GENERATE`,
  *   `ERR_MUXTUN_CERT_READ` or `ERR_MUXTUN_CERT_INVALID` (damaged files,
@@ -85,8 +85,8 @@ export async function loadOrCreateServerCertificate(stateDir: string): Promise<S
   const certPem = await readPem(certPath, 'certificate');
   const cert = parseCert(certPem, certPath, resetHint);
   if (!cert.checkPrivateKey(key)) {
-    throw new MuxtunTlsError(
-      TlsErrorCode.CERT_INVALID,
+    throw new MuxtunStateError(
+      StateErrorCode.CERT_INVALID,
       `The private key ${keyPath} does not belong to the certificate ${certPath}. ${resetHint}`,
     );
   }
@@ -99,7 +99,7 @@ export async function loadOrCreateServerCertificate(stateDir: string): Promise<S
  * together. Their file modes are not checked: operator keys often live in
  * group-readable places such as `/etc/ssl/private` on purpose.
  *
- * @throws {@link MuxtunTlsError} `ERR_MUXTUN_CERT_READ` (missing, no access,
+ * @throws {@link MuxtunStateError} `ERR_MUXTUN_CERT_READ` (missing, no access,
  *   larger than {@link MAX_CERT_FILE_BYTES}) or `ERR_MUXTUN_CERT_INVALID`
  *   (not PEM, encrypted key, key does not match the certificate)
  */
@@ -109,8 +109,8 @@ export async function loadCertificateFiles(certPath: string, keyPath: string): P
   const cert = parseCert(certPem, certPath, '');
   const key = parseKey(keyPem, keyPath, '');
   if (!cert.checkPrivateKey(key)) {
-    throw new MuxtunTlsError(
-      TlsErrorCode.CERT_INVALID,
+    throw new MuxtunStateError(
+      StateErrorCode.CERT_INVALID,
       `The private key ${keyPath} does not match the certificate ${certPath} ` +
         `(certificate subject "${cert.subject.replaceAll('\n', ', ')}"): its public key is different. ` +
         'Check that both files come from the same certificate request.',
@@ -133,11 +133,11 @@ async function readPem(path: string, what: string): Promise<string> {
           : code === 'EISDIR'
             ? 'it is a directory'
             : errorMessage(error);
-    throw new MuxtunTlsError(TlsErrorCode.CERT_READ, `Cannot read ${what} ${path}: ${why}`, { cause: error });
+    throw new MuxtunStateError(StateErrorCode.CERT_READ, `Cannot read ${what} ${path}: ${why}`, { cause: error });
   }
   if (result.tooLarge) {
-    throw new MuxtunTlsError(
-      TlsErrorCode.CERT_READ,
+    throw new MuxtunStateError(
+      StateErrorCode.CERT_READ,
       `Cannot read ${what} ${path}: it is larger than the ${MAX_CERT_FILE_BYTES}-byte limit for PEM files`,
     );
   }
@@ -148,8 +148,8 @@ function parseCert(pem: string, path: string, hint: string): X509Certificate {
   try {
     return new X509Certificate(pem);
   } catch (error) {
-    throw new MuxtunTlsError(
-      TlsErrorCode.CERT_INVALID,
+    throw new MuxtunStateError(
+      StateErrorCode.CERT_INVALID,
       `${path} is not a PEM certificate (${errorMessage(error)}).${hint === '' ? '' : ` ${hint}`}`,
       { cause: error },
     );
@@ -167,8 +167,8 @@ function parseKey(pem: string, path: string, hint: string): KeyObject {
       encrypted || errnoCode(error) === 'ERR_MISSING_PASSPHRASE'
         ? 'the key is encrypted; muxtun needs an unencrypted key (e.g. `openssl pkey -in KEY -out KEY.plain`)'
         : errorMessage(error);
-    throw new MuxtunTlsError(
-      TlsErrorCode.CERT_INVALID,
+    throw new MuxtunStateError(
+      StateErrorCode.CERT_INVALID,
       `${path} is not a usable PEM private key: ${why}.${hint === '' ? '' : ` ${hint}`}`,
       { cause: error },
     );
@@ -184,8 +184,8 @@ async function generate(make: () => Promise<string>): Promise<string> {
   try {
     return await make();
   } catch (error) {
-    throw new MuxtunTlsError(
-      TlsErrorCode.CERT_GENERATE,
+    throw new MuxtunStateError(
+      StateErrorCode.CERT_GENERATE,
       `Cannot generate the server certificate: ${errorMessage(error)}`,
       { cause: error },
     );
@@ -196,7 +196,7 @@ async function publish(path: string, data: string, mode: number): Promise<boolea
   try {
     return await writeFileExclusive(path, data, mode);
   } catch (error) {
-    throw new MuxtunTlsError(TlsErrorCode.STATE_WRITE, `Cannot write ${path}: ${errorMessage(error)}`, {
+    throw new MuxtunStateError(StateErrorCode.STATE_WRITE, `Cannot write ${path}: ${errorMessage(error)}`, {
       cause: error,
     });
   }

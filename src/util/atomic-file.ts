@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, lstat, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { errnoCode } from './sys-error.js';
+import { errnoCode } from './errors.js';
 
 /** Errors from `link()` on file systems without hard links (vfat, some FUSE/SMB mounts). */
 const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
