@@ -1,54 +1,51 @@
 import { readFile } from 'node:fs/promises';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { defaultKnownHostsFile, knownHostsFile } from '../state/index.js';
 import { parseFingerprint, type ClientTrust } from '../tls/index.js';
-import { TunnelClient, type ForwardSpec } from '../tunnel/index.js';
+import { defaultClientTimings, TunnelClient, type ForwardSpec } from '../tunnel/index.js';
+import { addCommonOptions, collect, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags } from './common-options.js';
 import { parseForwardSpec, parseServerAddress } from './forward-spec.js';
 import { createLogger } from './logger.js';
+import { asUsage, type FlagName } from './option-errors.js';
 import { onShutdownSignal, type CommandContext } from './process.js';
-import { heartbeatOptions, parseSeconds } from './numbers.js';
 import { tokenFrom } from './token-source.js';
 import { UsageError } from './usage-error.js';
+import { parseSeconds } from './values.js';
 
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
-
-interface ConnectFlags {
+interface ConnectFlags extends CommonFlags {
   local?: string[];
   remote?: string[];
-  token?: string;
-  tokenFile?: string;
   fingerprint?: string;
   ca?: string;
   insecure?: boolean;
   knownHosts?: string;
   servername?: string;
   reconnect: boolean;
-  drainTimeout: string;
-  heartbeatInterval: string;
-  heartbeatTolerance: string;
-  logLevel: string;
-  logFormat?: string;
+  reconnectMax?: string;
+  keepGoing?: boolean;
 }
 
+const FLAG_NAMES: Readonly<Record<string, FlagName>> = {
+  ...sessionFlagNames,
+  'timings.backoffCapMs': { flag: '--reconnect-max', seconds: true },
+};
+
 export function connectCommand(context: CommandContext): Command {
-  return new Command('connect')
+  const command = new Command('connect')
     .description('connect to a muxtun server and forward ports through it (-L: here to there, -R: there to here)')
     .argument('[host:port]', 'the server (default: $MUXTUN_SERVER)')
     .option('-L, --local <[bind:]port:host:hostport>', 'listen here on port (bind default 127.0.0.1); the server dials host:hostport (repeatable)', collect)
     .option('-R, --remote <[bind:]port:host:hostport>', 'the server listens on port (bind default 0.0.0.0); this side dials host:hostport (repeatable)', collect)
-    .option('--token <token>', 'the server\'s token (visible to other users in `ps`: prefer MUXTUN_TOKEN or --token-file)')
-    .option('--token-file <file>', 'read the token from a file')
     .option('--fingerprint <sha256:HEX>', 'trust only the server certificate with this fingerprint (printed by `muxtun serve`)')
     .option('--ca <file>', 'verify the server with these CA certificates (PEM) and its host name')
     .option('--insecure', 'do not verify the server at anything (encrypted, but anyone in the path can pose as the server)')
     .option('--known-hosts <file>', 'where trust-on-first-use records servers (default: ~/.config/muxtun/known_hosts)')
     .option('--servername <name>', 'TLS server name (SNI and --ca host check) when it differs from HOST')
-    .option('--no-reconnect', 'exit when the session drops instead of reconnecting')
-    .option('--drain-timeout <seconds>', 'on SIGINT/SIGTERM, let open connections finish for this long', '5')
-    .option('--heartbeat-interval <seconds>', 'how often to check that the server is alive', '3')
-    .option('--heartbeat-tolerance <seconds>', 'silence beyond the interval after which the session is considered dead and replaced', '10')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
-    .addOption(new Option('--log-format <format>', 'pretty or json (default: pretty on a terminal, json otherwise)').choices(['pretty', 'json']))
+    .option('--no-reconnect', 'exit at the first failure to reach the server, or when the session drops, instead of retrying')
+    .option('--reconnect-max <seconds>', `longest wait between attempts to reach the server (default ${defaultClientTimings.backoffCapMs / 1000})`)
+    .option('--keep-going', 'run with the forwards that work when some cannot be set up at start (default: exit 1, naming the forward)');
+  addCommonOptions(command, 'connect');
+  return command
     .addHelpText(
       'after',
       `
@@ -60,6 +57,10 @@ Examples:
       tunnel.example.com:9000 reaches port 3000 on this machine.
   MUXTUN_SERVER=tunnel.example.com:4443 muxtun connect -L 5432:db.internal:5432 -R 9000:localhost:3000
 
+Reaching the server: an unreachable server (refused, timed out, DNS down) is
+retried with backoff (0.5 s doubling to --reconnect-max), at start too; a
+wrong token or an untrusted server exits 1 at once.
+
 Trust (like ssh): the first connection records the server's fingerprint in
 known_hosts and later ones insist on it; --fingerprint pins it up front;
 --ca checks a CA-signed certificate; --insecure checks nothing.
@@ -69,8 +70,7 @@ Environment:
   MUXTUN_TOKEN    the token, if --token and --token-file are not given`,
     )
     .action(async (target: string | undefined, flags: ConnectFlags) => {
-      const logger = createLogger(flags.logLevel, flags.logFormat);
-      const shutdownSignal = onShutdownSignal();
+      const logger = createLogger(logLevelFrom(flags), flags.logFormat);
       const serverText = target ?? context.env.MUXTUN_SERVER;
       if (serverText === undefined || serverText === '') {
         throw new UsageError('connect: give the server as HOST:PORT or set MUXTUN_SERVER');
@@ -79,33 +79,58 @@ Environment:
       const local: ForwardSpec[] = (flags.local ?? []).map((text) => parseForwardSpec('-L', text));
       const remote: ForwardSpec[] = (flags.remote ?? []).map((text) => parseForwardSpec('-R', text));
       if (local.length + remote.length === 0) throw new UsageError('connect: nothing to forward: give at least one -L or -R');
-      const drainMs = parseSeconds(flags.drainTimeout, '--drain-timeout');
-      const session = heartbeatOptions(flags);
+      rejectDuplicates('-L', local);
+      rejectDuplicates('-R', remote);
+      const drainMs = drainFrom(flags);
+      const session = sessionFrom(flags);
+      const backoffCapMs = flags.reconnectMax === undefined ? undefined : parseSeconds(flags.reconnectMax, '--reconnect-max');
       const token = await tokenFrom(flags, context.env);
       if (token === undefined) throw new UsageError('connect: no token: set MUXTUN_TOKEN (printed by `muxtun serve`), or use --token-file or --token');
       const trust = await trustFrom(flags, context.env);
-      if (trust.kind === 'insecure') logger.warn({}, '--insecure: the server is not verified; anyone in the network path can pose as it');
 
-      const client = new TunnelClient({
-        host,
-        port,
-        ...(flags.servername ? { servername: flags.servername } : {}),
-        token,
-        trust,
-        local,
-        remote,
-        reconnect: flags.reconnect,
-        session,
-        logger,
-      });
+      const client = asUsage(
+        FLAG_NAMES,
+        () =>
+          new TunnelClient({
+            host,
+            port,
+            ...(flags.servername ? { servername: flags.servername } : {}),
+            token,
+            trust,
+            local,
+            remote,
+            reconnect: flags.reconnect,
+            keepGoing: flags.keepGoing === true,
+            ...(backoffCapMs !== undefined ? { timings: { backoffCapMs: Math.max(backoffCapMs, 1) } } : {}),
+            session,
+            logger,
+          }),
+      );
+      if (trust.kind === 'insecure') logger.warn({}, '--insecure: the server is not verified; anyone in the network path can pose as it');
+      const shutdownSignal = onShutdownSignal(context.stderr);
       const running = client.run();
-      const stopping = shutdownSignal.then(async (signal) => {
-        logger.info({ signal, drainMs }, 'shutting down: letting open connections finish');
+      const stopping = shutdownSignal.received.then(async (signal) => {
+        logger.info({ signal, drainMs }, 'shutting down: no new connections, letting open ones finish');
         await client.stop(drainMs);
       });
-      await Promise.race([running, stopping.then(() => running)]);
+      try {
+        await Promise.race([running, stopping.then(() => running)]);
+      } finally {
+        shutdownSignal.dispose();
+      }
       logger.info({}, 'stopped');
     });
+}
+
+/** Two forwards on one local (or one server) port is a typo, not a runtime EADDRINUSE. */
+function rejectDuplicates(flag: '-L' | '-R', specs: ForwardSpec[]): void {
+  const seen = new Set<string>();
+  for (const spec of specs) {
+    if (spec.bindPort === 0) continue;
+    const key = `${spec.bindHost}:${spec.bindPort}`;
+    if (seen.has(key)) throw new UsageError(`${flag} ${spec.bindPort} given twice${spec.bindHost === (flag === '-L' ? '127.0.0.1' : '0.0.0.0') ? '' : ` (on ${spec.bindHost})`}: each ${flag} forward needs its own port`);
+    seen.add(key);
+  }
 }
 
 async function trustFrom(flags: ConnectFlags, env: NodeJS.ProcessEnv): Promise<ClientTrust> {

@@ -68,8 +68,9 @@ export async function main(argv: string[], context: CommandContext): Promise<num
   }
   const program = buildProgram(context);
   if (argv.length === 0) {
-    program.outputHelp();
-    return ExitCode.OK;
+    // Like ssh and git: no command is a usage error, the usage goes to stderr.
+    program.outputHelp({ error: true });
+    return ExitCode.USAGE;
   }
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -37,7 +37,8 @@ export const defaultSessionConfig: Readonly<SessionConfig> = Object.freeze({
   closeTimeout: 5_000,
 });
 
-const integerRanges: Record<Exclude<keyof SessionOptions, 'heartbeat'>, [number, number]> = {
+/** The range of every numeric option, in its unit (ms for times, bytes for sizes). */
+export const sessionOptionRanges: Readonly<Record<Exclude<keyof SessionOptions, 'heartbeat'>, readonly [min: number, max: number]>> = {
   maxStreams: [1, 1 << 30],
   acceptBacklog: [1, 1 << 20],
   maxStreamWindow: [INITIAL_WINDOW, MAX_WINDOW],
@@ -59,7 +60,7 @@ export function resolveSessionConfig(options: SessionOptions = {}): SessionConfi
       config.heartbeat = value;
       continue;
     }
-    const range = integerRanges[key];
+    const range = sessionOptionRanges[key];
     if (!range) throw new InvalidArgumentError(`unknown session option "${String(key)}"`);
     if (typeof value !== 'number' || !Number.isInteger(value) || value < range[0] || value > range[1]) {
       throw new InvalidArgumentError(`options.${key} must be an integer from ${range[0]} to ${range[1]}, got ${String(value)}`);

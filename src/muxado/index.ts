@@ -6,7 +6,7 @@ export { client, server, Session } from './session.js';
 export type { OpenOptions, GoAwayInfo, SessionEnd, SessionEvents } from './session.js';
 export { Stream } from './stream.js';
 export type { SessionOptions } from './config.js';
-export { defaultSessionConfig } from './config.js';
+export { defaultSessionConfig, sessionOptionRanges } from './config.js';
 export { ErrorCode, errorCodeName } from './constants.js';
 export {
   MuxadoError,

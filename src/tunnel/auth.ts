@@ -10,3 +10,10 @@ export function tokensEqual(a: string, b: string): boolean {
   const right = createHash('sha256').update(b, 'utf8').digest();
   return timingSafeEqual(left, right);
 }
+
+/**
+ * The shortest token a server accepts. A token is the only thing between
+ * the internet and the server's -L targets: a short one can be guessed
+ * (even at the throttled rate) or shoulder-surfed. Generated tokens have 43.
+ */
+export const MIN_TOKEN_LENGTH = 16;

@@ -1,31 +1,37 @@
 import { EventEmitter } from 'node:events';
 import type { Stream } from '../muxado/index.js';
-import { MAX_CONTROL_MESSAGE, validateMessage, type ControlMessage } from './control-messages.js';
+import { MAX_CONTROL_MESSAGE, type ControlMessage } from './control-messages.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
 
-interface ControlChannelEvents {
-  message: [message: ControlMessage];
-  /** The peer sent something that is not a control message; the caller ends the session. */
+interface ControlChannelEvents<In> {
+  message: [message: In];
+  /** The peer sent something that is not a control message it may send; the caller ends the session. */
   invalid: [error: TunnelError];
   /** The control stream ended or failed. */
   close: [];
 }
 
-/** Length-prefixed JSON messages over the control stream, every size bounded. */
-export class ControlChannel extends EventEmitter<ControlChannelEvents> {
+/**
+ * Length-prefixed JSON messages over the control stream, every size
+ * bounded. Typed by direction: `In` is what the peer may send (checked by
+ * `validate`), `Out` what this side sends, so `switch (message.type)` narrows.
+ */
+export class ControlChannel<In extends ControlMessage, Out extends ControlMessage> extends EventEmitter<ControlChannelEvents<In>> {
   readonly stream: Stream;
+  readonly #validate: (value: unknown) => In | string;
   #pending: Buffer = Buffer.alloc(0);
   #failed = false;
 
-  constructor(stream: Stream) {
+  constructor(stream: Stream, validate: (value: unknown) => In | string) {
     super();
     this.stream = stream;
+    this.#validate = validate;
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.on('error', () => {});
     stream.on('close', () => this.emit('close'));
   }
 
-  send(message: ControlMessage): void {
+  send(message: Out): void {
     if (this.stream.destroyed || this.stream.writableEnded) return;
     const body = Buffer.from(JSON.stringify(message), 'utf8');
     const frame = Buffer.allocUnsafe(4 + body.length);
@@ -53,7 +59,7 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
         this.#fail('a control message is not valid JSON');
         return;
       }
-      const message = validateMessage(parsed);
+      const message = this.#validate(parsed);
       if (typeof message === 'string') {
         this.#fail(message);
         return;

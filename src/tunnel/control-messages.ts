@@ -73,6 +73,23 @@ const isUint = (value: unknown, max = 0xffffffff): value is number =>
   typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max;
 const isPort = (value: unknown): value is number => isUint(value, 65535);
 
+const CLIENT_TYPES: ReadonlySet<string> = new Set<ClientMessage['type']>(['hello', 'listen']);
+const SERVER_TYPES: ReadonlySet<string> = new Set<ServerMessage['type']>(['welcome', 'listening', 'error', 'forward-failed']);
+
+/** A message a client may send (what the server reads), else a reason. */
+export function validateClientMessage(value: unknown): ClientMessage | string {
+  const message = validateMessage(value);
+  if (typeof message === 'string') return message;
+  return CLIENT_TYPES.has(message.type) ? (message as ClientMessage) : `a client may not send "${message.type}"`;
+}
+
+/** A message a server may send (what the client reads), else a reason. */
+export function validateServerMessage(value: unknown): ServerMessage | string {
+  const message = validateMessage(value);
+  if (typeof message === 'string') return message;
+  return SERVER_TYPES.has(message.type) ? (message as ServerMessage) : `a server may not send "${message.type}"`;
+}
+
 /** Returns the message if it has a known type and well-formed fields, else a reason. */
 export function validateMessage(value: unknown): ControlMessage | string {
   if (!isRecord(value)) return 'a control message must be a JSON object';

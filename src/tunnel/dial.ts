@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { ErrorCode, type Stream } from '../muxado/index.js';
-import { bridge } from './bridge.js';
+import { bridge, type BridgeEnd } from './bridge.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
 
 export interface DialOptions {
@@ -12,6 +12,8 @@ export interface DialOptions {
   onConnected?(socket: net.Socket): void;
   /** Dialling failed; the stream is reset (CANCEL) right after. */
   onFailed(error: Error): void;
+  /** The bridged connection ended (see bridge()). */
+  onEnd?(end: BridgeEnd): void;
 }
 
 /**
@@ -38,7 +40,7 @@ export function dialAndBridge(stream: Stream, options: DialOptions): void {
     // bridge() handles the socket's errors from here.
     socket.removeAllListeners('error');
     options.onConnected?.(socket);
-    bridge(socket, stream);
+    bridge(socket, stream, options.onEnd);
   });
   socket.once('error', (error) => {
     if (stream.destroyed) return;

@@ -1,7 +1,10 @@
-export { TunnelServer, type TunnelServerOptions } from './server.js';
-export { TunnelClient, type TunnelClientOptions, type TunnelClientEvents } from './client.js';
-export { defaultServerLimits, resolveServerLimits, type ServerLimits } from './server-limits.js';
+export { TunnelServer } from './server.js';
+export { resolveServerOptions, type TunnelServerOptions, type ResolvedServerOptions } from './server-options.js';
+export { TunnelClient, type TunnelClientEvents } from './client.js';
+export { defaultClientTimings, resolveClientOptions, type ClientTimings, type TunnelClientOptions, type ResolvedClientOptions } from './client-options.js';
+export { defaultServerLimits, resolveServerLimits, serverLimitRules, type ServerLimits } from './server-limits.js';
 export { defaultPolicy, parsePortRange, parseTargetPattern, type ServerPolicy, type PortRange, type TargetPattern } from './policy.js';
+export { MIN_TOKEN_LENGTH } from './auth.js';
 export { TunnelError, TunnelErrorCode } from './errors.js';
 export { silentLogger, type TunnelLogger } from './logger.js';
 export type { ForwardSpec } from './forward.js';

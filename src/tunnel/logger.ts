@@ -7,6 +7,8 @@ export interface TunnelLogger {
   warn(fields: object, message: string): void;
   error(fields: object, message: string): void;
   child(bindings: Record<string, unknown>): TunnelLogger;
+  /** Whether a level is logged (pino has it): lets per-connection lines cost nothing when off. */
+  isLevelEnabled?(level: 'debug' | 'info' | 'warn' | 'error'): boolean;
 }
 
 /** A logger that drops everything (the default for library use). */
@@ -17,6 +19,9 @@ export const silentLogger: TunnelLogger = {
   error() {},
   child() {
     return silentLogger;
+  },
+  isLevelEnabled() {
+    return false;
   },
 };
 

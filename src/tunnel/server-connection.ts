@@ -5,7 +5,7 @@ import { ErrorCode, server as muxadoServer, type Session, type SessionOptions, t
 import { tokensEqual } from './auth.js';
 import { abortSocket, bridge } from './bridge.js';
 import { ControlChannel } from './control-channel.js';
-import { PROTOCOL_VERSION, StreamKind, type ControlMessage, type HelloMessage, type ListenMessage } from './control-messages.js';
+import { PROTOCOL_VERSION, StreamKind, validateClientMessage, type ClientMessage, type HelloMessage, type ListenMessage, type ServerMessage } from './control-messages.js';
 import { TunnelErrorCode } from './errors.js';
 import { describeError } from '../util/errors.js';
 import { describeListenError, type TunnelLogger } from './logger.js';
@@ -14,6 +14,7 @@ import type { AuthThrottle } from './auth-throttle.js';
 import type { ServerLimits } from './server-limits.js';
 import { encodeStreamHeader, isLocalForwardHeader, readStreamHeader } from './stream-header.js';
 import { dialAndBridge } from './dial.js';
+import { logConnection } from './connection-log.js';
 
 /** What a connection needs from its server. */
 export interface ConnectionContext {
@@ -41,7 +42,7 @@ export class ServerConnection {
 
   readonly #context: ConnectionContext;
   readonly #listeners = new Map<number, net.Server>();
-  #control: ControlChannel | null = null;
+  #control: ControlChannel<ClientMessage, ServerMessage> | null = null;
   #authTimer: NodeJS.Timeout | null;
   #closing = false;
   #helloSeen = false;
@@ -116,7 +117,7 @@ export class ServerConnection {
     stream.on('error', () => {});
     if (!this.isAuthenticated) {
       if (stream.type === StreamKind.CONTROL && this.#control === null) {
-        this.#control = new ControlChannel(stream);
+        this.#control = new ControlChannel<ClientMessage, ServerMessage>(stream, validateClientMessage);
         this.#control.on('message', (message) => void this.#onMessage(message));
         this.#control.on('invalid', (error) => this.refuse(error.code, error.message));
         this.#control.on('close', () => {
@@ -136,15 +137,16 @@ export class ServerConnection {
     stream.reset(ErrorCode.REFUSED_STREAM);
   }
 
-  async #onMessage(message: ControlMessage): Promise<void> {
-    if (message.type === 'hello') {
-      if (this.#helloSeen) return this.refuse(TunnelErrorCode.PROTOCOL, 'hello sent twice');
-      this.#helloSeen = true;
-      return this.#onHello(message);
+  async #onMessage(message: ClientMessage): Promise<void> {
+    switch (message.type) {
+      case 'hello':
+        if (this.#helloSeen) return this.refuse(TunnelErrorCode.PROTOCOL, 'hello sent twice');
+        this.#helloSeen = true;
+        return this.#onHello(message);
+      case 'listen':
+        if (!this.isAuthenticated) return this.refuse(TunnelErrorCode.PROTOCOL, `"${message.type}" before hello`);
+        return this.#onListen(message);
     }
-    if (!this.isAuthenticated) return this.refuse(TunnelErrorCode.PROTOCOL, `"${message.type}" before hello`);
-    if (message.type === 'listen') return this.#onListen(message);
-    this.refuse(TunnelErrorCode.PROTOCOL, `a client may not send "${message.type}"`);
   }
 
   async #onHello(hello: HelloMessage): Promise<void> {
@@ -220,9 +222,12 @@ export class ServerConnection {
       return;
     }
     this.#applyIdleTimeout(socket);
-    stream.write(encodeStreamHeader({ forward, peer: `${socket.remoteAddress}:${socket.remotePort}` }));
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    stream.write(encodeStreamHeader({ forward, peer }));
+    const local = socket.address() as net.AddressInfo;
+    const closed = logConnection(this.logger, { forward: `-R ${local.address}:${local.port}`, peer, target: `the client's forward ${forward}`, streamId: stream.id });
     // bridge() handles both sides' errors from here; no listener of our own is needed.
-    bridge(socket, stream);
+    bridge(socket, stream, closed);
   }
 
   async #serveLocalForward(stream: Stream): Promise<void> {
@@ -247,17 +252,20 @@ export class ServerConnection {
       stream.reset(ErrorCode.REFUSED_STREAM);
       return;
     }
+    let closed: ReturnType<typeof logConnection>;
     dialAndBridge(stream, {
       host,
       port,
       timeoutMs: this.#context.limits.dialTimeoutMs,
       onConnected: (socket) => {
         this.#applyIdleTimeout(socket);
-        this.logger.debug({ target: `${host}:${port}`, streamId: stream.id }, '-L connected');
+        closed = logConnection(this.logger, { forward: '-L', peer: this.remote, target: `${host}:${port}`, streamId: stream.id });
       },
+      onEnd: (end) => closed?.(end),
       onFailed: (error) => {
         const message = `dialling ${host}:${port} failed: ${describeError(error)}`;
         this.logger.warn({ target: `${host}:${port}`, streamId: stream.id }, message);
+        this.logger.debug({ forward: '-L', peer: this.remote, target: `${host}:${port}`, streamId: stream.id, end: `dial failed: ${describeError(error)}` }, 'connection closed');
         this.#control?.send({ type: 'forward-failed', streamId: stream.id, code: TunnelErrorCode.DIAL, message });
       },
     });

@@ -1,6 +1,6 @@
-import { TunnelError, TunnelErrorCode } from './errors.js';
+import { resolveIntegers, type IntegerRule } from '../util/validate.js';
 
-/** Limits of `serve`, all finite. Each has a `serve` flag (see `limitFlags`). */
+/** Limits of `serve`, all finite. The CLI gives each a flag (see serve-command.ts). */
 export interface ServerLimits {
   /** TLS handshake, then hello, must each finish within this many ms. */
   handshakeTimeoutMs: number;
@@ -37,30 +37,23 @@ export const defaultServerLimits: Readonly<ServerLimits> = Object.freeze({
   idleTimeoutMs: 0,
 });
 
-const ranges: Record<keyof ServerLimits, [min: number, max: number]> = {
-  handshakeTimeoutMs: [100, 600_000],
-  maxUnauthenticated: [1, 100_000],
-  maxSessions: [1, 1_000_000],
-  maxRemoteListeners: [0, 10_000],
-  maxStreams: [1, 1 << 20],
-  acceptBacklog: [1, 1 << 20],
-  maxSessionBufferBytes: [0, 2 ** 40],
-  headerTimeoutMs: [100, 600_000],
-  dialTimeoutMs: [100, 600_000],
-  idleTimeoutMs: [0, 2 ** 31 - 1],
-};
+export const serverLimitRules: Readonly<Record<keyof ServerLimits, IntegerRule>> = Object.freeze({
+  handshakeTimeoutMs: { min: 100, max: 600_000, unit: 'ms' },
+  maxUnauthenticated: { min: 1, max: 100_000 },
+  maxSessions: { min: 1, max: 1_000_000 },
+  maxRemoteListeners: { min: 0, max: 10_000 },
+  maxStreams: { min: 1, max: 1 << 20 },
+  acceptBacklog: { min: 1, max: 1 << 20 },
+  maxSessionBufferBytes: { min: 0, max: 2 ** 40, unit: 'bytes' },
+  headerTimeoutMs: { min: 100, max: 600_000, unit: 'ms' },
+  dialTimeoutMs: { min: 100, max: 600_000, unit: 'ms' },
+  idleTimeoutMs: { min: 0, max: 2 ** 31 - 1, unit: 'ms' },
+});
 
-/** Validates limits once, naming the field that is wrong, and fills in defaults. */
-export function resolveServerLimits(limits: Partial<ServerLimits> = {}): ServerLimits {
-  const resolved: ServerLimits = { ...defaultServerLimits };
-  for (const [key, value] of Object.entries(limits) as [keyof ServerLimits, unknown][]) {
-    if (value === undefined) continue;
-    const range = ranges[key];
-    if (!range) throw new TunnelError(TunnelErrorCode.LIMIT, `unknown server limit "${String(key)}"`);
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < range[0] || value > range[1]) {
-      throw new TunnelError(TunnelErrorCode.LIMIT, `limit ${key} must be an integer from ${range[0]} to ${range[1]}, got ${String(value)}`);
-    }
-    resolved[key] = value;
-  }
-  return resolved;
+/**
+ * Validates limits once, naming the field that is wrong
+ * (`ERR_MUXTUN_INVALID_ARGUMENT`), and fills in defaults.
+ */
+export function resolveServerLimits(limits?: Partial<ServerLimits>): ServerLimits {
+  return resolveIntegers<ServerLimits>('limits', limits, defaultServerLimits, serverLimitRules);
 }

@@ -1,32 +1,18 @@
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
-import type { SessionOptions } from '../muxado/index.js';
 import { serverTlsOptions } from '../tls/index.js';
 import { waitForDrain } from './drain.js';
-import { TunnelError, TunnelErrorCode } from './errors.js';
 import { describeError } from '../util/errors.js';
-import { describeListenError, silentLogger, type TunnelLogger } from './logger.js';
-import { defaultPolicy, type ServerPolicy } from './policy.js';
+import { TunnelError, TunnelErrorCode } from './errors.js';
+import { describeListenError, type TunnelLogger } from './logger.js';
 import { ServerConnection } from './server-connection.js';
 import { AuthThrottle } from './auth-throttle.js';
-import { resolveServerLimits, type ServerLimits } from './server-limits.js';
-
-export interface TunnelServerOptions {
-  host: string;
-  port: number;
-  /** PEM certificate and key. */
-  tls: { cert: string; key: string };
-  token: string;
-  policy?: ServerPolicy;
-  limits?: Partial<ServerLimits>;
-  /** Engine options (heartbeat timing and the like). */
-  session?: SessionOptions;
-  logger?: TunnelLogger;
-}
+import type { ServerLimits } from './server-limits.js';
+import { resolveServerOptions, type ResolvedServerOptions, type TunnelServerOptions } from './server-options.js';
 
 /** `muxtun serve`: accepts TLS connections from clients, each one muxado session. */
 export class TunnelServer {
-  readonly #options: TunnelServerOptions;
+  readonly #options: ResolvedServerOptions;
   readonly #limits: ServerLimits;
   readonly #logger: TunnelLogger;
   readonly #tcp: net.Server;
@@ -40,11 +26,11 @@ export class TunnelServer {
   #stopping = false;
 
   constructor(options: TunnelServerOptions) {
-    this.#options = options;
-    this.#limits = resolveServerLimits(options.limits);
-    this.#logger = options.logger ?? silentLogger;
+    this.#options = resolveServerOptions(options);
+    this.#limits = this.#options.limits;
+    this.#logger = this.#options.logger;
     this.#tls = tls.createServer({
-      ...serverTlsOptions(options.tls),
+      ...serverTlsOptions(this.#options.tls),
       handshakeTimeout: this.#limits.handshakeTimeoutMs,
     });
     this.#tls.on('secureConnection', (socket) => this.#onConnection(socket));
@@ -154,9 +140,9 @@ export class TunnelServer {
     const connection = new ServerConnection(
       {
         token: this.#options.token,
-        policy: this.#options.policy ?? defaultPolicy,
+        policy: this.#options.policy,
         limits: this.#limits,
-        session: this.#options.session ?? {},
+        session: this.#options.session,
         logger: this.#logger,
         throttle: this.#throttle,
         async authenticated(conn) {

@@ -19,12 +19,13 @@ const FAKE_FINGERPRINT = `sha256:${'ab'.repeat(32)}`;
 const withToken = baseEnv({ MUXTUN_TOKEN: 'e2e-token' });
 
 describe.concurrent('muxtun without a command', () => {
-  it('prints help and exits 0', async () => {
-    const { exit, stdout } = await runMuxtun([]);
-    expect(exit.code).toBe(0);
-    expect(stdout).toContain('Usage: muxtun');
-    expect(stdout).toContain('serve');
-    expect(stdout).toContain('connect');
+  it('prints the usage on stderr and exits 2', async () => {
+    const { exit, stdout, stderr } = await runMuxtun([]);
+    expect(exit.code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toContain('Usage: muxtun');
+    expect(stderr).toContain('serve');
+    expect(stderr).toContain('connect');
   });
 
   it('--version prints the version in package.json', async () => {
@@ -41,7 +42,8 @@ describe.concurrent('muxtun without a command', () => {
       child.child.stdout!.destroy();
       const exit = await child.waitForExit();
       expect(child.stderr.join('\n'), child.tail()).not.toMatch(/EPIPE|at .*\(node:/);
-      expect(exit.code, child.tail()).toBe(0);
+      // No command at all is a usage error (exit 2); help asked for is not.
+      expect(exit.code, child.tail()).toBe(args.length === 0 ? 2 : 0);
     }
   });
 
@@ -106,9 +108,9 @@ describe.concurrent('connect fails before a tunnel exists: exit 1 and a clear me
     expect(stderr).toMatch(/already in use/);
   });
 
-  it('an unreachable server (nothing listens)', async () => {
+  it('an unreachable server (nothing listens), with --no-reconnect', async () => {
     const port = await closedPort();
-    const args = connectArgs({ port, fingerprint: FAKE_FINGERPRINT }, { local: [`${await freePort()}:localhost:80`] });
+    const args = connectArgs({ port, fingerprint: FAKE_FINGERPRINT }, { local: [`${await freePort()}:localhost:80`], args: ['--no-reconnect'] });
     const { exit, stderr } = await runMuxtun(args, withToken);
     expect(exit.code, stderr).toBe(1);
     expect(stderr).toMatch(new RegExp(`Cannot connect to 127\\.0\\.0\\.1:${port}: connection refused`));
@@ -160,7 +162,8 @@ describe.concurrent('connect fails before a tunnel exists: exit 1 and a clear me
 
 /** `connect --insecure` (any certificate) to 127.0.0.1:port, to completion. */
 async function connectTo(port: number, timeoutMs?: number): ReturnType<typeof runMuxtun> {
-  const args = connectArgs({ port, fingerprint: '' }, { local: [`${await freePort()}:localhost:80`], trust: 'insecure' });
+  // --no-reconnect: a timeout is worth retrying by default; these tests want the first failure.
+  const args = connectArgs({ port, fingerprint: '' }, { local: [`${await freePort()}:localhost:80`], trust: 'insecure', args: ['--no-reconnect'] });
   return runMuxtun(args, withToken, timeoutMs);
 }
 

@@ -188,7 +188,7 @@ describe.concurrent('SIGTERM', () => {
     const local = await freePort();
     const client = await startConnect(scope, server, { local: [`${local}:127.0.0.1:9`] });
     await server.process.kill();
-    await client.process.waitForLog('reconnect attempt failed');
+    await client.process.waitForLog(/^reconnect attempt failed/ );
 
     client.process.signal('SIGTERM');
     const exit = await client.process.waitForExit(5_000);

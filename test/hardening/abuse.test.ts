@@ -109,11 +109,11 @@ describe('policy', () => {
     const refusal = await outside.proc.waitForLog((l) => l.code === 'ERR_MUXTUN_POLICY');
     expect(refusal.msg).toBe("the server's --allow-remote does not include port 9200 (allowed: 9000-9100)");
     expect((await outside.proc.waitExit()).code).toBe(1);
-    expect(outside.proc.stderr.join('\n')).toMatch(/no forward could be set up/);
+    expect(outside.proc.stderr.join('\n')).toMatch(/could not be set up: the server's --allow-remote does not include port 9200.*\[ERR_MUXTUN_FORWARD_FAILED\]/);
     await restricted.proc.waitForLog("refused -R: the server's --allow-remote does not include port 9200");
 
     const open = await startServe();
-    const privileged = await startConnect(open, ['-R', `80:127.0.0.1:${echo.port}`, '-L', `${await freePort()}:127.0.0.1:${echo.port}`]);
+    const privileged = await startConnect(open, ['-R', `80:127.0.0.1:${echo.port}`, '-L', `${await freePort()}:127.0.0.1:${echo.port}`], { args: ['--keep-going'] });
     const log = await privileged.proc.waitForLog((l) => l.code === 'ERR_MUXTUN_POLICY');
     expect(log.msg).toBe("the server's --allow-remote does not include port 80 (allowed: 1024-65535)");
     expect(privileged.proc.alive).toBe(true);

@@ -117,7 +117,7 @@ describe('--max-remote-listeners', () => {
   it('refuses the -R forward beyond the limit with a clear error and keeps the others', async () => {
     const echo = await echoServer();
     const serve = await startServe({ args: ['--max-remote-listeners', '2'] });
-    const connect = await startConnect(serve, ['-R', `0:127.0.0.1:${echo.port}`, '-R', `0:127.0.0.1:${echo.port}`, '-R', `0:127.0.0.1:${echo.port}`]);
+    const connect = await startConnect(serve, ['-R', `0:127.0.0.1:${echo.port}`, '-R', `0:127.0.0.1:${echo.port}`, '-R', `0:127.0.0.1:${echo.port}`], { args: ['--keep-going'] });
     expect(connect.remotePorts).toHaveLength(2);
     const error = await connect.proc.waitForLog((l) => l.level === 50 && /-R listeners/.test(l.msg));
     expect(error.code).toBe('ERR_MUXTUN_LIMIT');
@@ -128,12 +128,12 @@ describe('--max-remote-listeners', () => {
 });
 
 describe('--max-sessions', () => {
-  it('tells the client beyond the limit that the server is full (exit 1) and keeps the first', async () => {
+  it('tells the client beyond the limit that the server is full (exit 1 with --no-reconnect) and keeps the first', async () => {
     const echo = await echoServer();
     const serve = await startServe({ args: ['--max-sessions', '1'] });
     const lPort = await freePort();
     await startConnect(serve, ['-L', `${lPort}:127.0.0.1:${echo.port}`]);
-    const second = await startConnect(serve, ['-L', `${await freePort()}:127.0.0.1:${echo.port}`], { wait: false });
+    const second = await startConnect(serve, ['-L', `${await freePort()}:127.0.0.1:${echo.port}`], { wait: false, args: ['--no-reconnect'] });
     const exit = await second.proc.waitExit(15_000);
     expect(exit.code).toBe(1);
     expect(second.proc.stderr.join('\n')).toMatch(/the server is full: it holds its limit of 1 client sessions \[ERR_MUXTUN_LIMIT\]/);

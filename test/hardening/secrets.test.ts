@@ -68,16 +68,16 @@ describe('the token stays out of logs and errors', () => {
 describe('where the token comes from', () => {
   it('serve and connect take it from --token-file and from MUXTUN_TOKEN; --token-file wins over the environment', async () => {
     const echo = await echoServer();
-    const fromFile = await startServe({ args: ['--token-file', await tokenFile('file-token')] });
-    expect(fromFile.token).toBe('file-token');
+    const fromFile = await startServe({ args: ['--token-file', await tokenFile('file-token-0123456789')] });
+    expect(fromFile.token).toBe('file-token-0123456789');
     const lPort = await freePort();
-    await startConnect(fromFile, ['-L', `${lPort}:127.0.0.1:${echo.port}`], { env: { MUXTUN_TOKEN: 'not-this-one' }, args: ['--token-file', await tokenFile('file-token')] });
+    await startConnect(fromFile, ['-L', `${lPort}:127.0.0.1:${echo.port}`], { env: { MUXTUN_TOKEN: 'not-this-one' }, args: ['--token-file', await tokenFile('file-token-0123456789')] });
     await expectEcho(lPort);
 
-    const fromEnv = await startServe({ env: { MUXTUN_TOKEN: 'env-token' } });
-    expect(fromEnv.token).toBe('env-token');
+    const fromEnv = await startServe({ env: { MUXTUN_TOKEN: 'env-token-0123456789' } });
+    expect(fromEnv.token).toBe('env-token-0123456789');
     const lPort2 = await freePort();
-    await startConnect({ ...fromEnv, token: 'env-token' }, ['-L', `${lPort2}:127.0.0.1:${echo.port}`]);
+    await startConnect({ ...fromEnv, token: 'env-token-0123456789' }, ['-L', `${lPort2}:127.0.0.1:${echo.port}`]);
     await expectEcho(lPort2);
   });
 });

@@ -85,7 +85,7 @@ export async function startServe(scope: Scope, options: ServeOptions = {}): Prom
   const port = await process.waitForStdout('the "listening on" line', (line) => /^muxtun server listening on .*:(\d+)$/.exec(line)?.[1], { timeoutMs: 15_000 });
   const fingerprint = await process.waitForStdout('the fingerprint line', (line) => /^fingerprint: (sha256:[0-9a-f]{64})/.exec(line)?.[1]);
   const token = await process.waitForStdout('the token line', (line) => /^token:\s+(\S+)$/.exec(line)?.[1]);
-  await process.waitForStdout('the connect line', (line) => (line.includes('muxtun connect') ? true : undefined));
+  await process.waitForStdout('the connect line', (line) => (/ connect /.test(line) ? true : undefined));
   return { process, port: Number(port), fingerprint, token, stateDir };
 }
 

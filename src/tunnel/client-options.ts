@@ -1,0 +1,125 @@
+import type { SessionOptions } from '../muxado/index.js';
+import type { ClientTrust } from '../tls/index.js';
+import { checkInteger, OptionError, resolveIntegers, type IntegerRule } from '../util/validate.js';
+import type { ForwardSpec } from './forward.js';
+import { silentLogger, type TunnelLogger } from './logger.js';
+import { resolveTunnelSessionOptions } from './session-options.js';
+
+/** Timings of `connect`, in ms. */
+export interface ClientTimings {
+  /** DNS, TCP connect, TLS handshake and the trust check must finish within this. */
+  connectTimeoutMs: number;
+  /** The server must answer hello within this. */
+  handshakeTimeoutMs: number;
+  /** Dialling a -R target must succeed within this. */
+  dialTimeoutMs: number;
+  /** A -R stream's header must arrive within this. */
+  headerTimeoutMs: number;
+  /** How long a new -L connection waits for a session while (re)connecting. */
+  waitForSessionMs: number;
+  /** First reconnect delay (doubling, with jitter). */
+  backoffBaseMs: number;
+  /** Largest reconnect delay. */
+  backoffCapMs: number;
+}
+
+export const defaultClientTimings: Readonly<ClientTimings> = Object.freeze({
+  connectTimeoutMs: 10_000,
+  handshakeTimeoutMs: 10_000,
+  dialTimeoutMs: 10_000,
+  headerTimeoutMs: 5_000,
+  waitForSessionMs: 5_000,
+  backoffBaseMs: 500,
+  backoffCapMs: 30_000,
+});
+
+const timingRules: Readonly<Record<keyof ClientTimings, IntegerRule>> = Object.freeze({
+  connectTimeoutMs: { min: 1, max: 600_000, unit: 'ms' },
+  handshakeTimeoutMs: { min: 1, max: 600_000, unit: 'ms' },
+  dialTimeoutMs: { min: 1, max: 600_000, unit: 'ms' },
+  headerTimeoutMs: { min: 1, max: 600_000, unit: 'ms' },
+  waitForSessionMs: { min: 0, max: 600_000, unit: 'ms' },
+  backoffBaseMs: { min: 1, max: 3_600_000, unit: 'ms' },
+  backoffCapMs: { min: 1, max: 3_600_000, unit: 'ms' },
+});
+
+export interface TunnelClientOptions {
+  /** The server's host name or address. */
+  host: string;
+  port: number;
+  /** SNI / CA host name, when it differs from `host`. */
+  servername?: string;
+  token: string;
+  trust: ClientTrust;
+  /** -L forwards: listen here, the server dials the target. */
+  local?: ForwardSpec[];
+  /** -R forwards: the server listens, this side dials the target. */
+  remote?: ForwardSpec[];
+  /** Retry an unreachable server, at start too, and reconnect when the session drops. Default true. */
+  reconnect?: boolean;
+  /** Run with the forwards that work when some cannot be set up at start. Default false: `run()` rejects naming the forward. */
+  keepGoing?: boolean;
+  /** Default: `defaultClientTimings`. */
+  timings?: Partial<ClientTimings>;
+  /** Engine options (heartbeat timing and the like). */
+  session?: SessionOptions;
+  /** Default: logs nothing. */
+  logger?: TunnelLogger;
+}
+
+export interface ResolvedClientOptions {
+  host: string;
+  port: number;
+  servername: string | undefined;
+  token: string;
+  trust: ClientTrust;
+  local: ForwardSpec[];
+  remote: ForwardSpec[];
+  reconnect: boolean;
+  keepGoing: boolean;
+  timings: ClientTimings;
+  session: SessionOptions;
+  logger: TunnelLogger;
+}
+
+const TRUST_KINDS = new Set(['fingerprint', 'ca', 'tofu', 'insecure']);
+
+/** Validates a client's options once, naming what is wrong (`ERR_MUXTUN_INVALID_ARGUMENT`), and fills in defaults. */
+export function resolveClientOptions(options: TunnelClientOptions): ResolvedClientOptions {
+  if (typeof options.host !== 'string' || options.host === '') throw new OptionError('host', 'the server\'s host name or address', options.host);
+  const port = checkInteger('port', options.port, { min: 1, max: 65535 });
+  if (typeof options.token !== 'string' || options.token === '') throw new OptionError('token', 'a non-empty string', options.token);
+  if (!TRUST_KINDS.has(options.trust?.kind)) throw new OptionError('trust', `one of ${[...TRUST_KINDS].join(', ')}`, options.trust?.kind);
+  const local = checkForwards('local', options.local ?? [], 0);
+  const remote = checkForwards('remote', options.remote ?? [], 0);
+  if (options.reconnect !== undefined && typeof options.reconnect !== 'boolean') throw new OptionError('reconnect', 'true or false', options.reconnect);
+  if (options.keepGoing !== undefined && typeof options.keepGoing !== 'boolean') throw new OptionError('keepGoing', 'true or false', options.keepGoing);
+  const timings = resolveIntegers<ClientTimings>('timings', options.timings, defaultClientTimings, timingRules);
+  if (timings.backoffCapMs < timings.backoffBaseMs) throw new OptionError('timings.backoffCapMs', `at least timings.backoffBaseMs (${timings.backoffBaseMs})`, timings.backoffCapMs);
+  return {
+    host: options.host,
+    port,
+    servername: options.servername,
+    token: options.token,
+    trust: options.trust,
+    local,
+    remote,
+    reconnect: options.reconnect ?? true,
+    keepGoing: options.keepGoing ?? false,
+    timings,
+    session: resolveTunnelSessionOptions(options.session),
+    logger: options.logger ?? silentLogger,
+  };
+}
+
+function checkForwards(field: string, specs: ForwardSpec[], minBindPort: number): ForwardSpec[] {
+  if (!Array.isArray(specs)) throw new OptionError(field, 'an array of forwards', specs);
+  specs.forEach((spec, index) => {
+    const at = `${field}[${index}]`;
+    if (typeof spec?.bindHost !== 'string' || spec.bindHost === '') throw new OptionError(`${at}.bindHost`, 'an address', spec?.bindHost);
+    if (typeof spec.targetHost !== 'string' || spec.targetHost === '') throw new OptionError(`${at}.targetHost`, 'a host name or address', spec.targetHost);
+    checkInteger(`${at}.bindPort`, spec.bindPort, { min: minBindPort, max: 65535 });
+    checkInteger(`${at}.targetPort`, spec.targetPort, { min: 1, max: 65535 });
+  });
+  return specs;
+}

@@ -1,0 +1,106 @@
+import type net from 'node:net';
+import { ErrorCode, StreamResetError, type Stream } from '../muxado/index.js';
+import { describeError } from '../util/errors.js';
+import { bridge, type BridgeEnd } from './bridge.js';
+import { logConnection } from './connection-log.js';
+import { StreamKind } from './control-messages.js';
+import { dialAndBridge } from './dial.js';
+import { describeForward, type ForwardSpec } from './forward.js';
+import type { LocalListener } from './local-listeners.js';
+import type { TunnelLogger } from './logger.js';
+import type { SessionSlot } from './session-slot.js';
+import { encodeStreamHeader, isRemoteForwardHeader, readStreamHeader } from './stream-header.js';
+
+/** Connections one -L listener lets wait for a session at once; more are reset. */
+export const MAX_WAITING_PER_LISTENER = 128;
+
+const waitingBy = new WeakMap<LocalListener, number>();
+
+/**
+ * A connection accepted by a -L listener: waits (bounded) for a session,
+ * opens a stream whose header names the target, and bridges the two. The
+ * header and the first bytes go right behind the SYN: zero round trips.
+ */
+export async function forwardLocalConnection(listener: LocalListener, socket: net.Socket, slot: SessionSlot, waitMs: number, logger: TunnelLogger): Promise<void> {
+  const { spec } = listener;
+  const forward = describeForward('-L', { ...spec, bindPort: listener.address.port });
+  // Until bridge() takes over, an error here just means the connection went away.
+  const ignore = (): void => {};
+  socket.on('error', ignore);
+  let session = slot.current;
+  if (session === null) {
+    const waiting = waitingBy.get(listener) ?? 0;
+    if (waiting >= MAX_WAITING_PER_LISTENER) {
+      logger.warn({ forward, waiting }, 'not connected to the server and too many connections wait already; resetting a local connection');
+      socket.resetAndDestroy();
+      return;
+    }
+    waitingBy.set(listener, waiting + 1);
+    session = await slot.wait(waitMs);
+    waitingBy.set(listener, (waitingBy.get(listener) ?? 1) - 1);
+  }
+  if (session === null || socket.destroyed) {
+    if (!socket.destroyed) logger.warn({ forward }, `not connected to the server within ${waitMs / 1000} s; resetting a local connection`);
+    socket.resetAndDestroy();
+    return;
+  }
+  let stream: Stream;
+  try {
+    stream = session.open({ type: StreamKind.LOCAL_FORWARD });
+  } catch (error) {
+    logger.warn({ forward, error: describeError(error) }, 'cannot open a stream; resetting a local connection');
+    socket.resetAndDestroy();
+    return;
+  }
+  stream.write(encodeStreamHeader({ host: spec.targetHost, port: spec.targetPort }));
+  socket.off('error', ignore);
+  const closed = logConnection(logger, { forward, peer: `${socket.remoteAddress}:${socket.remotePort}`, target: `${spec.targetHost}:${spec.targetPort}`, streamId: stream.id });
+  bridge(socket, stream, (end) => {
+    closed?.(end);
+    if (end.error instanceof StreamResetError && end.error.remote && end.error.errorCode === ErrorCode.REFUSED_STREAM) {
+      // The engine refuses at a limit without a word on the control stream: say it here.
+      logger.warn({ forward, streamId: stream.id }, 'the server refused a -L connection (REFUSED_STREAM): it is at a limit such as its --max-streams, or its policy forbids the target');
+    }
+  });
+}
+
+/** A stream the server opened for a connection to one of this client's -R listeners: read its header, dial the target, bridge. */
+export async function serveRemoteStream(stream: Stream, remote: readonly ForwardSpec[], timings: { headerTimeoutMs: number; dialTimeoutMs: number }, logger: TunnelLogger): Promise<void> {
+  stream.on('error', () => {});
+  if (stream.type !== StreamKind.REMOTE_FORWARD) {
+    logger.warn({ streamType: stream.type }, 'the server opened a stream of a type it may not open; refusing');
+    stream.reset(ErrorCode.REFUSED_STREAM);
+    return;
+  }
+  let header: unknown;
+  try {
+    header = await readStreamHeader(stream, timings.headerTimeoutMs);
+  } catch (error) {
+    logger.warn({ error: describeError(error) }, 'bad -R stream header; resetting the stream');
+    stream.reset(ErrorCode.PROTOCOL_ERROR);
+    return;
+  }
+  const spec = isRemoteForwardHeader(header) ? remote[header.forward] : undefined;
+  if (!isRemoteForwardHeader(header) || spec === undefined) {
+    logger.warn({}, '-R stream for a forward this client did not request; refusing');
+    stream.reset(ErrorCode.REFUSED_STREAM);
+    return;
+  }
+  const target = `${spec.targetHost}:${spec.targetPort}`;
+  const fields = { forward: describeForward('-R', spec), peer: header.peer, target, streamId: stream.id };
+  let onEnd: ((end: BridgeEnd) => void) | undefined;
+  dialAndBridge(stream, {
+    host: spec.targetHost,
+    port: spec.targetPort,
+    timeoutMs: timings.dialTimeoutMs,
+    onConnected: () => {
+      const closed = logConnection(logger, fields);
+      if (closed) onEnd = closed;
+    },
+    onFailed: (error) => {
+      logger.warn({ peer: header.peer, forward: fields.forward }, `dialling ${target} failed: ${describeError(error)}`);
+      logger.debug({ ...fields, end: `dial failed: ${describeError(error)}` }, 'connection closed');
+    },
+    onEnd: (end) => onEnd?.(end),
+  });
+}
