@@ -1,4 +1,4 @@
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
@@ -8,6 +8,7 @@ import { HostKeyMismatchError, MuxtunStateError, StateErrorCode } from './errors
 import { parseFingerprint } from '../tls/fingerprint.js';
 import { normalizeHostPort } from '../util/host-port.js';
 import { errnoCode, errorMessage } from '../util/errors.js';
+import { makeDirectory } from '../util/make-directory.js';
 import { xdgBaseDir, type Env } from '../util/xdg.js';
 
 /**
@@ -80,7 +81,8 @@ export async function recordKnownHost(file: string, hostPort: string, fingerprin
   if (lookup(file, entries, key, presented) === 'match') return false;
   const prefix = text === undefined || text === '' ? HEADER : text.endsWith('\n') ? '' : '\n';
   try {
-    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    // Not mkdir({ recursive: true }): on /proc it loops for ever (see makeDirectory).
+    await makeDirectory(dirname(file), 0o700);
     // Append mode: concurrent clients recording different hosts cannot clobber
     // each other's lines, and one short write lands in one piece.
     await appendFile(file, `${prefix}${key} ${presented}\n`, { mode: 0o600 });

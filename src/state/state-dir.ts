@@ -1,9 +1,10 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { MuxtunStateError, StateErrorCode } from './errors.js';
 import { shellQuote } from '../util/shell-quote.js';
 import { errnoCode, errorMessage } from '../util/errors.js';
+import { makeDirectory } from '../util/make-directory.js';
 import { xdgBaseDir, type Env } from '../util/xdg.js';
 
 /**
@@ -35,12 +36,13 @@ export function defaultStateDir(env: Env = process.env, home: string = homedir()
 }
 
 /**
- * Makes sure `dir` exists (created recursively with mode 0700) and is
- * private to its owner.
+ * Makes sure `dir` exists (created with its missing parents, mode 0700)
+ * and is private to its owner. Fails in bounded time, also where the file
+ * system refuses to create directories (such as under /proc).
  *
  * @returns `created: true` when this call created the directory
  * @throws {@link MuxtunStateError} `ERR_MUXTUN_STATE_DIR` when it cannot be
- *   created or is not a directory; `ERR_MUXTUN_STATE_PERMISSIONS` when group
+ *   created (the message names the path and the reason) or is not a directory; `ERR_MUXTUN_STATE_PERMISSIONS` when group
  *   or others have any access (the message gives the `chmod 700` fix)
  */
 export async function ensureStateDir(dir: string): Promise<{ created: boolean }> {
@@ -48,7 +50,8 @@ export async function ensureStateDir(dir: string): Promise<{ created: boolean }>
   let info = await statOrUndefined(dir, 'state directory');
   if (info === undefined) {
     try {
-      created = (await mkdir(dir, { recursive: true, mode: STATE_DIR_MODE })) !== undefined;
+      // Not mkdir({ recursive: true }): on /proc it loops for ever (see makeDirectory).
+      ({ created } = await makeDirectory(dir, STATE_DIR_MODE));
     } catch (error) {
       throw new MuxtunStateError(
         StateErrorCode.STATE_DIR,
