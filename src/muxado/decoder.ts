@@ -1,6 +1,5 @@
 import { Flag, FrameType, HEADER_SIZE } from './constants.js';
 import { ProtocolError } from './errors.js';
-import type { Frame } from './frame.js';
 
 /** What the decoder calls for each complete, well-formed frame. */
 export interface FrameHandler {
@@ -196,30 +195,4 @@ export class FrameDecoder {
         return;
     }
   }
-}
-
-/** A FrameHandler that appends every frame to `frames`, copying payloads (tests and tools). */
-export function collectFrames(frames: Frame[]): FrameHandler {
-  return {
-    onSyn: (streamId, fin, priority, streamType) =>
-      frames.push({
-        type: FrameType.SYN,
-        streamId,
-        fin,
-        ...(priority !== undefined ? { priority } : {}),
-        ...(streamType !== undefined ? { streamType } : {}),
-      }),
-    onRst: (streamId, errorCode) => frames.push({ type: FrameType.RST, streamId, errorCode }),
-    onData: (streamId, data, fin) => frames.push({ type: FrameType.DATA, streamId, fin, data: Buffer.from(data) }),
-    onWndInc: (streamId, increment) => frames.push({ type: FrameType.WNDINC, streamId, increment }),
-    onGoAway: (lastStreamId, errorCode, debug) => frames.push({ type: FrameType.GOAWAY, lastStreamId, errorCode, debug: Buffer.from(debug) }),
-  };
-}
-
-/** Decodes a whole byte string into frames (tests and tools). Throws ProtocolError. */
-export function decodeFrames(bytes: Buffer): { frames: Frame[]; rest: number } {
-  const frames: Frame[] = [];
-  const decoder = new FrameDecoder(collectFrames(frames));
-  decoder.push(bytes);
-  return { frames, rest: decoder.pendingBytes };
 }

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/muxado/constants.js';
-import { decodeFrames, FrameDecoder } from '../../src/muxado/decoder.js';
+import { FrameDecoder } from '../../src/muxado/decoder.js';
 import { ProtocolError } from '../../src/muxado/errors.js';
 import { encodeFrame, type Frame } from '../../src/muxado/frame.js';
-import { collectFrames } from './codec-helpers.js';
+import { collectFrames, decodeFrames } from './codec-helpers.js';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 
