@@ -19,4 +19,5 @@ export {
   LimitError,
   InvalidArgumentError,
   TransportError,
+  InternalError,
 } from './errors.js';

@@ -6,6 +6,7 @@ import { ErrorCode, EXTENSION_TYPE_MIN, HEARTBEAT_STREAM_TYPE, MAX_STREAM_ID, MA
 import { FrameDecoder, type FrameHandler } from './decoder.js';
 import {
   GoAwayError,
+  InternalError,
   InvalidArgumentError,
   LimitError,
   MuxadoError,
@@ -110,9 +111,11 @@ export class Session extends EventEmitter<SessionEvents> {
       this.#resolveClosed = resolve;
     });
 
+    // INTERNAL_ERROR on the wire, not LimitError's REFUSED_STREAM: the GOAWAY
+    // ends the session, it does not refuse one stream.
     this.#writer = new Outbound(transport, this.#config.maxControlQueueBytes, (bytes) =>
       this.#fail(
-        new MuxadoError('ERR_MUXADO_LIMIT', `the peer does not read: ${bytes} bytes of control frames queued (maxControlQueueBytes)`),
+        new LimitError(`the peer does not read: ${bytes} bytes of control frames queued (maxControlQueueBytes)`, ErrorCode.INTERNAL_ERROR),
       ),
     );
     this.#host = {
@@ -319,7 +322,7 @@ export class Session extends EventEmitter<SessionEvents> {
       this.#decoder.push(chunk);
     } catch (error) {
       if (error instanceof ProtocolError) this.#protocolError(error.message);
-      else this.#fail(new MuxadoError('ERR_MUXADO_INTERNAL', `internal error handling a frame: ${String(error)}`, ErrorCode.INTERNAL_ERROR, { cause: error }));
+      else this.#fail(new InternalError(`internal error handling a frame: ${String(error)}`, { cause: error }));
     }
   };
 
