@@ -3,6 +3,15 @@ import { ProtocolError } from './errors.js';
 
 /** What the decoder calls for each complete, well-formed frame. */
 export interface FrameHandler {
+  /**
+   * Each header, as soon as its 8 bytes are in and its shape is valid, before
+   * any of its payload. This is where validity that depends on state (stream
+   * ids) is judged: a frame already known to be invalid must end the session
+   * now, not after a payload the peer may never send. Return a ProtocolError
+   * to reject the frame; `push` then throws it and the decoder is dead. The
+   * frame's own `on*` call follows once its payload is in.
+   */
+  onHeader?(type: FrameType, flags: number, streamId: number, length: number): ProtocolError | undefined;
   onSyn(streamId: number, fin: boolean, priority: number | undefined, streamType: number | undefined): void;
   onRst(streamId: number, errorCode: number): void;
   /** `data` may be a view into the transport's chunk: copy it to keep it past the call. */
@@ -15,9 +24,11 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * A pure state machine fed bytes in chunks of any size. It validates every
- * frame's shape (type, length, stream id 0) and calls the handler; the
- * session checks what depends on state (ids, windows). After the first
- * malformed frame `push` throws a ProtocolError and the decoder is dead.
+ * frame's shape (type, length, stream id 0) as soon as the 8-byte header is
+ * in, lets the handler judge the header (`onHeader`: what depends on state,
+ * such as stream ids), and calls the handler again once the payload is in;
+ * windows are checked by the streams. After the first malformed frame `push`
+ * throws a ProtocolError and the decoder is dead.
  */
 export class FrameDecoder {
   readonly #handler: FrameHandler;
@@ -154,9 +165,20 @@ export class FrameDecoder {
         break;
       case FrameType.GOAWAY:
         if (length < 8) this.#fail(`GOAWAY has length ${length}, must be at least 8`);
+        // GOAWAY belongs to the session, so its id is 0 (the reference sends 0
+        // and does not look). Checking it means a header of random bytes that
+        // happens to say GOAWAY cannot hold the session waiting for 16 KiB of
+        // "debug text".
+        if (streamId !== 0) this.#fail(`GOAWAY for stream ${streamId}, must be 0`);
         break;
       default:
         this.#fail(`unknown frame type 0x${type.toString(16)}`);
+    }
+    // The switch above failed on every other type.
+    const verdict = this.#handler.onHeader?.(type as FrameType, flags, streamId, length);
+    if (verdict) {
+      this.#failure = verdict;
+      throw verdict;
     }
     this.#type = type;
     this.#flags = flags;

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { resolveSessionConfig, type SessionConfig, type SessionOptions } from './config.js';
-import { ErrorCode, EXTENSION_TYPE_MIN, HEARTBEAT_STREAM_TYPE, MAX_STREAM_ID, MAX_U32, errorCodeName } from './constants.js';
+import { ErrorCode, EXTENSION_TYPE_MIN, FrameType, HEARTBEAT_STREAM_TYPE, MAX_STREAM_ID, MAX_U32, errorCodeName } from './constants.js';
 import { FrameDecoder, type FrameHandler } from './decoder.js';
 import {
   GoAwayError,
@@ -56,6 +56,13 @@ export interface SessionEvents {
 }
 
 const EMPTY = Buffer.alloc(0);
+const frameNames: Record<FrameType, string> = {
+  [FrameType.SYN]: 'SYN',
+  [FrameType.RST]: 'RST',
+  [FrameType.DATA]: 'DATA',
+  [FrameType.WNDINC]: 'WNDINC',
+  [FrameType.GOAWAY]: 'GOAWAY',
+};
 
 // A stream the peer opened can fail (an RST, the session ending) before the
 // application holds it: while it waits in the backlog, or between resolving
@@ -229,14 +236,18 @@ export class Session extends EventEmitter<SessionEvents> {
   // ---- inbound frames ----
 
   #frameHandler(): FrameHandler {
+    // Ids were judged by #judgeHeader before the payload: a frame that gets
+    // here names a stream that exists or existed.
     return {
+      onHeader: (type, _flags, id) => this.#judgeHeader(type, id),
       onSyn: (id, fin, priority, type) => this.#onSyn(id, fin, priority ?? 0, type ?? 0),
       onData: (id, data, fin) => {
         const stream = this.#streams.get(id);
         if (stream) stream._onData(data, fin);
         else if (this.#heartbeat.owns(id)) this.#heartbeat.onData(id, data);
-        else if (this.#checkOpened(id, 'DATA') && !this.#recentResets.has(id)) {
-          // The stream is gone here but the peer does not know yet.
+        else if (!this.#recentResets.has(id)) {
+          // The stream is gone here but the peer does not know yet. (A DATA
+          // frame in pieces is answered once: the RST marks it recent.)
           this.#sendReset(id, ErrorCode.STREAM_CLOSED);
         }
       },
@@ -244,27 +255,43 @@ export class Session extends EventEmitter<SessionEvents> {
         const stream = this.#streams.get(id);
         if (stream) stream._onWindowUpdate(increment);
         else if (this.#heartbeat.owns(id)) this.#heartbeat.onWindowUpdate(id, increment);
-        else this.#checkOpened(id, 'WNDINC');
+        // A stream that is gone needs no more window.
       },
       onRst: (id, code) => {
         const stream = this.#streams.get(id);
         if (stream) stream._onReset(code);
         else if (this.#heartbeat.owns(id)) this.#heartbeat.onReset(id, code);
-        else this.#checkOpened(id, 'RST');
+        // A stream that is gone is already reset.
       },
       onGoAway: (lastStreamId, errorCode, debug) => this.#onGoAway(lastStreamId, errorCode, debug.toString('utf8')),
     };
   }
 
+  /**
+   * What a header alone can tell, given the session's state; called before
+   * the payload. A peer that sends an invalid header and then nothing must
+   * not keep the session waiting for a payload until the heartbeat gives up.
+   * The reference ends its session at the header too (for SYN, WNDINC and
+   * RST after their few body bytes): docs/muxado.md, "Judging a header".
+   */
+  #judgeHeader(type: FrameType, id: number): ProtocolError | undefined {
+    switch (type) {
+      case FrameType.SYN:
+        if (this.#isLocalId(id)) return new ProtocolError(`SYN for stream ${id}, an id of this side's parity`);
+        if (id <= this.#lastRemoteId) return new ProtocolError(`SYN for stream ${id}, not above the peer's last stream ${this.#lastRemoteId}`);
+        return undefined;
+      case FrameType.DATA:
+      case FrameType.WNDINC:
+      case FrameType.RST:
+        if (!this.#wasOpened(id)) return new ProtocolError(`${frameNames[type]} for stream ${id}, which was never opened`);
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+
   #onSyn(id: number, fin: boolean, priority: number, type: number): void {
-    if (this.#isLocalId(id)) {
-      this.#protocolError(`SYN for stream ${id}, an id of this side's parity`);
-      return;
-    }
-    if (id <= this.#lastRemoteId) {
-      this.#protocolError(`SYN for stream ${id}, not above the peer's last stream ${this.#lastRemoteId}`);
-      return;
-    }
+    // Parity and order were judged with the header.
     this.#lastRemoteId = id;
     if (this.#sentGoAway) {
       this.#sendReset(id, ErrorCode.REFUSED_STREAM);
@@ -363,11 +390,9 @@ export class Session extends EventEmitter<SessionEvents> {
     return (id & 1) === (this.isClient ? 1 : 0);
   }
 
-  /** True if the id was opened at some point; a frame for an id never opened is a protocol error. */
-  #checkOpened(id: number, what: string): boolean {
-    const opened = this.#isLocalId(id) ? id < this.#nextLocalId : id <= this.#lastRemoteId;
-    if (!opened) this.#protocolError(`${what} for stream ${id}, which was never opened`);
-    return opened;
+  /** True if the id was opened at some point, by either side (it may have ended since). */
+  #wasOpened(id: number): boolean {
+    return this.#isLocalId(id) ? id < this.#nextLocalId : id <= this.#lastRemoteId;
   }
 
   #allocateId(): number {
