@@ -3,7 +3,7 @@
  * Go reference (github.com/inconshreveable/muxado).
  */
 export { client, server, Session } from './session.js';
-export type { OpenOptions, GoAwayInfo, SessionEnd, SessionEvents } from './session.js';
+export type { OpenOptions, GoAwayInfo, SessionEnd, SessionEvents, StreamsClosedOptions } from './session.js';
 export { Stream } from './stream.js';
 export type { SessionOptions } from './config.js';
 export { defaultSessionConfig } from './config.js';

@@ -43,9 +43,24 @@ export interface SessionEnd {
   goAway?: GoAwayInfo;
 }
 
+/** Options of `Session.streamsClosed()`. */
+export interface StreamsClosedOptions {
+  /** Streams not to wait for, such as a control stream that stays open until the end. */
+  except?: Iterable<Stream>;
+  /** Stops waiting: the promise rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
 export interface SessionEvents {
   /** A stream the peer opened (never an extension stream). */
   stream: [stream: Stream];
+  /**
+   * A stream left the session's table: both directions ended, it was reset,
+   * or the session ended. Emitted once per stream `openStreams` counted, when
+   * it stops counting it (before the stream's own `'close'`). Never for
+   * extension streams, nor for streams refused before they were open.
+   */
+  streamclose: [stream: Stream];
   /** The peer sent GOAWAY: it takes no new streams. */
   goaway: [info: GoAwayInfo];
   /** A stream the peer opened was refused because a limit was reached. */
@@ -98,6 +113,7 @@ export class Session extends EventEmitter<SessionEvents> {
   #windowGrowth = 0;
   #backlog: Stream[] = [];
   #waiters: Array<{ resolve: (stream: Stream) => void; reject: (error: Error) => void }> = [];
+  readonly #closeWaiters = new Set<{ except: ReadonlySet<Stream>; resolve: () => void }>();
   #sentGoAway = false;
   #failing = false;
   #receivedGoAway: GoAwayInfo | null = null;
@@ -171,6 +187,39 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Open streams of both sides (extension streams not counted). */
   get openStreams(): number {
     return this.#streams.size;
+  }
+
+  /**
+   * Resolves once no stream is open but those in `except`: at once if none
+   * is, and at the latest when the session ends. "Open" is what
+   * `openStreams` counts, so streams opened after the call (by either side)
+   * are waited for too, and so are streams the peer opened that wait to be
+   * accepted. For draining: `goAway()`, then wait for this. Event-driven
+   * (`'streamclose'`), no timer; pass a `signal` to stop waiting.
+   */
+  streamsClosed(options: StreamsClosedOptions = {}): Promise<void> {
+    const { except = [], signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new InvalidArgumentError('options.signal must be an AbortSignal');
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const kept = new Set(except);
+    if (this.#onlyOpen(kept)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#closeWaiters.delete(waiter);
+        reject(signal!.reason);
+      };
+      const waiter = {
+        except: kept,
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      this.#closeWaiters.add(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** Round trip of the last heartbeat in ms, or -1 before the first answer. */
@@ -423,6 +472,20 @@ export class Session extends EventEmitter<SessionEvents> {
     else this.#remoteCount--;
     const queued = this.#backlog.indexOf(stream);
     if (queued >= 0) this.#backlog.splice(queued, 1);
+    // Waiters first: a 'streamclose' listener that throws must not strand them.
+    for (const waiter of this.#closeWaiters) {
+      if (!this.#onlyOpen(waiter.except)) continue;
+      this.#closeWaiters.delete(waiter);
+      waiter.resolve();
+    }
+    this.emit('streamclose', stream);
+  }
+
+  /** Whether every stream in the table is one of `kept`. O(|kept|): kept sets are small, tables are not. */
+  #onlyOpen(kept: ReadonlySet<Stream>): boolean {
+    let open = 0;
+    for (const stream of kept) if (this.#streams.get(stream.id) === stream) open++;
+    return open === this.#streams.size;
   }
 
   #drainBacklogToListeners(): void {
@@ -481,10 +544,15 @@ export class Session extends EventEmitter<SessionEvents> {
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const waiter of waiters) waiter.reject(streamError);
+    const closeWaiters = [...this.#closeWaiters];
+    this.#closeWaiters.clear();
+    for (const waiter of closeWaiters) waiter.resolve();
+    // Settled before the events: a listener that throws must not leave `closed` pending.
+    this.#resolveClosed(end);
 
+    for (const stream of streams) this.emit('streamclose', stream);
     if (end.error && this.listenerCount('error') > 0) this.emit('error', end.error);
     this.emit('close', end);
-    this.#resolveClosed(end);
   }
 }
 
