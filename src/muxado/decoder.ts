@@ -64,7 +64,7 @@ export class FrameDecoder {
    * A GOAWAY cut short by the end of the transport, if its 8-byte body
    * arrived. The reference peer's GOAWAY claims 8 bytes more than it sends
    * (its debug text never follows), so at EOF this is how its clean
-   * Close() looks.
+   * Close() looks (docs/muxado.md, the reference peer's quirks).
    */
   truncatedGoAway(): { lastStreamId: number; errorCode: number } | null {
     if (!this.#inPayload || this.#type !== FrameType.GOAWAY || this.#partial === null || this.#partialFill < 8) return null;

@@ -421,7 +421,8 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.#end) return;
     // A peer that said GOAWAY and then closed with our last frames still
     // unread in its socket makes its kernel answer with RST (the reference
-    // does this on Close()): it left as it said it would, so end as for EOF.
+    // does this on Close()): it left as it said it would, so end as for EOF
+    // (docs/muxado.md, the reference peer's quirks).
     if (this.#receivedGoAway || this.#decoder.truncatedGoAway()) {
       this.#onTransportEnd();
       return;

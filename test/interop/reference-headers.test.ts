@@ -61,6 +61,15 @@ describe.skipIf(skipInterop())('Go reference peer: judging a header (raw socket)
     expect(await goAwayThenClose(peer)).toEqual({ lastStreamId: 1, errorCode: 2 });
   });
 
+  it.each([
+    ['whose flags say 0 bytes but which carries 4', '0004 00 01 00000003 00000000'],
+    ['carrying 12 bytes (its reader panics past 8, and recovers)', '000c 06 01 00000003 00000000 00000000 00000000'],
+  ])('ends the session with INTERNAL_ERROR on a SYN %s', async (_name, frame) => {
+    const peer = await rawClient();
+    peer.send(hex(frame));
+    expect(await goAwayThenClose(peer)).toEqual({ lastStreamId: 1, errorCode: 2 });
+  });
+
   it('ends the session at once with PROTOCOL_ERROR on the header alone of DATA for an id never opened', async () => {
     const peer = await rawClient();
     peer.send(hex('3fff 00 03 00000065')); // stream 101, 16 KiB announced, none sent
