@@ -1,4 +1,4 @@
-/** Wire constants of muxado v1 (see docs/protocol notes in PROTOCOL.md). */
+/** Wire constants of muxado v1: see docs/muxado.md for what each means on the wire. */
 
 export const FrameType = {
   SYN: 0x1,

@@ -1,9 +1,17 @@
 import { Flag, FrameType, HEADER_SIZE } from './constants.js';
 import { ProtocolError } from './errors.js';
-import type { Frame } from './frame.js';
 
 /** What the decoder calls for each complete, well-formed frame. */
 export interface FrameHandler {
+  /**
+   * Each header, as soon as its 8 bytes are in and its shape is valid, before
+   * any of its payload. This is where validity that depends on state (stream
+   * ids) is judged: a frame already known to be invalid must end the session
+   * now, not after a payload the peer may never send. Return a ProtocolError
+   * to reject the frame; `push` then throws it and the decoder is dead. The
+   * frame's own `on*` call follows once its payload is in.
+   */
+  onHeader?(type: FrameType, flags: number, streamId: number, length: number): ProtocolError | undefined;
   onSyn(streamId: number, fin: boolean, priority: number | undefined, streamType: number | undefined): void;
   onRst(streamId: number, errorCode: number): void;
   /** `data` may be a view into the transport's chunk: copy it to keep it past the call. */
@@ -16,9 +24,11 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * A pure state machine fed bytes in chunks of any size. It validates every
- * frame's shape (type, length, stream id 0) and calls the handler; the
- * session checks what depends on state (ids, windows). After the first
- * malformed frame `push` throws a ProtocolError and the decoder is dead.
+ * frame's shape (type, length, stream id 0) as soon as the 8-byte header is
+ * in, lets the handler judge the header (`onHeader`: what depends on state,
+ * such as stream ids), and calls the handler again once the payload is in;
+ * windows are checked by the streams. After the first malformed frame `push`
+ * throws a ProtocolError and the decoder is dead.
  */
 export class FrameDecoder {
   readonly #handler: FrameHandler;
@@ -54,7 +64,7 @@ export class FrameDecoder {
    * A GOAWAY cut short by the end of the transport, if its 8-byte body
    * arrived. The reference peer's GOAWAY claims 8 bytes more than it sends
    * (its debug text never follows), so at EOF this is how its clean
-   * Close() looks.
+   * Close() looks (docs/muxado.md, the reference peer's quirks).
    */
   truncatedGoAway(): { lastStreamId: number; errorCode: number } | null {
     if (!this.#inPayload || this.#type !== FrameType.GOAWAY || this.#partial === null || this.#partialFill < 8) return null;
@@ -155,9 +165,20 @@ export class FrameDecoder {
         break;
       case FrameType.GOAWAY:
         if (length < 8) this.#fail(`GOAWAY has length ${length}, must be at least 8`);
+        // GOAWAY belongs to the session, so its id is 0 (the reference sends 0
+        // and does not look). Checking it means a header of random bytes that
+        // happens to say GOAWAY cannot hold the session waiting for 16 KiB of
+        // "debug text".
+        if (streamId !== 0) this.#fail(`GOAWAY for stream ${streamId}, must be 0`);
         break;
       default:
         this.#fail(`unknown frame type 0x${type.toString(16)}`);
+    }
+    // The switch above failed on every other type.
+    const verdict = this.#handler.onHeader?.(type as FrameType, flags, streamId, length);
+    if (verdict) {
+      this.#failure = verdict;
+      throw verdict;
     }
     this.#type = type;
     this.#flags = flags;
@@ -196,30 +217,4 @@ export class FrameDecoder {
         return;
     }
   }
-}
-
-/** A FrameHandler that appends every frame to `frames`, copying payloads (tests and tools). */
-export function collectFrames(frames: Frame[]): FrameHandler {
-  return {
-    onSyn: (streamId, fin, priority, streamType) =>
-      frames.push({
-        type: FrameType.SYN,
-        streamId,
-        fin,
-        ...(priority !== undefined ? { priority } : {}),
-        ...(streamType !== undefined ? { streamType } : {}),
-      }),
-    onRst: (streamId, errorCode) => frames.push({ type: FrameType.RST, streamId, errorCode }),
-    onData: (streamId, data, fin) => frames.push({ type: FrameType.DATA, streamId, fin, data: Buffer.from(data) }),
-    onWndInc: (streamId, increment) => frames.push({ type: FrameType.WNDINC, streamId, increment }),
-    onGoAway: (lastStreamId, errorCode, debug) => frames.push({ type: FrameType.GOAWAY, lastStreamId, errorCode, debug: Buffer.from(debug) }),
-  };
-}
-
-/** Decodes a whole byte string into frames (tests and tools). Throws ProtocolError. */
-export function decodeFrames(bytes: Buffer): { frames: Frame[]; rest: number } {
-  const frames: Frame[] = [];
-  const decoder = new FrameDecoder(collectFrames(frames));
-  decoder.push(bytes);
-  return { frames, rest: decoder.pendingBytes };
 }

@@ -70,7 +70,11 @@ export class HeartbeatRefusedError extends MuxadoError {
   }
 }
 
-/** A configured limit was reached; the message names it. */
+/**
+ * A configured limit was reached; the message names it. `errorCode` is
+ * REFUSED_STREAM for a stream refused or not opened; a limit that ends the
+ * whole session says what its GOAWAY carries.
+ */
 export class LimitError extends MuxadoError {
   constructor(message: string, errorCode: number = ErrorCode.REFUSED_STREAM) {
     super('ERR_MUXADO_LIMIT', message, errorCode);
@@ -88,5 +92,16 @@ export class InvalidArgumentError extends MuxadoError {
 export class TransportError extends MuxadoError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_MUXADO_TRANSPORT', message, ErrorCode.INTERNAL_ERROR, options);
+  }
+}
+
+/**
+ * A bug, not the peer's fault: handling a well-formed frame threw (in the
+ * engine or in an application listener it called). The session ends with
+ * GOAWAY(INTERNAL_ERROR); `cause` is what was thrown.
+ */
+export class InternalError extends MuxadoError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_MUXADO_INTERNAL', message, ErrorCode.INTERNAL_ERROR, options);
   }
 }

@@ -3,7 +3,7 @@
  * Go reference (github.com/inconshreveable/muxado).
  */
 export { client, server, Session } from './session.js';
-export type { OpenOptions, GoAwayInfo, SessionEnd, SessionEvents } from './session.js';
+export type { OpenOptions, GoAwayInfo, SessionEnd, SessionEvents, StreamsClosedOptions } from './session.js';
 export { Stream } from './stream.js';
 export type { SessionOptions } from './config.js';
 export { defaultSessionConfig, sessionOptionRanges } from './config.js';
@@ -19,4 +19,5 @@ export {
   LimitError,
   InvalidArgumentError,
   TransportError,
+  InternalError,
 } from './errors.js';

@@ -2,10 +2,11 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { resolveSessionConfig, type SessionConfig, type SessionOptions } from './config.js';
-import { ErrorCode, EXTENSION_TYPE_MIN, HEARTBEAT_STREAM_TYPE, MAX_STREAM_ID, MAX_U32, errorCodeName } from './constants.js';
+import { ErrorCode, EXTENSION_TYPE_MIN, FrameType, HEARTBEAT_STREAM_TYPE, MAX_STREAM_ID, MAX_U32, errorCodeName } from './constants.js';
 import { FrameDecoder, type FrameHandler } from './decoder.js';
 import {
   GoAwayError,
+  InternalError,
   InvalidArgumentError,
   LimitError,
   MuxadoError,
@@ -42,9 +43,24 @@ export interface SessionEnd {
   goAway?: GoAwayInfo;
 }
 
+/** Options of `Session.streamsClosed()`. */
+export interface StreamsClosedOptions {
+  /** Streams not to wait for, such as a control stream that stays open until the end. */
+  except?: Iterable<Stream>;
+  /** Stops waiting: the promise rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
 export interface SessionEvents {
   /** A stream the peer opened (never an extension stream). */
   stream: [stream: Stream];
+  /**
+   * A stream left the session's table: both directions ended, it was reset,
+   * or the session ended. Emitted once per stream `openStreams` counted, when
+   * it stops counting it (before the stream's own `'close'`). Never for
+   * extension streams, nor for streams refused before they were open.
+   */
+  streamclose: [stream: Stream];
   /** The peer sent GOAWAY: it takes no new streams. */
   goaway: [info: GoAwayInfo];
   /** A stream the peer opened was refused because a limit was reached. */
@@ -55,6 +71,13 @@ export interface SessionEvents {
 }
 
 const EMPTY = Buffer.alloc(0);
+const frameNames: Record<FrameType, string> = {
+  [FrameType.SYN]: 'SYN',
+  [FrameType.RST]: 'RST',
+  [FrameType.DATA]: 'DATA',
+  [FrameType.WNDINC]: 'WNDINC',
+  [FrameType.GOAWAY]: 'GOAWAY',
+};
 
 // A stream the peer opened can fail (an RST, the session ending) before the
 // application holds it: while it waits in the backlog, or between resolving
@@ -90,6 +113,7 @@ export class Session extends EventEmitter<SessionEvents> {
   #windowGrowth = 0;
   #backlog: Stream[] = [];
   #waiters: Array<{ resolve: (stream: Stream) => void; reject: (error: Error) => void }> = [];
+  readonly #closeWaiters = new Set<{ except: ReadonlySet<Stream>; resolve: () => void }>();
   #sentGoAway = false;
   #failing = false;
   #receivedGoAway: GoAwayInfo | null = null;
@@ -110,9 +134,11 @@ export class Session extends EventEmitter<SessionEvents> {
       this.#resolveClosed = resolve;
     });
 
+    // INTERNAL_ERROR on the wire, not LimitError's REFUSED_STREAM: the GOAWAY
+    // ends the session, it does not refuse one stream.
     this.#writer = new Outbound(transport, this.#config.maxControlQueueBytes, (bytes) =>
       this.#fail(
-        new MuxadoError('ERR_MUXADO_LIMIT', `the peer does not read: ${bytes} bytes of control frames queued (maxControlQueueBytes)`),
+        new LimitError(`the peer does not read: ${bytes} bytes of control frames queued (maxControlQueueBytes)`, ErrorCode.INTERNAL_ERROR),
       ),
     );
     this.#host = {
@@ -161,6 +187,39 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Open streams of both sides (extension streams not counted). */
   get openStreams(): number {
     return this.#streams.size;
+  }
+
+  /**
+   * Resolves once no stream is open but those in `except`: at once if none
+   * is, and at the latest when the session ends. "Open" is what
+   * `openStreams` counts, so streams opened after the call (by either side)
+   * are waited for too, and so are streams the peer opened that wait to be
+   * accepted. For draining: `goAway()`, then wait for this. Event-driven
+   * (`'streamclose'`), no timer; pass a `signal` to stop waiting.
+   */
+  streamsClosed(options: StreamsClosedOptions = {}): Promise<void> {
+    const { except = [], signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new InvalidArgumentError('options.signal must be an AbortSignal');
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const kept = new Set(except);
+    if (this.#onlyOpen(kept)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#closeWaiters.delete(waiter);
+        reject(signal!.reason);
+      };
+      const waiter = {
+        except: kept,
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      this.#closeWaiters.add(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** Round trip of the last heartbeat in ms, or -1 before the first answer. */
@@ -226,14 +285,18 @@ export class Session extends EventEmitter<SessionEvents> {
   // ---- inbound frames ----
 
   #frameHandler(): FrameHandler {
+    // Ids were judged by #judgeHeader before the payload: a frame that gets
+    // here names a stream that exists or existed.
     return {
+      onHeader: (type, _flags, id) => this.#judgeHeader(type, id),
       onSyn: (id, fin, priority, type) => this.#onSyn(id, fin, priority ?? 0, type ?? 0),
       onData: (id, data, fin) => {
         const stream = this.#streams.get(id);
         if (stream) stream._onData(data, fin);
         else if (this.#heartbeat.owns(id)) this.#heartbeat.onData(id, data);
-        else if (this.#checkOpened(id, 'DATA') && !this.#recentResets.has(id)) {
-          // The stream is gone here but the peer does not know yet.
+        else if (!this.#recentResets.has(id)) {
+          // The stream is gone here but the peer does not know yet. (A DATA
+          // frame in pieces is answered once: the RST marks it recent.)
           this.#sendReset(id, ErrorCode.STREAM_CLOSED);
         }
       },
@@ -241,27 +304,43 @@ export class Session extends EventEmitter<SessionEvents> {
         const stream = this.#streams.get(id);
         if (stream) stream._onWindowUpdate(increment);
         else if (this.#heartbeat.owns(id)) this.#heartbeat.onWindowUpdate(id, increment);
-        else this.#checkOpened(id, 'WNDINC');
+        // A stream that is gone needs no more window.
       },
       onRst: (id, code) => {
         const stream = this.#streams.get(id);
         if (stream) stream._onReset(code);
         else if (this.#heartbeat.owns(id)) this.#heartbeat.onReset(id, code);
-        else this.#checkOpened(id, 'RST');
+        // A stream that is gone is already reset.
       },
       onGoAway: (lastStreamId, errorCode, debug) => this.#onGoAway(lastStreamId, errorCode, debug.toString('utf8')),
     };
   }
 
+  /**
+   * What a header alone can tell, given the session's state; called before
+   * the payload. A peer that sends an invalid header and then nothing must
+   * not keep the session waiting for a payload until the heartbeat gives up.
+   * The reference ends its session at the header too (for SYN, WNDINC and
+   * RST after their few body bytes): docs/muxado.md, "Judging a header".
+   */
+  #judgeHeader(type: FrameType, id: number): ProtocolError | undefined {
+    switch (type) {
+      case FrameType.SYN:
+        if (this.#isLocalId(id)) return new ProtocolError(`SYN for stream ${id}, an id of this side's parity`);
+        if (id <= this.#lastRemoteId) return new ProtocolError(`SYN for stream ${id}, not above the peer's last stream ${this.#lastRemoteId}`);
+        return undefined;
+      case FrameType.DATA:
+      case FrameType.WNDINC:
+      case FrameType.RST:
+        if (!this.#wasOpened(id)) return new ProtocolError(`${frameNames[type]} for stream ${id}, which was never opened`);
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+
   #onSyn(id: number, fin: boolean, priority: number, type: number): void {
-    if (this.#isLocalId(id)) {
-      this.#protocolError(`SYN for stream ${id}, an id of this side's parity`);
-      return;
-    }
-    if (id <= this.#lastRemoteId) {
-      this.#protocolError(`SYN for stream ${id}, not above the peer's last stream ${this.#lastRemoteId}`);
-      return;
-    }
+    // Parity and order were judged with the header.
     this.#lastRemoteId = id;
     if (this.#sentGoAway) {
       this.#sendReset(id, ErrorCode.REFUSED_STREAM);
@@ -319,7 +398,7 @@ export class Session extends EventEmitter<SessionEvents> {
       this.#decoder.push(chunk);
     } catch (error) {
       if (error instanceof ProtocolError) this.#protocolError(error.message);
-      else this.#fail(new MuxadoError('ERR_MUXADO_INTERNAL', `internal error handling a frame: ${String(error)}`, ErrorCode.INTERNAL_ERROR, { cause: error }));
+      else this.#fail(new InternalError(`internal error handling a frame: ${String(error)}`, { cause: error }));
     }
   };
 
@@ -342,7 +421,8 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.#end) return;
     // A peer that said GOAWAY and then closed with our last frames still
     // unread in its socket makes its kernel answer with RST (the reference
-    // does this on Close()): it left as it said it would, so end as for EOF.
+    // does this on Close()): it left as it said it would, so end as for EOF
+    // (docs/muxado.md, the reference peer's quirks).
     if (this.#receivedGoAway || this.#decoder.truncatedGoAway()) {
       this.#onTransportEnd();
       return;
@@ -360,11 +440,9 @@ export class Session extends EventEmitter<SessionEvents> {
     return (id & 1) === (this.isClient ? 1 : 0);
   }
 
-  /** True if the id was opened at some point; a frame for an id never opened is a protocol error. */
-  #checkOpened(id: number, what: string): boolean {
-    const opened = this.#isLocalId(id) ? id < this.#nextLocalId : id <= this.#lastRemoteId;
-    if (!opened) this.#protocolError(`${what} for stream ${id}, which was never opened`);
-    return opened;
+  /** True if the id was opened at some point, by either side (it may have ended since). */
+  #wasOpened(id: number): boolean {
+    return this.#isLocalId(id) ? id < this.#nextLocalId : id <= this.#lastRemoteId;
   }
 
   #allocateId(): number {
@@ -395,6 +473,20 @@ export class Session extends EventEmitter<SessionEvents> {
     else this.#remoteCount--;
     const queued = this.#backlog.indexOf(stream);
     if (queued >= 0) this.#backlog.splice(queued, 1);
+    // Waiters first: a 'streamclose' listener that throws must not strand them.
+    for (const waiter of this.#closeWaiters) {
+      if (!this.#onlyOpen(waiter.except)) continue;
+      this.#closeWaiters.delete(waiter);
+      waiter.resolve();
+    }
+    this.emit('streamclose', stream);
+  }
+
+  /** Whether every stream in the table is one of `kept`. O(|kept|): kept sets are small, tables are not. */
+  #onlyOpen(kept: ReadonlySet<Stream>): boolean {
+    let open = 0;
+    for (const stream of kept) if (this.#streams.get(stream.id) === stream) open++;
+    return open === this.#streams.size;
   }
 
   #drainBacklogToListeners(): void {
@@ -453,10 +545,15 @@ export class Session extends EventEmitter<SessionEvents> {
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const waiter of waiters) waiter.reject(streamError);
+    const closeWaiters = [...this.#closeWaiters];
+    this.#closeWaiters.clear();
+    for (const waiter of closeWaiters) waiter.resolve();
+    // Settled before the events: a listener that throws must not leave `closed` pending.
+    this.#resolveClosed(end);
 
+    for (const stream of streams) this.emit('streamclose', stream);
     if (end.error && this.listenerCount('error') > 0) this.emit('error', end.error);
     this.emit('close', end);
-    this.#resolveClosed(end);
   }
 }
 

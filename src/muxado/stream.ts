@@ -217,7 +217,8 @@ export class Stream extends Duplex {
     if (this.#reset) return;
     if (this.#remoteFin) {
       // The reference's Close() after HalfClose() sends a second empty
-      // DATA+FIN: harmless, and common in Go code. Data after FIN is not.
+      // DATA+FIN: harmless, and common in Go code (docs/muxado.md, the
+      // reference peer's quirks). Data after FIN is not.
       if (data.length === 0 && fin) return;
       this.#resetWith(ErrorCode.STREAM_CLOSED, 'the peer sent DATA after FIN');
       return;

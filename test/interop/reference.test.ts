@@ -1,7 +1,7 @@
 /**
  * What the Go reference (inconshreveable/muxado) puts on the wire, pinned with
  * a raw socket and literal bytes, independently of our engine. The engine's
- * interop depends on each of these; when one changes, PROTOCOL.md and the
+ * interop depends on each of these; when one changes, docs/muxado.md and the
  * engine need a look. See interop.test.ts for the engine against the reference.
  */
 import { once } from 'node:events';

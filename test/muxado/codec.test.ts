@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/muxado/constants.js';
-import { decodeFrames, FrameDecoder } from '../../src/muxado/decoder.js';
+import { FrameDecoder } from '../../src/muxado/decoder.js';
 import { ProtocolError } from '../../src/muxado/errors.js';
 import { encodeFrame, type Frame } from '../../src/muxado/frame.js';
-import { collectFrames } from './codec-helpers.js';
+import { collectFrames, decodeFrames } from './codec-helpers.js';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 
@@ -191,6 +191,13 @@ describe('frame codec: malformed frames are protocol errors', () => {
     expect(decodeError(hex(wire)).message).toMatch(/stream 0/);
   });
 
+  it.each([
+    ['stream 7, no debug text', '0008 00 06 00000007 00000000 00000000'],
+    ['stream 3, claiming 16 KiB of debug text', '3fff 00 06 00000003'],
+  ])('a GOAWAY for a stream (its id must be 0): %s', (_name, wire) => {
+    expect(decodeError(hex(wire)).message).toMatch(/GOAWAY for stream \d+, must be 0/);
+  });
+
   it('fails on the header, before the payload arrives', () => {
     // A bad RST announces a 3000-byte payload: the decoder must not wait for it.
     const decoder = new FrameDecoder(collectFrames([]));
@@ -298,5 +305,84 @@ describe('frame codec: DATA in pieces (splitData, as the session decodes)', () =
       expect(pieces.map((p) => p.fin)).toEqual([...pieces.slice(1).map(() => false), true]);
       expect(increments).toEqual([9]);
     }
+  });
+});
+
+describe('frame codec: the header hook (onHeader)', () => {
+  type Header = [type: number, flags: number, streamId: number, length: number];
+
+  function hooked(verdict: (header: Header) => ProtocolError | undefined = () => undefined): {
+    decoder: FrameDecoder;
+    events: Array<Header | Frame>;
+  } {
+    const events: Array<Header | Frame> = [];
+    const frames: Frame[] = [];
+    const collect = collectFrames(frames);
+    // Frames land in `frames`; move each into `events` so the order of header and frame shows.
+    const after =
+      <A extends unknown[]>(call: (...args: A) => unknown) =>
+      (...args: A): void => {
+        call(...args);
+        events.push(...frames.splice(0));
+      };
+    const decoder = new FrameDecoder({
+      onHeader: (type, flags, streamId, length) => {
+        events.push([type, flags, streamId, length]);
+        return verdict([type, flags, streamId, length]);
+      },
+      onSyn: after(collect.onSyn),
+      onRst: after(collect.onRst),
+      onData: after(collect.onData),
+      onWndInc: after(collect.onWndInc),
+      onGoAway: after(collect.onGoAway),
+    });
+    return { decoder, events };
+  }
+
+  it('sees each header as soon as its 8 bytes are in, before the payload, then the frame', () => {
+    const { decoder, events } = hooked();
+    const wire = hex('0005 01 03 00000003 68656c6c6f');
+    for (let i = 0; i < 7; i++) decoder.push(wire.subarray(i, i + 1));
+    expect(events).toEqual([]);
+    decoder.push(wire.subarray(7, 8));
+    expect(events).toEqual([[FrameType.DATA, 0x01, 3, 5]]);
+    decoder.push(wire.subarray(8, 12));
+    expect(events).toHaveLength(1);
+    decoder.push(wire.subarray(12));
+    expect(events).toEqual([
+      [FrameType.DATA, 0x01, 3, 5],
+      { type: FrameType.DATA, streamId: 3, fin: true, data: Buffer.from('hello') },
+    ]);
+  });
+
+  it('sees headers with the reserved bits masked off, in order with the frames', () => {
+    const { decoder, events } = hooked();
+    decoder.push(hex('c004 02 e1 80000005 0000000a 0008 00 06 00000000 00000003 00000000'));
+    expect(events).toEqual([
+      [FrameType.SYN, 0x02, 5, 4],
+      { type: FrameType.SYN, streamId: 5, fin: false, priority: 10 },
+      [FrameType.GOAWAY, 0, 0, 8],
+      { type: FrameType.GOAWAY, lastStreamId: 3, errorCode: 0, debug: Buffer.alloc(0) },
+    ]);
+  });
+
+  it('is not called for a header whose shape is already wrong', () => {
+    const { decoder, events } = hooked();
+    expect(() => decoder.push(hex('3fff 00 05 00000003'))).toThrow(/unknown frame type/);
+    expect(events).toEqual([]);
+  });
+
+  it('a returned ProtocolError is thrown from push() at once, and the decoder stays dead', () => {
+    const refusal = new ProtocolError('DATA for stream 9, which was never opened');
+    const { decoder, events } = hooked(([type, , id]) => (type === FrameType.DATA && id === 9 ? refusal : undefined));
+    // A good frame, then the header of one that claims 16 KiB that never come.
+    expect(() => decoder.push(hex('0000 01 03 00000003  3fff 00 03 00000009'))).toThrow(refusal);
+    expect(events).toEqual([
+      [FrameType.DATA, 0x01, 3, 0],
+      { type: FrameType.DATA, streamId: 3, fin: true, data: Buffer.alloc(0) },
+      [FrameType.DATA, 0, 9, 0x3fff],
+    ]);
+    expect(() => decoder.push(hex('0000 01 03 00000003'))).toThrow(refusal);
+    expect(events).toHaveLength(3);
   });
 });

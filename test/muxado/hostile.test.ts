@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { FrameType, HEARTBEAT_PRIORITY, HEARTBEAT_STREAM_TYPE, INITIAL_WINDOW } from '../../src/muxado/constants.js';
 import { encodeFrame } from '../../src/muxado/frame.js';
-import { ErrorCode, ProtocolError, SessionClosedError, StreamResetError, type Session } from '../../src/muxado/index.js';
+import { ErrorCode, LimitError, ProtocolError, SessionClosedError, StreamResetError, type Session } from '../../src/muxado/index.js';
 import { quiet, rawPeerOf, readAll, streamOutcome, type RawPeer } from './helpers.js';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
@@ -189,7 +189,10 @@ describe('resource limits against a peer that sends but does not read', () => {
     }
     const end = await session.closed;
     expect(end.initiator).toBe('local');
+    expect(end.error).toBeInstanceOf(LimitError);
     expect(end.error?.code).toBe('ERR_MUXADO_LIMIT');
+    // The GOAWAY it sends ends the session: INTERNAL_ERROR, not LimitError's usual REFUSED_STREAM.
+    expect(end.error?.errorCode).toBe(ErrorCode.INTERNAL_ERROR);
     expect(end.error?.message).toMatch(/maxControlQueueBytes/);
   });
 });
