@@ -60,7 +60,7 @@ export function resolveSessionConfig(options: SessionOptions = {}): SessionConfi
       config.heartbeat = value;
       continue;
     }
-    const range = sessionOptionRanges[key];
+    const range = Object.hasOwn(sessionOptionRanges, key) ? sessionOptionRanges[key as Exclude<keyof SessionOptions, 'heartbeat'>] : undefined;
     if (!range) throw new InvalidArgumentError(`unknown session option "${String(key)}"`);
     if (typeof value !== 'number' || !Number.isInteger(value) || value < range[0] || value > range[1]) {
       throw new InvalidArgumentError(`options.${key} must be an integer from ${range[0]} to ${range[1]}, got ${String(value)}`);

@@ -75,6 +75,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   #wake: (() => void) | null = null;
   #stopped: Promise<void> | null = null;
   #retryTimer: NodeJS.Timeout | null = null;
+  /** The session that is up, with its control stream. */
+  #current: ClientSession | null = null;
 
   /** @throws InvalidArgumentError (`ERR_MUXTUN_INVALID_ARGUMENT`) naming a bad option. */
   constructor(options: TunnelClientOptions) {
@@ -152,11 +154,12 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       this.#stopping = true;
       this.#wake?.();
       this.#listeners.close();
+      const current = this.#current;
       const session = this.#slot.current;
       this.#slot.close();
-      if (session) {
+      if (session && current) {
         session.goAway(ErrorCode.NO_ERROR, 'client shutting down');
-        await waitForDrain([session], 1, drainMs);
+        await waitForDrain([{ session, keep: [current.control.stream] }], drainMs);
         session.close();
         await session.closed;
       }
@@ -223,11 +226,13 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       }
     }
     for (const { spec, port } of ok) this.#logger.info({ forward: describeForward('-R', { ...spec, bindPort: port }) }, '-R listening on the server');
+    this.#current = connected;
     this.#slot.set(session);
     this.#logger.info({ sessionId, server: `${this.#options.host}:${this.#options.port}` }, isReconnect ? 'reconnected' : 'connected');
     this.emit('ready', { sessionId, remote: ok.map(({ spec, port }) => ({ spec, port })), reconnect: isReconnect });
     const end = await session.closed;
     this.#slot.set(null);
+    this.#current = null;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     return end;
   }

@@ -115,6 +115,7 @@ export function validateMessage(value: unknown): ControlMessage | string {
       if (!isUint(value.streamId) || !isString(value.code, 64) || !isString(value.message, 4096)) return 'malformed forward-failed message';
       return value as unknown as ForwardFailedMessage;
     default:
-      return `unknown control message type ${JSON.stringify(String(value.type)).slice(0, 40)}`;
+      // Never String() what the peer sent: an object whose toString is not a function throws.
+      return typeof value.type === 'string' ? `unknown control message type ${JSON.stringify(value.type).slice(0, 40)}` : 'a control message\'s type must be a string';
   }
 }

@@ -1,17 +1,22 @@
-import type { Session } from '../muxado/index.js';
+import type { Session, Stream } from '../muxado/index.js';
+
+/** A session to drain, and the streams that stay open until it closes (its control stream). */
+export interface Drainable {
+  session: Session;
+  keep: Stream[];
+}
 
 /**
- * Resolves when every session has at most `keep` streams open (the control
- * stream), or when `timeoutMs` passes, whichever comes first. Returns
- * whether they drained. The engine reports no per-stream end event, so this
- * looks every 50 ms: cheap, and only during shutdown.
+ * Resolves when every session has no stream open but the ones it keeps,
+ * or when `timeoutMs` passes, whichever comes first; returns whether they
+ * drained. Driven by the engine's stream ends, not by polling.
  */
-export async function waitForDrain(sessions: Iterable<Session>, keep: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  const list = [...sessions];
-  for (;;) {
-    if (list.every((s) => s.isClosed || s.openStreams <= keep)) return true;
-    if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+export async function waitForDrain(sessions: Iterable<Drainable>, timeoutMs: number): Promise<boolean> {
+  const signal = AbortSignal.timeout(Math.max(1, timeoutMs));
+  try {
+    await Promise.all([...sessions].map(({ session, keep }) => session.streamsClosed({ except: keep, signal })));
+    return true;
+  } catch {
+    return false;
   }
 }

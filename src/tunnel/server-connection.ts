@@ -97,6 +97,11 @@ export class ServerConnection {
     this.#closeListeners();
   }
 
+  /** The client's control stream, once it opened one: it stays open until the session ends. */
+  get controlStream(): Stream | null {
+    return this.#control?.stream ?? null;
+  }
+
   get remoteListeners(): number {
     return this.#listeners.size;
   }

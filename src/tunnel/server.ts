@@ -92,8 +92,7 @@ export class TunnelServer {
     const connections = [...this.#connections];
     await Promise.all(connections.map((c) => c.drainStart('server shutting down')));
     const drained = await waitForDrain(
-      connections.map((c) => c.session),
-      1,
+      connections.map((c) => ({ session: c.session, keep: c.controlStream ? [c.controlStream] : [] })),
       drainMs,
     );
     for (const connection of connections) connection.close('server shutting down');

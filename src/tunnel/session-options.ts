@@ -18,7 +18,7 @@ export function resolveTunnelSessionOptions(session: SessionOptions | undefined)
       resolved.heartbeat = value;
       continue;
     }
-    const range = sessionOptionRanges[key];
+    const range = Object.hasOwn(sessionOptionRanges, key) ? sessionOptionRanges[key] : undefined;
     if (range === undefined) throw new OptionError(`session.${String(key)}`, `one of heartbeat, ${Object.keys(sessionOptionRanges).join(', ')} (unknown option)`, value);
     const unit = key === 'maxStreams' || key === 'acceptBacklog' ? undefined : /Window|Bytes/.test(key) ? 'bytes' : 'ms';
     resolved[key] = checkInteger(`session.${key}`, value, { min: range[0], max: range[1], ...(unit ? { unit } : {}) });

@@ -55,7 +55,8 @@ export function resolveIntegers<T extends { [K in keyof T]: number }>(
   if (given === null || typeof given !== 'object') throw new OptionError(prefix, 'an object', given);
   for (const [key, value] of Object.entries(given) as Array<[keyof T & string, unknown]>) {
     if (value === undefined) continue;
-    const rule = rules[key];
+    // Own keys only: `toString` or `__proto__` must be unknown options, not Object.prototype's.
+    const rule = Object.hasOwn(rules, key) ? rules[key] : undefined;
     if (rule === undefined) throw new OptionError(`${prefix}.${key}`, `one of ${Object.keys(rules).join(', ')} (unknown option)`, value);
     (resolved as Record<string, number>)[key] = checkInteger(`${prefix}.${key}`, value, rule);
   }

@@ -1,9 +1,9 @@
 /**
- * The command line as a user meets it: help, version, every kind of bad
- * argument (exit 2, a message naming the bad part), and the runtime
- * failures that end `connect` before any tunnel exists (exit 1).
+ * The command line as a user meets it through the real binary: help into a
+ * broken pipe, and the runtime failures that end `connect` or `serve` before
+ * any tunnel exists (exit 1). Help, version and bad arguments (exit 2) run
+ * in-process in test/cli/usage.test.ts.
  */
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -13,28 +13,14 @@ import { describe, expect, it } from 'vitest';
 import './setup.js';
 import { connectArgs, Scope } from './helpers/muxtun.js';
 import { closedPort, freePort, listen, serveOnLoopback, type TestServer } from './helpers/net.js';
-import { baseEnv, MuxtunProcess, repoRoot, runMuxtun } from './helpers/process.js';
+import { baseEnv, MuxtunProcess, runMuxtun } from './helpers/process.js';
 
 const FAKE_FINGERPRINT = `sha256:${'ab'.repeat(32)}`;
 const withToken = baseEnv({ MUXTUN_TOKEN: 'e2e-token' });
 
 describe.concurrent('muxtun without a command', () => {
-  it('prints the usage on stderr and exits 2', async () => {
-    const { exit, stdout, stderr } = await runMuxtun([]);
-    expect(exit.code).toBe(2);
-    expect(stdout).toBe('');
-    expect(stderr).toContain('Usage: muxtun');
-    expect(stderr).toContain('serve');
-    expect(stderr).toContain('connect');
-  });
-
-  it('--version prints the version in package.json', async () => {
-    const { version } = JSON.parse(readFileSync(`${repoRoot}/package.json`, 'utf8')) as { version: string };
-    const { exit, stdout } = await runMuxtun(['--version']);
-    expect(exit.code).toBe(0);
-    expect(stdout.trim()).toBe(version);
-  });
-
+  // Help, version and every bad-argument case run in-process in
+  // test/cli/usage.test.ts; this one needs a real process with a real pipe.
   it('help piped into a reader that leaves early (`muxtun connect --help | head -1`) exits 0 without a stack trace', async () => {
     for (const args of [['connect', '--help'], ['serve', '--help'], []]) {
       const child = new MuxtunProcess(`muxtun ${args.join(' ')}`, args, baseEnv());
@@ -46,45 +32,6 @@ describe.concurrent('muxtun without a command', () => {
       expect(exit.code, child.tail()).toBe(args.length === 0 ? 2 : 0);
     }
   });
-
-  it('serve --help and connect --help describe the options and exit 0', async () => {
-    const serve = await runMuxtun(['serve', '--help']);
-    expect(serve.exit.code).toBe(0);
-    expect(serve.stdout).toContain('--allow-remote');
-    const connect = await runMuxtun(['connect', '--help']);
-    expect(connect.exit.code).toBe(0);
-    expect(connect.stdout).toContain('-L, --local');
-  });
-});
-
-describe.concurrent('bad arguments: exit 2 and a message naming the problem', () => {
-  const server = '127.0.0.1:4443';
-  const cases: Array<{ name: string; args: string[]; env?: NodeJS.ProcessEnv; message: RegExp }> = [
-    { name: '-L with only a port', args: ['connect', server, '-L', '80'], message: /-L 80: expected \[bind:\]port:host:hostport/ },
-    { name: '-R with words for ports', args: ['connect', server, '-R', 'x:y:z'], message: /-R x:y:z: listening port: "x" is not a port number/ },
-    { name: 'a -L port above 65535', args: ['connect', server, '-L', '70000:localhost:80'], message: /-L 70000:localhost:80: listening port: port 70000 is out of range/ },
-    { name: 'a -R target port above 65535', args: ['connect', server, '-R', '9000:localhost:70000'], message: /target port: port 70000 is out of range/ },
-    { name: 'a server port above 65535', args: ['connect', '127.0.0.1:70000', '-L', '8080:localhost:80'], message: /server address: port 70000 is out of range/ },
-    { name: 'serve --port above 65535', args: ['serve', '--port', '70000'], message: /--port: port 70000 is out of range/ },
-    { name: 'no server', args: ['connect', '-L', '8080:localhost:80'], message: /give the server as HOST:PORT or set MUXTUN_SERVER/ },
-    { name: 'no token', args: ['connect', server, '-L', '8080:localhost:80'], env: baseEnv(), message: /no token: set MUXTUN_TOKEN/ },
-    { name: 'no forwards', args: ['connect', server], message: /nothing to forward/ },
-    { name: '--fingerprint garbage', args: ['connect', server, '-L', '8080:localhost:80', '--fingerprint', 'garbage'], message: /--fingerprint: Invalid certificate fingerprint "garbage"/ },
-    { name: '--cert without --key', args: ['serve', '--cert', '/nonexistent/cert.pem'], message: /--cert and --key go together/ },
-    { name: 'an unknown option of connect', args: ['connect', server, '--frobnicate'], message: /unknown option '--frobnicate'/ },
-    { name: 'an unknown option of serve', args: ['serve', '--frobnicate'], message: /unknown option '--frobnicate'/ },
-    { name: 'an unknown command', args: ['frobnicate'], message: /unknown command 'frobnicate'/ },
-    { name: 'two ways of trust at once', args: ['connect', server, '-L', '8080:localhost:80', '--insecure', '--fingerprint', FAKE_FINGERPRINT], message: /choose one way to trust the server/ },
-  ];
-  for (const { name, args, env, message } of cases) {
-    it(name, async () => {
-      const { exit, stdout, stderr } = await runMuxtun(args, env ?? withToken);
-      expect(exit.code, stderr).toBe(2);
-      expect(stderr).toMatch(message);
-      expect(stderr).toContain('--help');
-      expect(stdout).toBe('');
-    });
-  }
 });
 
 describe.concurrent('connect fails before a tunnel exists: exit 1 and a clear message', () => {
