@@ -17,9 +17,9 @@ import { describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/muxado/constants.js';
 import { encodeFrame } from '../../src/muxado/frame.js';
 import { ErrorCode } from '../../src/muxado/index.js';
-import { echoServer, expectEcho, freePort } from './helpers/net.js';
-import { waitUntil, within } from './helpers/process.js';
-import { RawWire, authenticatedSession, controlMessage, forward, startClient, startServer, streamOutcome, type InProcessServer } from './helpers/tunnel.js';
+import { echoServer, expectEcho, freePort } from '../support/net.js';
+import { RawWire, authenticatedSession, controlMessage, forward, startClient, startServer, streamEnd, type InProcessServer } from '../support/tunnel.js';
+import { waitUntil, within } from '../support/wait.js';
 
 const FUZZ_MS = Number(process.env.MUXTUN_FUZZ_MS ?? 12_000);
 const WORKERS = 6;
@@ -278,14 +278,14 @@ async function headerCase(ctx: Context, f: Fuzz): Promise<string> {
       const type = f.pick([0, 1, 3, 4, 100, 0xfffffefe]);
       const stream = session.open({ type });
       stream.write(f.bytes(f.int(32)));
-      expect(await streamOutcome(stream, 5_000), `stream type ${type}`).toEqual({ reset: ErrorCode.REFUSED_STREAM });
+      expect(await streamEnd(stream, 5_000), `stream type ${type}`).toEqual({ reset: ErrorCode.REFUSED_STREAM });
       hows.push(`stream type ${type}`);
       continue;
     }
     const { bytes, how, expect: codes } = badHeader(f, ctx.echoPort);
     const stream = session.open({ type: 2 });
     stream.end(bytes);
-    const outcome = await streamOutcome(stream, 5_000);
+    const outcome = await streamEnd(stream, 5_000);
     expect(codes, `${how}: got ${JSON.stringify(outcome)}`).toContain(outcome.reset);
     hows.push(how);
   }
