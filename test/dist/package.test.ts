@@ -70,13 +70,14 @@ describe('npm package', () => {
       probe,
       `const engine = await import('muxtun/muxado');
 const api = await import('muxtun');
-console.log(JSON.stringify({ client: typeof engine.client, server: typeof engine.server, main: typeof api.main }));
+console.log(JSON.stringify({ client: typeof engine.client, server: typeof engine.server, TunnelServer: typeof api.TunnelServer, TunnelClient: typeof api.TunnelClient, main: typeof api.main }));
 try { await import('muxtun/dist/cli/main.js'); console.log('deep import allowed'); } catch (error) { console.log(error.code); }
 `,
     );
     const { stdout } = await run(process.execPath, [probe], { cwd: join(prefix, 'lib'), env });
     const [kinds, deep] = stdout.trim().split('\n');
-    expect(JSON.parse(kinds!)).toEqual({ client: 'function', server: 'function', main: 'function' });
+    // The API is the tunnel; the CLI's main is not part of it (importing 'muxtun' loads no CLI code).
+    expect(JSON.parse(kinds!)).toEqual({ client: 'function', server: 'function', TunnelServer: 'function', TunnelClient: 'function', main: 'undefined' });
     // Only `.`, `./muxado` and `./package.json` are public.
     expect(deep).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
   });
@@ -88,11 +89,11 @@ try { await import('muxtun/dist/cli/main.js'); console.log('deep import allowed'
     await writeFile(
       join(lib, 'consumer.mts'),
       `import { client, server, type Session } from 'muxtun/muxado';
-import { main } from 'muxtun';
+import { TunnelServer, type TunnelServerOptions } from 'muxtun';
 import type { Duplex } from 'node:stream';
 export function open(socket: Duplex): Session { return client(socket); }
 export const serverFn: typeof server = server;
-export const code: Promise<number> = main(['--version'], { env: {}, stdout: process.stdout, stderr: process.stderr });
+export const tunnel = (options: TunnelServerOptions): TunnelServer => new TunnelServer(options);
 `,
     );
     await writeFile(
