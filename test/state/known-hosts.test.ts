@@ -9,9 +9,9 @@ import {
   recordKnownHost,
 } from '../../src/state/index.js';
 import { formatHostPort } from '../../src/util/host-port.js';
-import { rejection, useTempDirs } from '../tls/helpers.js';
+import { tempDir } from '../support/scope.js';
+import { rejection } from '../support/wait.js';
 
-const tempDir = useTempDirs();
 const FP_A = `sha256:${'a'.repeat(64)}`;
 const FP_B = `sha256:${'b'.repeat(64)}`;
 const mode = async (path: string) => (await stat(path)).mode & 0o777;

@@ -2,9 +2,9 @@ import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkStateFile, defaultStateDir, ensureStateDir } from '../../src/state/index.js';
-import { rejection, useTempDirs } from '../tls/helpers.js';
+import { tempDir } from '../support/scope.js';
+import { rejection } from '../support/wait.js';
 
-const tempDir = useTempDirs();
 const mode = async (path: string) => (await stat(path)).mode & 0o777;
 
 describe('defaultStateDir', () => {
