@@ -17,6 +17,7 @@ import { describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/muxado/constants.js';
 import { encodeFrame } from '../../src/muxado/frame.js';
 import { ErrorCode } from '../../src/muxado/index.js';
+import { u16, u32 } from '../support/bytes.js';
 import { echoServer, expectEcho, freePort } from '../support/net.js';
 import { RawWire, authenticatedSession, controlMessage, forward, startClient, startServer, streamEnd, type InProcessServer } from '../support/tunnel.js';
 import { waitUntil, within } from '../support/wait.js';
@@ -55,16 +56,6 @@ class Fuzz {
   }
 }
 
-const u16 = (n: number): Buffer => {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n & 0xffff);
-  return b;
-};
-const u32 = (n: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-};
 
 /** A valid opening: control stream with hello, a -L stream with a header and data, some housekeeping frames. */
 function validFrames(f: Fuzz, token: string): Buffer[] {

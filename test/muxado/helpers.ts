@@ -191,19 +191,6 @@ export function quiet<T extends NodeJS.EventEmitter>(stream: T): T {
   return stream;
 }
 
-/** Deterministic pseudo-random bytes (xorshift), so a failure reproduces. */
-export function patternBytes(length: number, seed = 1): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
 /** Resolves with the error a stream ends with (or null if it closes cleanly), also if it already has. */
 export function streamOutcome(stream: Duplex): Promise<Error | null> {
   return new Promise((resolve) => {
@@ -222,12 +209,6 @@ export async function writeAll(stream: NodeJS.WritableStream, data: Buffer, chun
     if (!stream.write(data.subarray(at, at + chunkSize))) await once(stream as unknown as NodeJS.EventEmitter, 'drain');
   }
   stream.end();
-}
-
-export function u32(value: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(value >>> 0);
-  return b;
 }
 
 const typeNames: Record<number, string> = { 1: 'SYN', 2: 'RST', 3: 'DATA', 4: 'WNDINC', 6: 'GOAWAY' };

@@ -3,7 +3,8 @@ import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, type Session, type Stream } from '../../src/muxado/index.js';
 import { sha256 } from '../support/net.js';
-import { patternBytes, quiet, sessionPair, streamOutcome } from './helpers.js';
+import { patternBytes } from '../support/bytes.js';
+import { quiet, sessionPair, streamOutcome } from './helpers.js';
 
 const servers: http.Server[] = [];
 afterEach(() => {

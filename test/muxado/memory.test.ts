@@ -2,7 +2,8 @@ import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { client, InvalidArgumentError, server, SessionClosedError, type Stream } from '../../src/muxado/index.js';
 import { sha256 } from '../support/net.js';
-import { patternBytes, quiet, readAll, streamOutcome, writeAll } from './helpers.js';
+import { patternBytes } from '../support/bytes.js';
+import { quiet, readAll, streamOutcome, writeAll } from './helpers.js';
 
 type Callback = (error?: Error | null) => void;
 

@@ -10,7 +10,8 @@ import {
   type Stream,
 } from '../../src/muxado/index.js';
 import { sha256 } from '../support/net.js';
-import { patternBytes, quiet, rawPeerOf, readAll, sessionPair, streamOutcome, writeAll } from './helpers.js';
+import { patternBytes } from '../support/bytes.js';
+import { quiet, rawPeerOf, readAll, sessionPair, streamOutcome, writeAll } from './helpers.js';
 
 describe('opening and accepting streams', () => {
   it('a client-opened stream is accepted by the server, data flows both ways', async () => {
