@@ -13,7 +13,8 @@ import { makeLeaf, type Pem } from '../support/certs.js';
 import { connectArgs, runMuxtun, spawnMuxtun } from '../support/muxtun.js';
 import { closedPort, freePort, listen, serveOnLoopback, type TestServer } from '../support/net.js';
 import { repoRoot } from '../support/process.js';
-import { Scope, tempDir } from '../support/scope.js';
+import { tempDir } from '../support/fs.js';
+import { Scope } from '../support/scope.js';
 
 const FAKE_FINGERPRINT = `sha256:${'ab'.repeat(32)}`;
 const withToken = { env: { MUXTUN_TOKEN: 'e2e-token' } };

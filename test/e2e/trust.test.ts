@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startConnect, startServe } from '../support/muxtun.js';
 import { echoServer, exchange, freePort } from '../support/net.js';
-import { Scope, tempDir } from '../support/scope.js';
+import { tempDir } from '../support/fs.js';
+import { Scope } from '../support/scope.js';
 
 describe.concurrent('trust', () => {
   it('a wrong token: connect exits 1 saying authentication failed, and no token shows up in any output', async (context) => {

@@ -3,12 +3,12 @@
  * taken from files and the environment, stored privately, and refused when
  * stored where others can read them.
  */
-import { chmod, stat, writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawnMuxtun, startConnect, startServe } from '../support/muxtun.js';
 import { echoServer, expectEcho, freePort } from '../support/net.js';
-import { tempDir } from '../support/scope.js';
+import { fileMode, tempDir } from '../support/fs.js';
 
 async function tokenFile(token: string, mode = 0o600): Promise<string> {
   const path = join(await tempDir(), 'token');
@@ -82,11 +82,10 @@ describe('where the token comes from', () => {
 describe('the state directory', () => {
   it('is created 0700 with the key and token 0600', async () => {
     const serve = await startServe();
-    const mode = async (name: string): Promise<number> => (await stat(join(serve.stateDir, name))).mode & 0o777;
-    expect(await mode('.')).toBe(0o700);
-    expect(await mode('server-key.pem')).toBe(0o600);
-    expect(await mode('token')).toBe(0o600);
-    expect(await mode('server-cert.pem')).toBe(0o644);
+    expect(await fileMode(join(serve.stateDir, '.'))).toBe(0o700);
+    expect(await fileMode(join(serve.stateDir, 'server-key.pem'))).toBe(0o600);
+    expect(await fileMode(join(serve.stateDir, 'token'))).toBe(0o600);
+    expect(await fileMode(join(serve.stateDir, 'server-cert.pem'))).toBe(0o644);
   });
 
   it('serve refuses to start when the token, the key or the directory is open to others, and says how to fix it', async () => {

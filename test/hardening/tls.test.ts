@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { caPem, makeLeaf, writeCa, writePem } from '../support/certs.js';
 import { spawnMuxtun, startConnect, startServe } from '../support/muxtun.js';
 import { connectionEnd, echoServer, expectEcho, freePort } from '../support/net.js';
-import { tempDir, track } from '../support/scope.js';
+import { tempDir } from '../support/fs.js';
+import { track } from '../support/scope.js';
 import { within } from '../support/wait.js';
 
 /** `muxtun connect` that is expected to fail: its exit code and stderr. */

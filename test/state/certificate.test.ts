@@ -1,5 +1,5 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { chmod, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -11,10 +11,9 @@ import {
 } from '../../src/state/index.js';
 import { fingerprintOf } from '../../src/tls/index.js';
 import { makeLeaf, writePem } from '../support/certs.js';
-import { tempDir } from '../support/scope.js';
+import { fileMode, tempDir } from '../support/fs.js';
 import { rejection } from '../support/wait.js';
 
-const mode = async (path: string) => (await stat(path)).mode & 0o777;
 const YEAR_MS = 365.25 * 24 * 3600 * 1000;
 
 describe('loadOrCreateServerCertificate', () => {
@@ -23,9 +22,9 @@ describe('loadOrCreateServerCertificate', () => {
     const identity = await loadOrCreateServerCertificate(stateDir);
 
     expect(identity.created).toBe(true);
-    expect(await mode(stateDir)).toBe(0o700);
-    expect(await mode(join(stateDir, SERVER_KEY_FILE))).toBe(0o600);
-    expect(await mode(join(stateDir, SERVER_CERT_FILE))).toBe(0o644);
+    expect(await fileMode(stateDir)).toBe(0o700);
+    expect(await fileMode(join(stateDir, SERVER_KEY_FILE))).toBe(0o600);
+    expect(await fileMode(join(stateDir, SERVER_CERT_FILE))).toBe(0o644);
     expect(await readFile(join(stateDir, SERVER_CERT_FILE), 'utf8')).toBe(identity.cert);
     expect(await readFile(join(stateDir, SERVER_KEY_FILE), 'utf8')).toBe(identity.key);
 

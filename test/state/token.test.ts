@@ -2,7 +2,7 @@ import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MAX_TOKEN_FILE_BYTES, TOKEN_FILE, loadOrCreateToken, readTokenFile } from '../../src/state/index.js';
-import { tempDir } from '../support/scope.js';
+import { tempDir } from '../support/fs.js';
 import { rejection } from '../support/wait.js';
 
 

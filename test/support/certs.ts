@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import { fingerprintOf } from '../../src/tls/index.js';
-import { tempDir } from './scope.js';
+import { tempDir } from './fs.js';
 
 export interface Pem {
   cert: string;

@@ -6,7 +6,8 @@
  */
 import { join } from 'node:path';
 import { assertBuilt, baseEnv, repoRoot, TestProcess, type Exit } from './process.js';
-import { currentScope, tempDir, type Scope } from './scope.js';
+import { tempDir } from './fs.js';
+import { currentScope, type Scope } from './scope.js';
 
 assertBuilt();
 

@@ -10,10 +10,7 @@
  *   ambiguous, pass `new Scope(context)` to the helpers: it closes when that
  *   test finishes. Anything started there without one is closed with the file.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { TestContext } from 'vitest';
 
 export type Cleanup = () => unknown;
@@ -78,11 +75,4 @@ export function track<T extends { destroy(): unknown } | net.Server>(thing: T, s
     else thing.destroy();
   });
   return thing;
-}
-
-/** A fresh directory under the system temp dir, removed when the scope closes. */
-export async function tempDir(prefix = 'muxtun-test-', scope: Scope = currentScope()): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  scope.add(() => rm(dir, { recursive: true, force: true }), 'fs');
-  return dir;
 }

@@ -13,7 +13,8 @@ import { client as muxadoClient, type Session, type SessionOptions, type Stream 
 import { FrameType } from '../../src/muxado/constants.js';
 import { loadOrCreateServerCertificate } from '../../src/state/index.js';
 import { TunnelClient, TunnelServer, type ForwardSpec, type ServerLimits, type ServerPolicy, type TunnelClientEvents, type TunnelClientOptions, type TunnelLogger } from '../../src/tunnel/index.js';
-import { currentScope, tempDir, type Scope } from './scope.js';
+import { tempDir } from './fs.js';
+import { currentScope, type Scope } from './scope.js';
 import { within } from './wait.js';
 
 /** Stops `stop` with the scope, ignoring its failure (the thing may be gone already). */

@@ -12,7 +12,8 @@ import {
 import { HostKeyMismatchError, knownHostsFile, loadOrCreateServerCertificate } from '../../src/state/index.js';
 import { caPem, makeLeaf } from '../support/certs.js';
 import { listen, tlsEchoServer } from '../support/net.js';
-import { tempDir, track } from '../support/scope.js';
+import { tempDir } from '../support/fs.js';
+import { track } from '../support/scope.js';
 import { rejection } from '../support/wait.js';
 
 async function connect(port: number, trust: ClientTrust, extra: { servername?: string; host?: string } = {}) {
@@ -23,7 +24,7 @@ async function connect(port: number, trust: ClientTrust, extra: { servername?: s
 }
 
 /** Writes `text` and resolves with what the echo server sends back. */
-function echo(socket: TLSSocket, text: string): Promise<string> {
+function echoText(socket: TLSSocket, text: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let received = '';
     socket.on('data', (chunk: Buffer) => {
@@ -48,7 +49,7 @@ describe('connectTls with a pinned fingerprint', () => {
     expect(connection.fingerprint).toBe(identity.fingerprint);
     expect(connection.recorded).toBe(false);
     expect(connection.socket.getProtocol()).toBe('TLSv1.3');
-    expect(await echo(connection.socket, 'ping')).toBe('ping');
+    expect(await echoText(connection.socket, 'ping')).toBe('ping');
   });
 
   it('accepts the pin in OpenSSL colon form', async () => {
@@ -90,7 +91,7 @@ describe('connectTls with a CA', () => {
     expect(byIp.socket.authorized).toBe(true);
     expect(byIp.fingerprint).toBe(fingerprintOf(leaf.cert));
     const byName = await connect(port, { kind: 'ca', caPem: ca.cert }, { servername: 'localhost' });
-    expect(await echo(byName.socket, 'hello')).toBe('hello');
+    expect(await echoText(byName.socket, 'hello')).toBe('hello');
   });
 
   it('rejects a host name the certificate does not list', async () => {
@@ -140,7 +141,7 @@ describe('connectTls with trust on first use', () => {
 
     const second = await connect(port, trust);
     expect(second).toMatchObject({ fingerprint: identity.fingerprint, recorded: false });
-    expect(await echo(second.socket, 'again')).toBe('again');
+    expect(await echoText(second.socket, 'again')).toBe('again');
     await nextConnection();
     const bytesBefore = appBytes();
 
