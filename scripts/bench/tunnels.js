@@ -12,8 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { root } from './lib.js';
-import { freePort, processTree, spawnChild, stopChild, waitForEcho, waitForOutput } from './procs.js';
+import { freePort, processTree, root, spawnChild, stopChild, waitForEcho, waitForOutput } from './procs.js';
 
 export const direct = {
   name: 'direct',
