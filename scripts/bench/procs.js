@@ -1,8 +1,9 @@
 // Process plumbing for the benchmarks (`npm run bench`, `npm run bench:engine`):
 // where the repository is, children with a raised open-files limit that print
-// a ready line or a JSON result, the Go reference peer's build, free loopback
-// ports, readiness by round trip, and resident memory and CPU time read from
-// /proc. (The machine's description and the Markdown table are in report.js.)
+// a ready line or a JSON result, the Go reference peer's build, readiness by
+// round trip, and resident memory and CPU time read from /proc. (Free ports
+// come from test/support/ports.js, shared with the tests; the machine's
+// description and the Markdown table are in report.js.)
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -96,17 +97,7 @@ export async function stopChild(child, graceMs = 3_000) {
   clearTimeout(timer);
 }
 
-/** A loopback port that was free a moment ago (the kernel picks it; we close and reuse it). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
+// freePort and onPath: test/support/ports.js, shared with the tests.
 
 /**
  * Resolves once a 4-byte round trip through `port` comes back: the listener is

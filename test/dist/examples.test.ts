@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerignoreAllows, execForm, parseCopy, parseDockerfile, type Stage } from './dockerfile.js';
 import { serveBanner } from '../support/muxtun.js';
 import { tlsFingerprint } from '../support/net.js';
+import { onPath } from '../support/ports.js';
 import { cleanEnv, repoRoot, TestProcess } from '../support/process.js';
 
 const run = promisify(execFile);
@@ -50,10 +51,6 @@ function replaceFlag(argv: string[], flag: string, value: string): string[] {
 function flagValue(argv: string[], flag: string): string | undefined {
   const at = argv.indexOf(flag);
   return at < 0 ? undefined : argv[at + 1];
-}
-
-function which(command: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, command)));
 }
 
 describe('examples/systemd/muxtun.service', () => {
@@ -95,7 +92,7 @@ describe('examples/systemd/muxtun.service', () => {
   });
 
   // Skipped where systemd-analyze is missing, except in CI, where .ci/run installs it.
-  it.runIf(which('systemd-analyze') || process.env.CI === 'true')('passes systemd-analyze verify and scores OK on security', async () => {
+  it.runIf(onPath('systemd-analyze') || process.env.CI === 'true')('passes systemd-analyze verify and scores OK on security', async () => {
     // verify checks that ExecStart's program exists and is executable: point it at bin/muxtun.js.
     const copy = join(temp, 'muxtun.service');
     await writeFile(copy, (await readFile(unitPath, 'utf8')).replace('ExecStart=/usr/local/bin/muxtun ', `ExecStart=${join(repoRoot, 'bin', 'muxtun.js')} `));

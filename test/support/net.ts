@@ -6,9 +6,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
+import { freePort } from './ports.js';
 import { currentScope, track, type Scope } from './scope.js';
 import { within } from './wait.js';
 
@@ -16,44 +16,8 @@ export const sha256 = (data: Buffer): string => createHash('sha256').update(data
 
 // ---- ports ----
 
-/**
- * A port that was free a moment ago, for what cannot take port 0 itself
- * (-L listeners, a -R port that must stay the same across a reconnect,
- * programs that refuse 0). Picked below the kernel's ephemeral range: ports
- * in that range are also handed out as source ports of outgoing connections,
- * and with hundreds of connections in flight one of those takes "our" port
- * often enough to flake.
- */
-export async function freePort(): Promise<number> {
-  const [low] = ephemeralRange();
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
-    if (await canBind(port)) return port;
-  }
-  throw new Error('found no free port below the ephemeral range in 50 tries');
-}
-
-function ephemeralRange(): [number, number] {
-  try {
-    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (low! > 11_000 && high! > low!) return [low!, high!];
-  } catch {
-    // Not Linux: assume the IANA range.
-  }
-  return [49_152, 65_535];
-}
-
-async function canBind(port: number): Promise<boolean> {
-  const server = net.createServer();
-  try {
-    server.listen(port, '127.0.0.1');
-    await once(server, 'listening');
-  } catch {
-    return false;
-  }
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return true;
-}
+/** freePort is in ports.js (plain JavaScript, so scripts/bench uses the same one). */
+export { freePort };
 
 /** A port where nothing listens. */
 export const closedPort = freePort;
