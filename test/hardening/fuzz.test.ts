@@ -19,7 +19,7 @@ import { encodeFrame } from '../../src/muxado/frame.js';
 import { ErrorCode } from '../../src/muxado/index.js';
 import { u16, u32 } from '../support/bytes.js';
 import { echoServer, expectEcho, freePort } from '../support/net.js';
-import { RawWire, authenticatedSession, controlMessage, forward, startClient, startServer, streamEnd, type InProcessServer } from '../support/tunnel.js';
+import { RawWire, authenticatedSession, controlMessage, forward, startTunnelClient, startTunnelServer, streamEnd, type InProcessServer } from '../support/tunnel.js';
 import { waitUntil, within } from '../support/wait.js';
 
 const FUZZ_MS = Number(process.env.MUXTUN_FUZZ_MS ?? 12_000);
@@ -300,7 +300,7 @@ describe('fuzzing a live server', () => {
   it(`survives ${FUZZ_MS / 1000} s of hostile sessions while a good client keeps working`, async () => {
     const seed = Number(process.env.MUXTUN_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
     const echo = await echoServer();
-    const server = await startServer({
+    const server = await startTunnelServer({
       // Bad sessions must end quickly: no hello within 1 s, no heartbeat answer within 1.5 s.
       limits: { handshakeTimeoutMs: 1_000, headerTimeoutMs: 1_000, maxUnauthenticated: 1_000 },
       session: { heartbeatInterval: 500, heartbeatTolerance: 1_000 },
@@ -308,7 +308,7 @@ describe('fuzzing a live server', () => {
       policy: { allowLocal: [{ host: '127.0.0.1', ports: { from: echo.port, to: echo.port } }], allowRemote: [] },
     });
     const lPort = await freePort();
-    await startClient(server, { local: [forward(lPort, echo.port)] });
+    await startTunnelClient(server, { local: [forward(lPort, echo.port)] });
     const ctx: Context = { server, echoPort: echo.port, counts: { 'random bytes': 0, 'mutated frames': 0, 'bad control message': 0, 'bad stream header': 0}, goAways: 0 };
 
     const deadline = Date.now() + FUZZ_MS;

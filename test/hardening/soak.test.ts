@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../support/net.js';
 import { repoRoot, TestProcess } from '../support/process.js';
-import { forward, startClient, startServer } from '../support/tunnel.js';
+import { forward, startTunnelClient, startTunnelServer } from '../support/tunnel.js';
 import { waitUntil, within } from '../support/wait.js';
 
 const CONNECTIONS = 5_000;
@@ -67,10 +67,10 @@ describe('soak', () => {
     const load = new TestProcess({ command: process.execPath, args: [join(repoRoot, 'test', 'hardening', 'fixtures', 'load.mjs')], ipc: true, name: 'load generator' });
     const { port: echoPort } = await nextMessage(load, 'echo', 10_000);
 
-    const server = await startServer();
+    const server = await startTunnelServer();
     const lPort = await freePort();
     // Four in five connections go through -L, one in five through -R.
-    const { client, ready } = await startClient(server, { local: [forward(lPort, echoPort)], remote: [forward(0, echoPort)] });
+    const { client, ready } = await startTunnelClient(server, { local: [forward(lPort, echoPort)], remote: [forward(0, echoPort)] });
     const rPort = ready.remote[0]!.port;
     // Settle what the setup left in flight, then take the baseline.
     await new Promise((resolve) => setImmediate(resolve));

@@ -70,7 +70,7 @@ export interface InProcessServer {
 }
 
 /** A TunnelServer on 127.0.0.1 and a free port, stopped after the test. */
-export async function startServer(options: { limits?: Partial<ServerLimits>; policy?: ServerPolicy; session?: SessionOptions; token?: string } = {}): Promise<InProcessServer> {
+export async function startTunnelServer(options: { limits?: Partial<ServerLimits>; policy?: ServerPolicy; session?: SessionOptions; token?: string } = {}): Promise<InProcessServer> {
   const material = await testCertificate();
   const logger = new RecordingLogger();
   const token = options.token ?? `tok-${randomUUID()}`;
@@ -94,7 +94,7 @@ type ReadyInfo = TunnelClientEvents['ready'][0];
 export const forward = (bindPort: number, targetPort: number, bindHost = '127.0.0.1'): ForwardSpec => ({ bindHost, bindPort, targetHost: '127.0.0.1', targetPort });
 
 /** A TunnelClient to `server`, running until the test ends; resolves once the first session is ready. */
-export async function startClient(
+export async function startTunnelClient(
   server: InProcessServer,
   options: Partial<TunnelClientOptions> = {},
 ): Promise<{ client: TunnelClient; logger: RecordingLogger; running: Promise<void>; ready: ReadyInfo }> {
