@@ -14,12 +14,12 @@ import { FrameType } from '../../src/muxado/constants.js';
 import { loadOrCreateServerCertificate } from '../../src/state/index.js';
 import { TunnelClient, TunnelServer, type ForwardSpec, type ServerLimits, type ServerPolicy, type TunnelClientEvents, type TunnelClientOptions, type TunnelLogger } from '../../src/tunnel/index.js';
 import { tempDir } from './fs.js';
-import { currentScope, type Scope } from './scope.js';
+import { currentScope } from './scope.js';
 import { within } from './wait.js';
 
-/** Stops `stop` with the scope, ignoring its failure (the thing may be gone already). */
-function stopWith(scope: Scope, stop: () => Promise<unknown>): void {
-  scope.add(() => stop().catch(() => undefined));
+/** Runs `stop` when the current scope closes, ignoring its failure (the thing may be gone already). */
+function stopLater(stop: () => Promise<unknown>): void {
+  currentScope().add(() => stop().catch(() => undefined));
 }
 
 export interface Entry {
@@ -85,7 +85,7 @@ export async function startTunnelServer(options: { limits?: Partial<ServerLimits
     ...(options.session ? { session: options.session } : {}),
   });
   const address = await server.listen();
-  stopWith(currentScope(), () => server.stop(0));
+  stopLater(() => server.stop(0));
   return { server, port: address.port, token, fingerprint: material.fingerprint, logger };
 }
 
@@ -112,7 +112,7 @@ export async function startTunnelClient(
   const ready = once(client, 'ready') as Promise<TunnelClientEvents['ready']>;
   const running = client.run();
   running.catch(() => undefined);
-  stopWith(currentScope(), () => client.stop(0));
+  stopLater(() => client.stop(0));
   const [info] = await within(Promise.race([ready, running.then(() => Promise.reject(new Error('client stopped before ready')))]), 15_000, 'the tunnel client to be ready');
   return { client, logger, running, ready: info };
 }
@@ -123,7 +123,7 @@ export async function startTunnelClient(
 export async function tlsTo(port: number, options: tls.ConnectionOptions & { localAddress?: string } = {}): Promise<tls.TLSSocket> {
   const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, minVersion: 'TLSv1.3', ...options });
   socket.on('error', () => {});
-  stopWith(currentScope(), async () => socket.destroy());
+  stopLater(async () => socket.destroy());
   await within(once(socket, 'secureConnect'), 5_000, `a TLS connection to port ${port}`);
   return socket;
 }
@@ -193,7 +193,7 @@ export class ControlReader {
 export async function rawSession(port: number, options: { localAddress?: string } = {}): Promise<{ session: Session; socket: tls.TLSSocket }> {
   const socket = await tlsTo(port, options.localAddress ? { localAddress: options.localAddress } : {});
   const session = muxadoClient(socket, { heartbeat: false });
-  stopWith(currentScope(), async () => session.close());
+  stopLater(async () => session.close());
   return { session, socket };
 }
 
