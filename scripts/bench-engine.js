@@ -5,28 +5,34 @@
 // BENCH_IDLE_STREAMS (10000), BENCH_WRITE=1 to record the table in docs/benchmarks.md.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { buildGoPeer, goPeerBinary, machine, root, runJson, startProcess, stop, table } from './bench/lib.js';
+import { buildGoPeer, goPeerBinary, root, runJsonChild, spawnChild, stopChild, waitForOutput } from './bench/procs.js';
+import { machine, table } from './bench/report.js';
 
 const bulkBytes = Number(process.env.BENCH_BULK_BYTES ?? 256 * 2 ** 20);
 const rrSeconds = Number(process.env.BENCH_RR_SECONDS ?? 3);
 const idleStreams = Number(process.env.BENCH_IDLE_STREAMS ?? 10_000);
 
-async function runOurs() {
-  const server = await startProcess(process.execPath, [path.join(root, 'scripts/bench/engine-echo-server.js')], /LISTENING (\d+)/);
+/** Runs `client(port)` against an echo server started with `command args`, which prints "LISTENING <port>". */
+async function withEchoServer(what, command, args, client) {
+  const server = spawnChild(command, args);
   try {
-    return await runJson(process.execPath, ['--expose-gc', path.join(root, 'scripts/bench/engine-client.js'), server.match[1], String(bulkBytes), String(rrSeconds), String(idleStreams)]);
+    const [, port] = await waitForOutput(server, /LISTENING (\d+)/, what, 60_000);
+    return await client(port);
   } finally {
-    stop(server);
+    await stopChild(server);
   }
 }
 
-async function runGo() {
-  const server = await startProcess(goPeerBinary, ['server', '-listen', '127.0.0.1:0'], /LISTENING (\d+)/);
-  try {
-    return await runJson(goPeerBinary, ['bench', '-connect', `127.0.0.1:${server.match[1]}`, '-bulk-bytes', String(bulkBytes), '-rr-seconds', `${rrSeconds}s`, '-idle-streams', String(idleStreams)]);
-  } finally {
-    stop(server);
-  }
+function runOurs() {
+  return withEchoServer('the engine echo server', process.execPath, [path.join(root, 'scripts/bench/engine-echo-server.js')], (port) =>
+    runJsonChild(process.execPath, ['--expose-gc', path.join(root, 'scripts/bench/engine-client.js'), port, String(bulkBytes), String(rrSeconds), String(idleStreams)], 'the engine client'),
+  );
+}
+
+function runGo() {
+  return withEchoServer('the Go echo server', goPeerBinary, ['server', '-listen', '127.0.0.1:0'], (port) =>
+    runJsonChild(goPeerBinary, ['bench', '-connect', `127.0.0.1:${port}`, '-bulk-bytes', String(bulkBytes), '-rr-seconds', `${rrSeconds}s`, '-idle-streams', String(idleStreams)], 'the Go bench client'),
+  );
 }
 
 const go = buildGoPeer();

@@ -1,9 +1,34 @@
-// Process plumbing for `npm run bench`: children with a raised open-files
-// limit, free loopback ports, readiness by round trip, and resident memory
-// read from /proc.
-import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+// Process plumbing for the benchmarks (`npm run bench`, `npm run bench:engine`):
+// where the repository is, children with a raised open-files limit that print
+// a ready line or a JSON result, the Go reference peer's build, readiness by
+// round trip, and resident memory and CPU time read from /proc. (Free ports
+// come from test/support/ports.js, shared with the tests; the machine's
+// description and the Markdown table are in report.js.)
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const goPeerBinary = path.join(root, 'test/interop/bin/muxado-peer');
+
+/** Builds the Go reference peer (GOPATH mode against Debian's muxado), or returns why it cannot. */
+export function buildGoPeer() {
+  try {
+    mkdirSync(path.dirname(goPeerBinary), { recursive: true });
+    execFileSync('go', ['build', '-o', goPeerBinary, '.'], {
+      cwd: path.join(root, 'test/interop/peer'),
+      env: { ...process.env, GOPATH: process.env.MUXTUN_MUXADO_GOPATH || '/usr/share/gocode', GO111MODULE: 'off', GOFLAGS: '', GOCACHE: process.env.GOCACHE || path.join(os.tmpdir(), 'muxtun-interop-gocache') },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 300_000,
+    });
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, reason: `Go reference unavailable (${String(error.message).split('\n')[0]}); install golang-go and golang-github-inconshreveable-muxado-dev` };
+  }
+}
 
 // 5,000 idle forwarded connections need 5,000+ descriptors in every process
 // on the path, and CI machines often start with a soft limit of 1,024. Raise
@@ -72,17 +97,7 @@ export async function stopChild(child, graceMs = 3_000) {
   clearTimeout(timer);
 }
 
-/** A loopback port that was free a moment ago (the kernel picks it; we close and reuse it). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
+// freePort and onPath: test/support/ports.js, shared with the tests.
 
 /**
  * Resolves once a 4-byte round trip through `port` comes back: the listener is

@@ -2,7 +2,7 @@
 // the most self time, as shares of the samples where the process was busy.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { root } from './lib.js';
+import { root } from './procs.js';
 
 /** Where a frame lives, short: our files relative to the repo, Node's as node:..., others by base name. */
 function where(url, line) {

@@ -1,7 +1,20 @@
 // Turns the results of `npm run bench` into the table, the verdict on each
 // target of the performance issue, and the docs/benchmarks.md section.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { table } from './lib.js';
+import os from 'node:os';
+
+/** The machine in one line, for the report: CPUs, memory, OS, Node. */
+export function machine() {
+  const cpus = os.cpus();
+  return `${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
+}
+
+/** Renders rows as a Markdown table. */
+export function table(header, rows) {
+  const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
+  for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
+  return lines.join('\n');
+}
 
 /** Columns: the three kinds of the issue, then any other checkouts compared (BENCH_COMPARE). */
 const columns = (r) => ['direct', 'muxtun', 'ssh -L', ...Object.keys(r).filter((k) => !['direct', 'muxtun', 'ssh -L'].includes(k))];

@@ -18,10 +18,9 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { machine, root } from './lib.js';
-import { spawnChild, stopChild, waitForOutput } from './procs.js';
+import { root, spawnChild, stopChild, waitForOutput } from './procs.js';
 import { summariseProfile } from './profile.js';
-import { best, caveats, renderTable, verdicts, writeSection } from './report.js';
+import { best, caveats, machine, renderTable, verdicts, writeSection } from './report.js';
 import { direct, muxtun, ssh } from './tunnels.js';
 import * as workloads from './workloads.js';
 

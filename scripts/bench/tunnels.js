@@ -12,8 +12,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { root } from './lib.js';
-import { freePort, processTree, spawnChild, stopChild, waitForEcho, waitForOutput } from './procs.js';
+import { freePort, onPath } from '../../test/support/ports.js';
+import { processTree, root, spawnChild, stopChild, waitForEcho, waitForOutput } from './procs.js';
 
 export const direct = {
   name: 'direct',
@@ -76,7 +76,7 @@ export function ssh() {
   return {
     name: 'ssh -L',
     available() {
-      const missing = [SSHD, 'ssh', 'ssh-keygen'].filter((tool) => !which(tool));
+      const missing = [SSHD, 'ssh', 'ssh-keygen'].filter((tool) => !onPath(tool));
       if (missing.length > 0) return { ok: false, reason: `${missing.join(', ')} not installed (apt-get install openssh-server openssh-client)` };
       if (process.getuid?.() !== 0) return { ok: false, reason: 'sshd needs root here (it logs in as root with a key)' };
       return { ok: true };
@@ -150,11 +150,6 @@ export function ssh() {
       }
     },
   };
-}
-
-function which(tool) {
-  if (tool.startsWith('/')) return existsSync(tool);
-  return (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(path.join(dir, tool)));
 }
 
 /** sshd prints nothing when ready: wait until its port accepts a connection. */

@@ -3,8 +3,7 @@
 // load-generator child process (load.js); this file starts them, reads the
 // tunnel processes' CPU time and memory around them, and returns numbers.
 import path from 'node:path';
-import { root } from './lib.js';
-import { cpuSeconds, rssBytes, runJsonChild, sleep, spawnChild, stopChild, waitForOutput } from './procs.js';
+import { cpuSeconds, root, rssBytes, runJsonChild, sleep, spawnChild, stopChild, waitForOutput } from './procs.js';
 
 const loadScript = path.join(root, 'scripts/bench/load.js');
 

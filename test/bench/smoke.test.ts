@@ -2,26 +2,17 @@
 // real serve/connect processes, sshd when it is installed, every workload
 // with tiny sizes. It checks the bench finishes and prints its table; it
 // asserts nothing about speed (CI machines are shared and noisy).
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { repoRoot, TestProcess } from '../support/process.js';
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-function runSmokeBench(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    // BENCH_WRITE from the caller's shell must not turn a test into a docs edit.
-    const env = { ...process.env, BENCH_WRITE: '', BENCH_PROFILE: '', BENCH_KINDS: '', BENCH_WORKLOADS: '' };
-    const child = spawn(process.execPath, [join(repoRoot, 'scripts/bench/run.js'), '--smoke'], { cwd: repoRoot, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+async function runSmokeBench(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  // BENCH_WRITE from the caller's shell must not turn a test into a docs edit.
+  const env = { ...process.env, BENCH_WRITE: '', BENCH_PROFILE: '', BENCH_KINDS: '', BENCH_WORKLOADS: '' };
+  const bench = new TestProcess({ command: process.execPath, args: [join(repoRoot, 'scripts/bench/run.js'), '--smoke'], cwd: repoRoot, env, name: 'bench --smoke' });
+  const { code } = await bench.waitForExit(170_000);
+  return { code, stdout: bench.stdout.join('\n'), stderr: bench.stderr.join('\n') };
 }
 
 describe('npm run bench -- --smoke', () => {

@@ -19,11 +19,13 @@ import { basename, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerignoreAllows, execForm, parseCopy, parseDockerfile, type Stage } from './dockerfile.js';
-import { cleanEnv, LineProcess, repoRoot, servePort, tlsFingerprint } from './helpers.js';
+import { serveBanner } from '../support/muxtun.js';
+import { tlsFingerprint } from '../support/net.js';
+import { onPath } from '../support/ports.js';
+import { cleanEnv, repoRoot, TestProcess } from '../support/process.js';
 
 const run = promisify(execFile);
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-const processes: LineProcess[] = [];
 let temp: string;
 
 beforeAll(async () => {
@@ -31,14 +33,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(processes.map((p) => p.kill()));
   if (temp) await rm(temp, { recursive: true, force: true });
 });
 
-function startServe(args: string[], env: NodeJS.ProcessEnv): LineProcess {
-  const started = new LineProcess(args[0]!, args.slice(1), { cwd: temp, env });
-  processes.push(started);
-  return started;
+/** Runs a server command line as an example gives it, in the temp dir, with exactly `env`. */
+function runExample(argv: string[], env: NodeJS.ProcessEnv): TestProcess {
+  return new TestProcess({ command: argv[0]!, args: argv.slice(1), cwd: temp, env, name: 'serve (example)' });
 }
 
 /** Replaces `--flag value` in argv (the flag must be there). */
@@ -51,10 +51,6 @@ function replaceFlag(argv: string[], flag: string, value: string): string[] {
 function flagValue(argv: string[], flag: string): string | undefined {
   const at = argv.indexOf(flag);
   return at < 0 ? undefined : argv[at + 1];
-}
-
-function which(command: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, command)));
 }
 
 describe('examples/systemd/muxtun.service', () => {
@@ -96,7 +92,7 @@ describe('examples/systemd/muxtun.service', () => {
   });
 
   // Skipped where systemd-analyze is missing, except in CI, where .ci/run installs it.
-  it.runIf(which('systemd-analyze') || process.env.CI === 'true')('passes systemd-analyze verify and scores OK on security', async () => {
+  it.runIf(onPath('systemd-analyze') || process.env.CI === 'true')('passes systemd-analyze verify and scores OK on security', async () => {
     // verify checks that ExecStart's program exists and is executable: point it at bin/muxtun.js.
     const copy = join(temp, 'muxtun.service');
     await writeFile(copy, (await readFile(unitPath, 'utf8')).replace('ExecStart=/usr/local/bin/muxtun ', `ExecStart=${join(repoRoot, 'bin', 'muxtun.js')} `));
@@ -121,19 +117,18 @@ describe('examples/systemd/muxtun.service', () => {
     await mkdir(stateDir, { mode: 0o700 });
     let argv = replaceFlag(execStart, '--state-dir', stateDir);
     argv = replaceFlag(argv, '--port', '0');
-    const serve = startServe([process.execPath, join(repoRoot, 'bin', 'muxtun.js'), ...argv.slice(1), '--host', '127.0.0.1'], {
+    const serve = runExample([process.execPath, join(repoRoot, 'bin', 'muxtun.js'), ...argv.slice(1), '--host', '127.0.0.1'], {
       PATH: process.env.PATH,
       HOME: temp,
       ...fromFile,
     });
-    const port = await serve.waitFor('the listening line', servePort);
-    expect(await serve.waitFor('the token line', (line) => /^token:\s+(\S+)$/.exec(line)?.[1])).toBe(token);
+    const banner = await serveBanner(serve);
+    expect(banner.token).toBe(token);
     expect(existsSync(join(stateDir, 'token'))).toBe(false);
     const listening = await serve.waitForLog('listening');
-    expect(await tlsFingerprint(port)).toBe(listening.fingerprint);
-    await serve.kill();
+    expect(await tlsFingerprint(banner.port)).toBe(listening.fingerprint);
     // SIGTERM (systemctl stop) is a clean stop.
-    expect(serve.child.exitCode).toBe(0);
+    expect((await serve.stop()).code, serve.tail()).toBe(0);
   });
 });
 
@@ -262,15 +257,14 @@ describe('examples/docker/Dockerfile', () => {
     cmd = replaceFlag(cmd, '--port', '0');
     cmd = replaceFlag(cmd, '--state-dir', join(root, flagValue(cmd, '--state-dir')!));
     const argv = [process.execPath, ...entryArgs.map((arg) => (arg.startsWith('/') ? join(root, arg) : arg)), ...cmd, '--host', '127.0.0.1', '--log-format', 'json'];
-    const serve = startServe(argv, { PATH: process.env.PATH, HOME: temp, NODE_ENV: runtimeEnv.NODE_ENV });
-    const port = await serve.waitFor('the listening line', servePort);
-    await serve.waitFor('the connect line', (line) => (line.includes('MUXTUN_TOKEN=') ? line : undefined));
+    const serve = runExample(argv, { PATH: process.env.PATH, HOME: temp, NODE_ENV: runtimeEnv.NODE_ENV });
+    const { port } = await serveBanner(serve);
+    await serve.waitForStdout('the connect line', (line) => (line.includes('MUXTUN_TOKEN=') ? line : undefined));
     expect(await tlsFingerprint(port)).toBe((await serve.waitForLog('listening')).fingerprint);
     // First start: the token and identity were generated into the volume.
     expect(existsSync(join(root, 'var', 'lib', 'muxtun', 'token'))).toBe(true);
-    await serve.kill();
     // SIGTERM (docker stop) is a clean stop.
-    expect(serve.child.exitCode).toBe(0);
+    expect((await serve.stop()).code, serve.tail()).toBe(0);
   }, 240_000);
 });
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanEnv, repoRoot } from './helpers.js';
+import { cleanEnv, repoRoot } from '../support/process.js';
 
 const run = promisify(execFile);
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -70,14 +70,14 @@ describe('npm package', () => {
       probe,
       `const engine = await import('muxtun/muxado');
 const api = await import('muxtun');
-console.log(JSON.stringify({ client: typeof engine.client, server: typeof engine.server, TunnelServer: typeof api.TunnelServer, main: typeof api.main }));
+console.log(JSON.stringify({ client: typeof engine.client, server: typeof engine.server, TunnelServer: typeof api.TunnelServer, TunnelClient: typeof api.TunnelClient, main: typeof api.main }));
 try { await import('muxtun/dist/cli/main.js'); console.log('deep import allowed'); } catch (error) { console.log(error.code); }
 `,
     );
     const { stdout } = await run(process.execPath, [probe], { cwd: join(prefix, 'lib'), env });
     const [kinds, deep] = stdout.trim().split('\n');
-    // The library entry is the tunnel API; it carries no CLI (main, commander, pino).
-    expect(JSON.parse(kinds!)).toEqual({ client: 'function', server: 'function', TunnelServer: 'function', main: 'undefined' });
+    // The API is the tunnel; the CLI's main is not part of it (importing 'muxtun' loads no CLI code).
+    expect(JSON.parse(kinds!)).toEqual({ client: 'function', server: 'function', TunnelServer: 'function', TunnelClient: 'function', main: 'undefined' });
     // Only `.`, `./muxado` and `./package.json` are public.
     expect(deep).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
   });
@@ -93,7 +93,7 @@ import { TunnelServer, type TunnelServerOptions } from 'muxtun';
 import type { Duplex } from 'node:stream';
 export function open(socket: Duplex): Session { return client(socket); }
 export const serverFn: typeof server = server;
-export const make = (options: TunnelServerOptions): TunnelServer => new TunnelServer(options);
+export const tunnel = (options: TunnelServerOptions): TunnelServer => new TunnelServer(options);
 `,
     );
     await writeFile(

@@ -8,22 +8,23 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
-import { generate } from 'selfsigned';
 import { describe, expect, it } from 'vitest';
-import './setup.js';
-import { connectArgs, Scope } from './helpers/muxtun.js';
-import { closedPort, freePort, listen, serveOnLoopback, type TestServer } from './helpers/net.js';
-import { baseEnv, MuxtunProcess, runMuxtun } from './helpers/process.js';
+import { makeLeaf, type Pem } from '../support/certs.js';
+import { connectArgs, runMuxtun, spawnMuxtun } from '../support/muxtun.js';
+import { closedPort, freePort, listen, serveOnLoopback, type TestServer } from '../support/net.js';
+import { repoRoot } from '../support/process.js';
+import { tempDir } from '../support/fs.js';
+import { Scope } from '../support/scope.js';
 
 const FAKE_FINGERPRINT = `sha256:${'ab'.repeat(32)}`;
-const withToken = baseEnv({ MUXTUN_TOKEN: 'e2e-token' });
+const withToken = { env: { MUXTUN_TOKEN: 'e2e-token' } };
 
 describe.concurrent('muxtun without a command', () => {
   // Help, version and every bad-argument case run in-process in
   // test/cli/usage.test.ts; this one needs a real process with a real pipe.
   it('help piped into a reader that leaves early (`muxtun connect --help | head -1`) exits 0 without a stack trace', async () => {
     for (const args of [['connect', '--help'], ['serve', '--help'], []]) {
-      const child = new MuxtunProcess(`muxtun ${args.join(' ')}`, args, baseEnv());
+      const child = spawnMuxtun(args, { name: `muxtun ${args.join(' ')}` });
       // Gone before muxtun writes: every write to stdout fails with EPIPE.
       child.child.stdout!.destroy();
       const exit = await child.waitForExit();
@@ -37,7 +38,7 @@ describe.concurrent('muxtun without a command', () => {
 describe.concurrent('connect fails before a tunnel exists: exit 1 and a clear message', () => {
   it('a -L port already in use: the message names the port', async (context) => {
     const scope = new Scope(context);
-    const busy = await scope.server(listen(() => {}));
+    const busy = await listen(() => {}, scope);
     const args = connectArgs({ port: await closedPort(), fingerprint: FAKE_FINGERPRINT }, { local: [`${busy.port}:localhost:80`] });
     const { exit, stderr } = await runMuxtun(args, withToken);
     expect(exit.code, stderr).toBe(1);
@@ -47,9 +48,9 @@ describe.concurrent('connect fails before a tunnel exists: exit 1 and a clear me
 
   it('serve on a port in use: the message names the port', async (context) => {
     const scope = new Scope(context);
-    const busy = await scope.server(listen(() => {}));
-    const stateDir = await scope.tempDir();
-    const { exit, stderr } = await runMuxtun(['serve', '--host', '127.0.0.1', '--port', String(busy.port), '--state-dir', stateDir], baseEnv());
+    const busy = await listen(() => {}, scope);
+    const stateDir = await tempDir('muxtun-e2e-', scope);
+    const { exit, stderr } = await runMuxtun(['serve', '--host', '127.0.0.1', '--port', String(busy.port), '--state-dir', stateDir]);
     expect(exit.code, stderr).toBe(1);
     expect(stderr).toContain(`cannot listen on 127.0.0.1:${busy.port}`);
     expect(stderr).toMatch(/already in use/);
@@ -64,14 +65,14 @@ describe.concurrent('connect fails before a tunnel exists: exit 1 and a clear me
     expect(stderr).toContain('ERR_MUXTUN_CONNECT');
   });
 
-  const plain: Array<[string, () => Promise<TestServer>]> = [
-    ['a TCP server that greets first (ssh-like)', () => listen((socket) => socket.write('SSH-2.0-OpenSSH_9.6\r\n'))],
-    ['an HTTP server', () => wrap(http.createServer((_, response) => response.end('hello')))],
+  const plain: Array<[string, (scope: Scope) => Promise<TestServer>]> = [
+    ['a TCP server that greets first (ssh-like)', (scope) => listen((socket) => socket.write('SSH-2.0-OpenSSH_9.6\r\n'), scope)],
+    ['an HTTP server', (scope) => wrap(http.createServer((_, response) => response.end('hello')), scope)],
   ];
   for (const [name, start] of plain) {
     it(`not muxtun: ${name}`, async (context) => {
       const scope = new Scope(context);
-      const server = await scope.server(start());
+      const server = await start(scope);
       const { exit, stderr } = await connectTo(server.port);
       expect(exit.code, stderr).toBe(1);
       expect(stderr).toMatch(/did not answer with TLS/);
@@ -82,22 +83,22 @@ describe.concurrent('connect fails before a tunnel exists: exit 1 and a clear me
 
   it('not muxtun: a TCP server that says nothing (the TLS handshake times out)', { timeout: 30_000 }, async (context) => {
     const scope = new Scope(context);
-    const server = await scope.server(listen(() => {}));
+    const server = await listen(() => {}, scope);
     const { exit, stderr } = await connectTo(server.port, 20_000);
     expect(exit.code, stderr).toBe(1);
     expect(stderr).toMatch(/Timed out after \d+ ms waiting for the TLS handshake/);
     expect(stderr).toMatch(/a muxtun server/);
   });
 
-  const tlsServers: Array<[string, (pem: { cert: string; key: string }) => Promise<TestServer>, RegExp]> = [
-    ['a TLS echo server', (pem) => wrap(tls.createServer(pem, (socket) => socket.pipe(socket))), /answered with something that is not the muxtun protocol/],
-    ['an HTTPS server', (pem) => wrap(https.createServer(pem, (_, response) => response.end('hello'))), /answered with something that is not the muxtun protocol/],
-    ['a TLS server that hangs up after the handshake', (pem) => wrap(tls.createServer(pem, (socket) => socket.end())), /closed the connection during the handshake/],
+  const tlsServers: Array<[string, (pem: Pem, scope: Scope) => Promise<TestServer>, RegExp]> = [
+    ['a TLS echo server', (pem, scope) => wrap(tls.createServer(pem, (socket) => socket.pipe(socket)), scope), /answered with something that is not the muxtun protocol/],
+    ['an HTTPS server', (pem, scope) => wrap(https.createServer(pem, (_, response) => response.end('hello')), scope), /answered with something that is not the muxtun protocol/],
+    ['a TLS server that hangs up after the handshake', (pem, scope) => wrap(tls.createServer(pem, (socket) => socket.end()), scope), /closed the connection during the handshake/],
   ];
   for (const [name, start, why] of tlsServers) {
     it(`not muxtun: ${name}`, async (context) => {
       const scope = new Scope(context);
-      const server = await scope.server(start(await selfSigned()));
+      const server = await start(await makeLeaf(), scope);
       const { exit, stderr } = await connectTo(server.port);
       expect(exit.code, stderr).toBe(1);
       expect(stderr).toMatch(why);
@@ -111,17 +112,12 @@ describe.concurrent('connect fails before a tunnel exists: exit 1 and a clear me
 async function connectTo(port: number, timeoutMs?: number): ReturnType<typeof runMuxtun> {
   // --no-reconnect: a timeout is worth retrying by default; these tests want the first failure.
   const args = connectArgs({ port, fingerprint: '' }, { local: [`${await freePort()}:localhost:80`], trust: 'insecure', args: ['--no-reconnect'] });
-  return runMuxtun(args, withToken, timeoutMs);
-}
-
-async function selfSigned(): Promise<{ cert: string; key: string }> {
-  const result = await generate([{ name: 'commonName', value: 'localhost' }], { keyType: 'ec', algorithm: 'sha256' });
-  return { cert: result.cert, key: result.private };
+  return runMuxtun(args, { ...withToken, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
 }
 
 /** A server of another kind (http, https, tls) on 127.0.0.1:0, as a TestServer. */
-function wrap(server: net.Server): Promise<TestServer> {
+function wrap(server: net.Server, scope: Scope): Promise<TestServer> {
   server.on('secureConnection', (socket: tls.TLSSocket) => socket.on('error', () => {}));
   server.on('tlsClientError', () => {});
-  return serveOnLoopback(server);
+  return serveOnLoopback(server, undefined, scope);
 }

@@ -4,21 +4,21 @@
  * connections before exiting 0.
  */
 import { describe, expect, it } from 'vitest';
-import './setup.js';
-import { remotePort, Scope, startConnect, startServe } from './helpers/muxtun.js';
-import { converse, EchoClient, echoServer, exchange, freePort, relay } from './helpers/net.js';
-import { LogLevel } from './helpers/process.js';
-import { within } from './helpers/wait.js';
+import { remotePort, startConnect, startServe } from '../support/muxtun.js';
+import { converse, EchoClient, echoServer, exchange, freePort, relay } from '../support/net.js';
+import { LogLevel } from '../support/process.js';
+import { Scope } from '../support/scope.js';
+import { within } from '../support/wait.js';
 
 describe.concurrent('server restart', () => {
   for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
     it(`after ${signal} and a restart on the same port and state dir the client reconnects and its -R works again`, { timeout: 45_000 }, async (context) => {
       const scope = new Scope(context);
-      const echo = await scope.server(echoServer());
-      const first = await startServe(scope, { name: 'serve (first run)', args: ['--drain-timeout', '1'] });
+      const echo = await echoServer(scope);
+      const first = await startServe({ scope, name: 'serve (first run)', args: ['--drain-timeout', '1'] });
       // A fixed -R port: a reconnect asks for the same spec again, and port 0 would get a new port.
       const [local, remote] = await Promise.all([freePort(), freePort()]);
-      const client = await startConnect(scope, first, { local: [`${local}:127.0.0.1:${echo.port}`], remote: [`127.0.0.1:${remote}:127.0.0.1:${echo.port}`] });
+      const client = await startConnect(first, { scope, local: [`${local}:127.0.0.1:${echo.port}`], remote: [`127.0.0.1:${remote}:127.0.0.1:${echo.port}`] });
       expect((await exchange(local, 'before -L')).toString()).toBe('before -L');
       expect((await exchange(remote, 'before -R')).toString()).toBe('before -R');
       const [openLocal, openRemote] = await Promise.all([EchoClient.connect(local), EchoClient.connect(remote)]);
@@ -41,7 +41,7 @@ describe.concurrent('server restart', () => {
       const whileDown = await EchoClient.connect(local);
       whileDown.destroy();
 
-      const second = await startServe(scope, { name: 'serve (second run)', port: first.port, stateDir: first.stateDir });
+      const second = await startServe({ scope, name: 'serve (second run)', port: first.port, stateDir: first.stateDir });
       expect(second.fingerprint).toBe(first.fingerprint);
       // A connection made while the client is still reconnecting waits for the new session.
       const pending = exchange(local, 'during reconnect', 15_000);
@@ -60,17 +60,17 @@ describe.concurrent('server restart', () => {
 describe.concurrent('a -R forward on any free port', () => {
   it('keeps the port the server picked when it reconnects after a restart', { timeout: 45_000 }, async (context) => {
     const scope = new Scope(context);
-    const echo = await scope.server(echoServer());
-    const first = await startServe(scope, { name: 'serve (first run)' });
+    const echo = await echoServer(scope);
+    const first = await startServe({ scope, name: 'serve (first run)' });
     const target = `127.0.0.1:${echo.port}`;
-    const client = await startConnect(scope, first, { remote: [`127.0.0.1:0:${target}`] });
+    const client = await startConnect(first, { scope, remote: [`127.0.0.1:0:${target}`] });
     const granted = remotePort(client, target);
     expect((await exchange(granted, 'before')).toString()).toBe('before');
 
     const mark = client.process.mark();
     first.process.signal('SIGKILL');
     await first.process.waitForExit();
-    await startServe(scope, { name: 'serve (second run)', port: first.port, stateDir: first.stateDir });
+    await startServe({ scope, name: 'serve (second run)', port: first.port, stateDir: first.stateDir });
     await client.process.waitForLog('reconnected', { after: mark, timeoutMs: 15_000 });
     await client.process.waitForLog('-R listening on the server', { after: mark, where: (entry) => String(entry.forward).includes(`:${granted} ->`) });
     expect((await exchange(granted, 'after')).toString()).toBe('after');
@@ -80,11 +80,12 @@ describe.concurrent('a -R forward on any free port', () => {
 describe.concurrent('a connection that goes silent', () => {
   it('the client notices by heartbeat, reconnects, and the server hands the -R port to the new session', { timeout: 45_000 }, async (context) => {
     const scope = new Scope(context);
-    const echo = await scope.server(echoServer());
-    const server = await startServe(scope);
-    const path = await scope.server(relay(server.port));
+    const echo = await echoServer(scope);
+    const server = await startServe({ scope });
+    const path = await relay(server.port, scope);
     const remote = await freePort();
-    const client = await startConnect(scope, server, {
+    const client = await startConnect(server, {
+      scope,
       port: path.port,
       remote: [`127.0.0.1:${remote}:127.0.0.1:${echo.port}`],
       args: ['--heartbeat-interval', '0.2', '--heartbeat-tolerance', '1'],
@@ -105,10 +106,10 @@ describe.concurrent('a connection that goes silent', () => {
 describe.concurrent('SIGTERM', () => {
   it('serve drains: open -L and -R connections keep working, new ones are refused, then serve exits 0', async (context) => {
     const scope = new Scope(context);
-    const echo = await scope.server(echoServer());
-    const server = await startServe(scope, { args: ['--drain-timeout', '20'] });
+    const echo = await echoServer(scope);
+    const server = await startServe({ scope, args: ['--drain-timeout', '20'] });
     const local = await freePort();
-    const client = await startConnect(scope, server, { local: [`${local}:127.0.0.1:${echo.port}`], remote: [`127.0.0.1:0:127.0.0.1:${echo.port}`] });
+    const client = await startConnect(server, { scope, local: [`${local}:127.0.0.1:${echo.port}`], remote: [`127.0.0.1:0:127.0.0.1:${echo.port}`] });
     const remote = remotePort(client, `127.0.0.1:${echo.port}`);
     const open = await Promise.all([EchoClient.connect(local), EchoClient.connect(remote)]);
     for (const connection of open) expect((await connection.roundTrip('before')).toString()).toBe('before');
@@ -138,9 +139,9 @@ describe.concurrent('SIGTERM', () => {
 
   it('serve exits 0 at --drain-timeout even with an -R connection still open', async (context) => {
     const scope = new Scope(context);
-    const echo = await scope.server(echoServer());
-    const server = await startServe(scope, { args: ['--drain-timeout', '0.5'] });
-    const client = await startConnect(scope, server, { remote: [`127.0.0.1:0:127.0.0.1:${echo.port}`] });
+    const echo = await echoServer(scope);
+    const server = await startServe({ scope, args: ['--drain-timeout', '0.5'] });
+    const client = await startConnect(server, { scope, remote: [`127.0.0.1:0:127.0.0.1:${echo.port}`] });
     const open = await EchoClient.connect(remotePort(client, `127.0.0.1:${echo.port}`));
     expect((await open.roundTrip('hello')).toString()).toBe('hello');
 
@@ -153,10 +154,10 @@ describe.concurrent('SIGTERM', () => {
 
   it('serve cuts connections still open at --drain-timeout and exits 0', async (context) => {
     const scope = new Scope(context);
-    const echo = await scope.server(echoServer());
-    const server = await startServe(scope, { args: ['--drain-timeout', '0.5'] });
+    const echo = await echoServer(scope);
+    const server = await startServe({ scope, args: ['--drain-timeout', '0.5'] });
     const local = await freePort();
-    await startConnect(scope, server, { local: [`${local}:127.0.0.1:${echo.port}`] });
+    await startConnect(server, { scope, local: [`${local}:127.0.0.1:${echo.port}`] });
     const open = await EchoClient.connect(local);
     expect((await open.roundTrip('hello')).toString()).toBe('hello');
 
@@ -169,10 +170,10 @@ describe.concurrent('SIGTERM', () => {
 
   it('connect stops cleanly on SIGTERM: exit 0, -L port released', async (context) => {
     const scope = new Scope(context);
-    const echo = await scope.server(echoServer());
-    const server = await startServe(scope);
+    const echo = await echoServer(scope);
+    const server = await startServe({ scope });
     const local = await freePort();
-    const client = await startConnect(scope, server, { local: [`${local}:127.0.0.1:${echo.port}`] });
+    const client = await startConnect(server, { scope, local: [`${local}:127.0.0.1:${echo.port}`] });
 
     client.process.signal('SIGTERM');
     const exit = await client.process.waitForExit();
@@ -184,9 +185,9 @@ describe.concurrent('SIGTERM', () => {
 
   it('connect stops cleanly on SIGTERM while it is reconnecting to a server that is gone', async (context) => {
     const scope = new Scope(context);
-    const server = await startServe(scope);
+    const server = await startServe({ scope });
     const local = await freePort();
-    const client = await startConnect(scope, server, { local: [`${local}:127.0.0.1:9`] });
+    const client = await startConnect(server, { scope, local: [`${local}:127.0.0.1:9`] });
     await server.process.kill();
     await client.process.waitForLog(/^reconnect attempt failed/ );
 
@@ -197,8 +198,8 @@ describe.concurrent('SIGTERM', () => {
 
   it('connect --no-reconnect exits 1 when the server goes away, saying the session was lost', async (context) => {
     const scope = new Scope(context);
-    const server = await startServe(scope);
-    const client = await startConnect(scope, server, { local: [`${await freePort()}:127.0.0.1:9`], args: ['--no-reconnect'] });
+    const server = await startServe({ scope });
+    const client = await startConnect(server, { scope, local: [`${await freePort()}:127.0.0.1:9`], args: ['--no-reconnect'] });
     await server.process.kill();
 
     const exit = await client.process.waitForExit();

@@ -5,10 +5,10 @@
  * sides say why in their logs.
  */
 import { describe, expect, it } from 'vitest';
-import './setup.js';
-import { remotePort, Scope, startConnect, startServe } from './helpers/muxtun.js';
-import { closedPort, converse, echoServer, exchange, freePort, type Conversation } from './helpers/net.js';
-import { LogLevel } from './helpers/process.js';
+import { remotePort, startConnect, startServe } from '../support/muxtun.js';
+import { closedPort, converse, echoServer, exchange, freePort, type Conversation } from '../support/net.js';
+import { LogLevel } from '../support/process.js';
+import { Scope } from '../support/scope.js';
 
 /** The local side saw the connection reset (TCP RST), with nothing received. */
 function expectRefused(result: Conversation): void {
@@ -19,11 +19,11 @@ function expectRefused(result: Conversation): void {
 describe.concurrent('refusals', () => {
   it('-L to a closed port: the local connection is reset and both sides log why', async (context) => {
     const scope = new Scope(context);
-    const echo = await scope.server(echoServer());
+    const echo = await echoServer(scope);
     const dead = await closedPort();
-    const server = await startServe(scope);
+    const server = await startServe({ scope });
     const [bad, good] = await Promise.all([freePort(), freePort()]);
-    const client = await startConnect(scope, server, { local: [`${bad}:127.0.0.1:${dead}`, `${good}:127.0.0.1:${echo.port}`] });
+    const client = await startConnect(server, { scope, local: [`${bad}:127.0.0.1:${dead}`, `${good}:127.0.0.1:${echo.port}`] });
 
     expectRefused(await converse(bad, 'hello?'));
     const serverLog = await server.process.waitForLog(new RegExp(`^dialling 127\\.0\\.0\\.1:${dead} failed: .*ECONNREFUSED`));
@@ -35,10 +35,10 @@ describe.concurrent('refusals', () => {
 
   it('-R to a closed port: the connection on the server side is reset and the client logs why', async (context) => {
     const scope = new Scope(context);
-    const echo = await scope.server(echoServer());
+    const echo = await echoServer(scope);
     const dead = await closedPort();
-    const server = await startServe(scope);
-    const client = await startConnect(scope, server, { remote: [`127.0.0.1:0:127.0.0.1:${dead}`, `127.0.0.1:0:127.0.0.1:${echo.port}`] });
+    const server = await startServe({ scope });
+    const client = await startConnect(server, { scope, remote: [`127.0.0.1:0:127.0.0.1:${dead}`, `127.0.0.1:0:127.0.0.1:${echo.port}`] });
 
     expectRefused(await converse(remotePort(client, `127.0.0.1:${dead}`), 'hello?'));
     await client.process.waitForLog(new RegExp(`^dialling 127\\.0\\.0\\.1:${dead} failed: .*ECONNREFUSED`));
@@ -47,8 +47,8 @@ describe.concurrent('refusals', () => {
 
   it('--allow-remote: a -R outside the range is refused with the reason; connect exits 1 when it was the only forward', async (context) => {
     const scope = new Scope(context);
-    const server = await startServe(scope, { args: ['--allow-remote', '9000-9100'] });
-    const client = await startConnect(scope, server, { remote: ['127.0.0.1:8000:127.0.0.1:9'], waitConnected: false });
+    const server = await startServe({ scope, args: ['--allow-remote', '9000-9100'] });
+    const client = await startConnect(server, { scope, remote: ['127.0.0.1:8000:127.0.0.1:9'], wait: false });
 
     const exit = await client.process.waitForExit();
     expect(exit.code, client.process.tail()).toBe(1);
@@ -61,11 +61,12 @@ describe.concurrent('refusals', () => {
 
   it('--allow-remote with --keep-going: the refused -R is reported and the rest keep working', async (context) => {
     const scope = new Scope(context);
-    const echo = await scope.server(echoServer());
+    const echo = await echoServer(scope);
     const allowed = await freePort();
-    const server = await startServe(scope, { args: ['--allow-remote', String(allowed)] });
+    const server = await startServe({ scope, args: ['--allow-remote', String(allowed)] });
     const outside = allowed === 65535 ? allowed - 1 : allowed + 1;
-    const client = await startConnect(scope, server, {
+    const client = await startConnect(server, {
+      scope,
       remote: [`127.0.0.1:${outside}:127.0.0.1:${echo.port}`, `127.0.0.1:${allowed}:127.0.0.1:${echo.port}`],
       args: ['--keep-going'],
     });
@@ -79,10 +80,11 @@ describe.concurrent('refusals', () => {
 
   it('--allow-local: a -L to a target outside the pattern is refused and logged; the allowed one works', async (context) => {
     const scope = new Scope(context);
-    const [allowedTarget, forbiddenTarget] = await Promise.all([scope.server(echoServer()), scope.server(echoServer())]);
-    const server = await startServe(scope, { args: ['--allow-local', `127.0.0.1:${allowedTarget.port}`] });
+    const [allowedTarget, forbiddenTarget] = await Promise.all([echoServer(scope), echoServer(scope)]);
+    const server = await startServe({ scope, args: ['--allow-local', `127.0.0.1:${allowedTarget.port}`] });
     const [ok, forbidden] = await Promise.all([freePort(), freePort()]);
-    const client = await startConnect(scope, server, {
+    const client = await startConnect(server, {
+      scope,
       local: [`${ok}:127.0.0.1:${allowedTarget.port}`, `${forbidden}:127.0.0.1:${forbiddenTarget.port}`],
     });
 
@@ -90,7 +92,7 @@ describe.concurrent('refusals', () => {
     const reason = `the server's --allow-local does not include 127.0.0.1:${forbiddenTarget.port}`;
     await server.process.waitForLog(`refused -L: ${reason}`);
     await client.process.waitForLog(`the server could not serve a -L connection: ${reason}`);
-    expect(forbiddenTarget.accepted).toBe(0);
+    expect(forbiddenTarget.connections).toHaveLength(0);
     expect((await exchange(ok, 'allowed')).toString()).toBe('allowed');
   });
 });

@@ -7,19 +7,19 @@
  */
 import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import './setup.js';
-import { Scope, startConnect, startServe } from './helpers/muxtun.js';
-import { converse, EchoClient, echoServer, exchange, freePort } from './helpers/net.js';
-import { baseEnv, runMuxtun } from './helpers/process.js';
-import { within } from './helpers/wait.js';
+import { tempDir } from '../support/fs.js';
+import { runMuxtun, startConnect, startServe } from '../support/muxtun.js';
+import { converse, EchoClient, echoServer, exchange, freePort } from '../support/net.js';
+import { Scope } from '../support/scope.js';
+import { within } from '../support/wait.js';
 
 describe.concurrent('stopping connect', () => {
   it('with an idle -L connection open and --drain-timeout 1: exits 0 within about 3 s and ends that connection', async (context) => {
     const scope = new Scope(context);
-    const echo = await scope.server(echoServer());
-    const server = await startServe(scope);
+    const echo = await echoServer(scope);
+    const server = await startServe({ scope });
     const local = await freePort();
-    const client = await startConnect(scope, server, { local: [`${local}:127.0.0.1:${echo.port}`], args: ['--drain-timeout', '1'] });
+    const client = await startConnect(server, { scope, local: [`${local}:127.0.0.1:${echo.port}`], args: ['--drain-timeout', '1'] });
     const open = await EchoClient.connect(local);
     expect((await open.roundTrip('before stop')).toString()).toBe('before stop');
 
@@ -33,10 +33,10 @@ describe.concurrent('stopping connect', () => {
 
   it('a second SIGINT ends it at once, saying so', async (context) => {
     const scope = new Scope(context);
-    const echo = await scope.server(echoServer());
-    const server = await startServe(scope);
+    const echo = await echoServer(scope);
+    const server = await startServe({ scope });
     const local = await freePort();
-    const client = await startConnect(scope, server, { local: [`${local}:127.0.0.1:${echo.port}`], args: ['--drain-timeout', '30'] });
+    const client = await startConnect(server, { scope, local: [`${local}:127.0.0.1:${echo.port}`], args: ['--drain-timeout', '30'] });
     const open = await EchoClient.connect(local);
     expect((await open.roundTrip('x')).toString()).toBe('x');
     client.process.signal('SIGINT');
@@ -51,29 +51,29 @@ describe.concurrent('stopping connect', () => {
 describe.concurrent('the first connection is retried like any other', () => {
   it('connect started before serve is up connects once it is, and forwards', { timeout: 30_000 }, async (context) => {
     const scope = new Scope(context);
-    const echo = await scope.server(echoServer());
+    const echo = await echoServer(scope);
     // An identity made in advance, so the client can pin it before the server runs.
-    const stateDir = `${await scope.tempDir()}/state`;
-    const first = await startServe(scope, { stateDir, name: 'serve (identity)' });
+    const stateDir = `${await tempDir('muxtun-e2e-', scope)}/state`;
+    const first = await startServe({ scope, stateDir, name: 'serve (identity)' });
     await first.process.stop();
     const port = await freePort();
     const local = await freePort();
-    const client = await startConnect(scope, first, { port, local: [`${local}:127.0.0.1:${echo.port}`], waitConnected: false });
+    const client = await startConnect(first, { scope, port, local: [`${local}:127.0.0.1:${echo.port}`], wait: false });
     // Two failed attempts, each logged once with its next delay, and nothing that claims to listen.
     await client.process.waitForLog(/^cannot reach the server; next attempt in \d+\.\d s$/);
     const second = await client.process.waitForLog(/^cannot reach the server; next attempt in/, { after: client.process.mark() });
     expect(second.error).toMatch(/connection refused/);
     expect(client.process.logs().some((l) => l.msg === '-L listening')).toBe(false);
 
-    await startServe(scope, { stateDir, port, token: first.token, name: 'serve (late)' });
+    await startServe({ scope, stateDir, port, token: first.token, name: 'serve (late)' });
     await client.process.waitForLog('connected', { timeoutMs: 20_000 });
     expect((await exchange(local, 'late but there')).toString()).toBe('late but there');
   });
 
   it('a wrong token is not retried: exit 1 at once, and "-L listening" was never said', async (context) => {
     const scope = new Scope(context);
-    const server = await startServe(scope);
-    const client = await startConnect(scope, server, { local: [`${await freePort()}:127.0.0.1:9`], token: 'a-wrong-token-of-enough-length', waitConnected: false });
+    const server = await startServe({ scope });
+    const client = await startConnect(server, { scope, local: [`${await freePort()}:127.0.0.1:9`], token: 'a-wrong-token-of-enough-length', wait: false });
     const exit = await client.process.waitForExit();
     expect(exit.code).toBe(1);
     const messages = client.process.logs().map((l) => l.msg);
@@ -85,10 +85,10 @@ describe.concurrent('the first connection is retried like any other', () => {
 describe.concurrent('-v: one line per forwarded connection', () => {
   it('connect and serve log when each connection opened and closed, with its bytes each way', async (context) => {
     const scope = new Scope(context);
-    const echo = await scope.server(echoServer());
-    const server = await startServe(scope, { args: ['-v'] });
+    const echo = await echoServer(scope);
+    const server = await startServe({ scope, logLevel: '', args: ['-v'] });
     const local = await freePort();
-    const client = await startConnect(scope, server, { local: [`${local}:127.0.0.1:${echo.port}`], args: ['-v'] });
+    const client = await startConnect(server, { scope, local: [`${local}:127.0.0.1:${echo.port}`], logLevel: '', args: ['-v'] });
     const payload = 'x'.repeat(1234);
     expect((await exchange(local, payload)).toString()).toBe(payload);
 
@@ -103,10 +103,10 @@ describe.concurrent('-v: one line per forwarded connection', () => {
 
   it('a failed dial says so on the line of that connection', async (context) => {
     const scope = new Scope(context);
-    const server = await startServe(scope, { args: ['-v'] });
+    const server = await startServe({ scope, logLevel: '', args: ['-v'] });
     const dead = await freePort();
     const local = await freePort();
-    const client = await startConnect(scope, server, { local: [`${local}:127.0.0.1:${dead}`], args: ['-v'] });
+    const client = await startConnect(server, { scope, local: [`${local}:127.0.0.1:${dead}`], logLevel: '', args: ['-v'] });
     const outcome = await converse(local, 'hello?');
     expect(outcome.ended && outcome.error === undefined).toBe(false);
     const closed = await client.process.waitForLog('connection closed');
@@ -127,7 +127,7 @@ describe.concurrent('refusing typos and weak tokens (exit 2)', () => {
   for (const { name, args, message } of cases) {
     it(name, async (context) => {
       const scope = new Scope(context);
-      const { exit, stderr } = await runMuxtun([...args, ...(args[0] === 'serve' ? ['--state-dir', await scope.tempDir()] : [])], baseEnv({ MUXTUN_TOKEN: 'e2e-token-long-enough' }));
+      const { exit, stderr } = await runMuxtun([...args, ...(args[0] === 'serve' ? ['--state-dir', await tempDir('muxtun-e2e-', scope)] : [])], { scope, env: { MUXTUN_TOKEN: 'e2e-token-long-enough' } });
       expect(exit.code, stderr).toBe(2);
       expect(stderr).toMatch(message);
     });
@@ -137,7 +137,7 @@ describe.concurrent('refusing typos and weak tokens (exit 2)', () => {
 describe.concurrent('the serve banner', () => {
   it('shows the fingerprint once and a connect line with the address to use, in the form the README teaches', async (context) => {
     const scope = new Scope(context);
-    const server = await startServe(scope);
+    const server = await startServe({ scope });
     // Once in the banner (and in its connect line); the log carries it only because stdout is not a terminal here.
     expect(server.process.stdout.filter((l) => l.startsWith('fingerprint:'))).toHaveLength(1);
     expect(server.process.logs().filter((l) => l.msg === 'listening')[0]?.fingerprint).toBe(server.fingerprint);
@@ -148,7 +148,7 @@ describe.concurrent('the serve banner', () => {
 
   it('on 0.0.0.0 it shows this machine\'s host name', async (context) => {
     const scope = new Scope(context);
-    const server = await startServe(scope, { args: ['--host', '0.0.0.0'] });
+    const server = await startServe({ scope, args: ['--host', '0.0.0.0'] });
     const line = server.process.stdout.find((l) => l.includes(' connect '));
     expect(line).toContain(` connect ${hostname()}:${server.port} `);
   });

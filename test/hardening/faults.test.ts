@@ -7,8 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { blackholeProxy, connectionEnd, dial, echoServer, expectEcho, freePort, sha256, sinkServer } from './helpers/net.js';
-import { FAST_HEARTBEAT, rssOf, startConnect, startServe, waitUntil, within } from './helpers/process.js';
+import { FAST_HEARTBEAT, startConnect, startServe } from '../support/muxtun.js';
+import { connectionEnd, dial, echoServer, expectEcho, freePort, relay, sha256, sinkServer } from '../support/net.js';
+import { rssOf } from '../support/process.js';
+import { waitUntil, within } from '../support/wait.js';
 
 /** The heartbeat of FAST_HEARTBEAT: interval + tolerance, in ms. */
 const DEAD_AFTER_MS = 250 + 1_500;
@@ -43,7 +45,7 @@ describe('serve killed with SIGKILL mid-transfer', () => {
     const serve = await startServe({ args: FAST_HEARTBEAT });
     const lPort = await freePort();
     const rPort = await freePort();
-    const connect = await startConnect(serve, ['-L', `${lPort}:127.0.0.1:${echo.port}`, '-R', `${rPort}:127.0.0.1:${echo.port}`]);
+    const connect = await startConnect(serve, { local: [`${lPort}:127.0.0.1:${echo.port}`], remote: [`${rPort}:127.0.0.1:${echo.port}`], fastHeartbeat: true });
     expect(connect.remotePorts).toEqual([rPort]);
 
     // Traffic in flight both ways when the server dies.
@@ -53,10 +55,10 @@ describe('serve killed with SIGKILL mid-transfer', () => {
     const remoteWriter = keepWriting(remote);
     await waitUntil('data to flow through both forwards', () => localWriter.written() > 1 << 20 && remoteWriter.written() > 1 << 20);
 
-    const mark = connect.proc.mark();
+    const mark = connect.process.mark();
     const killedAt = Date.now();
-    serve.proc.signal('SIGKILL');
-    await connect.proc.waitForLog('session to the server lost', { after: mark, timeoutMs: DEAD_AFTER_MS + 3_000 });
+    serve.process.signal('SIGKILL');
+    await connect.process.waitForLog('session to the server lost', { after: mark, timeoutMs: DEAD_AFTER_MS + 3_000 });
     expect(Date.now() - killedAt).toBeLessThan(DEAD_AFTER_MS + 1_000);
     expect(await connectionEnd(local, 5_000)).toBe('reset');
     expect(await connectionEnd(remote, 5_000)).not.toBe('timeout');
@@ -67,8 +69,8 @@ describe('serve killed with SIGKILL mid-transfer', () => {
     // Same port, same state dir: same identity and token.
     const back = await startServe({ port: serve.port, stateDir: serve.stateDir, args: FAST_HEARTBEAT });
     expect(back.fingerprint).toBe(serve.fingerprint);
-    await connect.proc.waitForLog('reconnected', { after: mark, timeoutMs: 20_000 });
-    const restored = await connect.proc.waitForLog('-R listening on the server', { after: mark });
+    await connect.process.waitForLog('reconnected', { after: mark, timeoutMs: 20_000 });
+    const restored = await connect.process.waitForLog('-R listening on the server', { after: mark });
     expect(String(restored.forward)).toContain(`:${rPort} -> `);
     await expectEcho(rPort);
     await expectEcho(lPort);
@@ -82,27 +84,27 @@ describe('serve frozen with SIGSTOP', () => {
     const serve = await startServe();
     const lPort = await freePort();
     const rPort = await freePort();
-    const connect = await startConnect(serve, ['-L', `${lPort}:127.0.0.1:${echo.port}`, '-R', `${rPort}:127.0.0.1:${echo.port}`]);
+    const connect = await startConnect(serve, { local: [`${lPort}:127.0.0.1:${echo.port}`], remote: [`${rPort}:127.0.0.1:${echo.port}`], fastHeartbeat: true });
     const local = await dial(lPort);
     const writer = keepWriting(local);
     await waitUntil('data to flow', () => writer.written() > 1 << 20);
 
-    const mark = connect.proc.mark();
+    const mark = connect.process.mark();
     const stoppedAt = Date.now();
-    serve.proc.signal('SIGSTOP');
+    serve.process.signal('SIGSTOP');
     try {
-      const lost = await connect.proc.waitForLog('session to the server lost', { after: mark, timeoutMs: DEAD_AFTER_MS + 5_000 });
+      const lost = await connect.process.waitForLog('session to the server lost', { after: mark, timeoutMs: DEAD_AFTER_MS + 5_000 });
       const frozenFor = Date.now() - stoppedAt;
       expect(String(lost.reason)).toMatch(/heartbeat/i);
       expect(frozenFor).toBeGreaterThanOrEqual(DEAD_AFTER_MS - 300);
       expect(await connectionEnd(local, 5_000)).toBe('reset');
     } finally {
-      serve.proc.signal('SIGCONT');
+      serve.process.signal('SIGCONT');
     }
-    await connect.proc.waitForLog('reconnected', { after: mark, timeoutMs: 20_000 });
-    const restored = await connect.proc.waitForLog('-R listening on the server', { after: mark });
+    await connect.process.waitForLog('reconnected', { after: mark, timeoutMs: 20_000 });
+    const restored = await connect.process.waitForLog('-R listening on the server', { after: mark });
     expect(String(restored.forward)).toContain(`:${rPort} -> `);
-    expect(connect.proc.logs.slice(mark).filter((l) => l.code === 'ERR_MUXTUN_BIND')).toEqual([]);
+    expect(connect.process.logs(mark).filter((l) => l.code === 'ERR_MUXTUN_BIND')).toEqual([]);
     await expectEcho(rPort);
     await expectEcho(lPort);
   });
@@ -112,23 +114,23 @@ describe('a path that dies silently', () => {
   it('the client reconnects before the server noticed its old session died: the server replaces it and the -R port comes back', async () => {
     const echo = await echoServer();
     const serve = await startServe();
-    const proxy = await blackholeProxy(serve.port);
+    const proxy = await relay(serve.port);
     const rPort = await freePort();
-    const connect = await startConnect({ ...serve, address: `127.0.0.1:${proxy.port}` }, ['-R', `${rPort}:127.0.0.1:${echo.port}`]);
+    const connect = await startConnect(serve, { port: proxy.port, remote: [`${rPort}:127.0.0.1:${echo.port}`], fastHeartbeat: true });
     await expectEcho(rPort);
 
-    const mark = connect.proc.mark();
-    const serveMark = serve.proc.mark();
+    const mark = connect.process.mark();
+    const serveMark = serve.process.mark();
     expect(proxy.blackhole()).toBe(1);
-    await connect.proc.waitForLog('session to the server lost', { after: mark, timeoutMs: DEAD_AFTER_MS + 5_000 });
-    await connect.proc.waitForLog('reconnected', { after: mark, timeoutMs: 20_000 });
+    await connect.process.waitForLog('session to the server lost', { after: mark, timeoutMs: DEAD_AFTER_MS + 5_000 });
+    await connect.process.waitForLog('reconnected', { after: mark, timeoutMs: 20_000 });
 
     // The server still held the old session (its heartbeat waits 13 s) and the port with it.
-    const replaced = await serve.proc.waitForLog('closing client session', { after: serveMark });
+    const replaced = await serve.process.waitForLog('closing client session', { after: serveMark });
     expect(replaced.reason).toBe('replaced by a new session of the same client');
-    const restored = await connect.proc.waitForLog('-R listening on the server', { after: mark });
+    const restored = await connect.process.waitForLog('-R listening on the server', { after: mark });
     expect(String(restored.forward)).toContain(`:${rPort} -> `);
-    expect(connect.proc.logs.slice(mark).filter((l) => l.level >= 50)).toEqual([]);
+    expect(connect.process.logs(mark).filter((l) => l.level >= 50)).toEqual([]);
     await expectEcho(rPort);
   });
 });
@@ -140,12 +142,12 @@ describe('a target that accepts and never reads', () => {
     const serve = await startServe();
     const sinkPort = await freePort();
     const echoPort = await freePort();
-    const connect = await startConnect(serve, ['-L', `${sinkPort}:127.0.0.1:${sink.port}`, '-L', `${echoPort}:127.0.0.1:${echo.port}`], { logLevel: 'info' });
+    const connect = await startConnect(serve, { local: [`${sinkPort}:127.0.0.1:${sink.port}`, `${echoPort}:127.0.0.1:${echo.port}`], logLevel: 'info', fastHeartbeat: true });
     await expectEcho(echoPort);
-    const baseline = { serve: await rssOf(serve.proc.pid), connect: await rssOf(connect.proc.pid) };
+    const baseline = { serve: await rssOf(serve.process.pid), connect: await rssOf(connect.process.pid) };
     const peak = { serve: baseline.serve, connect: baseline.connect };
     const sample = async (): Promise<void> => {
-      const [s, c] = await Promise.all([rssOf(serve.proc.pid), rssOf(connect.proc.pid)]);
+      const [s, c] = await Promise.all([rssOf(serve.process.pid), rssOf(connect.process.pid)]);
       peak.serve = Math.max(peak.serve, s);
       peak.connect = Math.max(peak.connect, c);
     };

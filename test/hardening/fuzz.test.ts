@@ -17,9 +17,10 @@ import { describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/muxado/constants.js';
 import { encodeFrame } from '../../src/muxado/frame.js';
 import { ErrorCode } from '../../src/muxado/index.js';
-import { echoServer, expectEcho, freePort } from './helpers/net.js';
-import { waitUntil, within } from './helpers/process.js';
-import { RawWire, authenticatedSession, controlMessage, forward, startClient, startServer, streamOutcome, type InProcessServer } from './helpers/tunnel.js';
+import { u16, u32 } from '../support/bytes.js';
+import { echoServer, expectEcho, freePort } from '../support/net.js';
+import { RawWire, authenticatedSession, controlMessage, forward, startTunnelClient, startTunnelServer, streamEnd, type InProcessServer } from '../support/tunnel.js';
+import { waitUntil, within } from '../support/wait.js';
 
 const FUZZ_MS = Number(process.env.MUXTUN_FUZZ_MS ?? 12_000);
 const WORKERS = 6;
@@ -55,16 +56,6 @@ class Fuzz {
   }
 }
 
-const u16 = (n: number): Buffer => {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n & 0xffff);
-  return b;
-};
-const u32 = (n: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-};
 
 /** A valid opening: control stream with hello, a -L stream with a header and data, some housekeeping frames. */
 function validFrames(f: Fuzz, token: string): Buffer[] {
@@ -278,14 +269,14 @@ async function headerCase(ctx: Context, f: Fuzz): Promise<string> {
       const type = f.pick([0, 1, 3, 4, 100, 0xfffffefe]);
       const stream = session.open({ type });
       stream.write(f.bytes(f.int(32)));
-      expect(await streamOutcome(stream, 5_000), `stream type ${type}`).toEqual({ reset: ErrorCode.REFUSED_STREAM });
+      expect(await streamEnd(stream, 5_000), `stream type ${type}`).toEqual({ reset: ErrorCode.REFUSED_STREAM });
       hows.push(`stream type ${type}`);
       continue;
     }
     const { bytes, how, expect: codes } = badHeader(f, ctx.echoPort);
     const stream = session.open({ type: 2 });
     stream.end(bytes);
-    const outcome = await streamOutcome(stream, 5_000);
+    const outcome = await streamEnd(stream, 5_000);
     expect(codes, `${how}: got ${JSON.stringify(outcome)}`).toContain(outcome.reset);
     hows.push(how);
   }
@@ -309,7 +300,7 @@ describe('fuzzing a live server', () => {
   it(`survives ${FUZZ_MS / 1000} s of hostile sessions while a good client keeps working`, async () => {
     const seed = Number(process.env.MUXTUN_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
     const echo = await echoServer();
-    const server = await startServer({
+    const server = await startTunnelServer({
       // Bad sessions must end quickly: no hello within 1 s, no heartbeat answer within 1.5 s.
       limits: { handshakeTimeoutMs: 1_000, headerTimeoutMs: 1_000, maxUnauthenticated: 1_000 },
       session: { heartbeatInterval: 500, heartbeatTolerance: 1_000 },
@@ -317,7 +308,7 @@ describe('fuzzing a live server', () => {
       policy: { allowLocal: [{ host: '127.0.0.1', ports: { from: echo.port, to: echo.port } }], allowRemote: [] },
     });
     const lPort = await freePort();
-    await startClient(server, { local: [forward(lPort, echo.port)] });
+    await startTunnelClient(server, { local: [forward(lPort, echo.port)] });
     const ctx: Context = { server, echoPort: echo.port, counts: { 'random bytes': 0, 'mutated frames': 0, 'bad control message': 0, 'bad stream header': 0}, goAways: 0 };
 
     const deadline = Date.now() + FUZZ_MS;

@@ -7,9 +7,10 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { connectionEnd, dial, echoOn, echoServer, expectEcho, freePort } from './helpers/net.js';
-import { startConnect, startServe, waitUntil, within } from './helpers/process.js';
-import { RawWire, rawSession, sendHello } from './helpers/tunnel.js';
+import { startConnect, startServe } from '../support/muxtun.js';
+import { connectionEnd, dial, echoOn, echoServer, expectEcho, freePort } from '../support/net.js';
+import { RawWire, rawSession, sendHello } from '../support/tunnel.js';
+import { waitUntil, within } from '../support/wait.js';
 
 describe('handshake timeout', () => {
   it('closes a TLS connection that never sends hello after --handshake-timeout, and one that never starts TLS', async () => {
@@ -26,9 +27,9 @@ describe('handshake timeout', () => {
     expect(elapsed).toBeGreaterThanOrEqual(400);
     // The server said goodbye properly on the session it had.
     expect(wire.goAway()).toBeDefined();
-    await serve.proc.waitForLog('client did not authenticate in time; closing');
-    await serve.proc.waitForLog('TLS handshake failed');
-    expect(serve.proc.alive).toBe(true);
+    await serve.process.waitForLog('client did not authenticate in time; closing');
+    await serve.process.waitForLog('TLS handshake failed');
+    expect(serve.process.alive).toBe(true);
   });
 });
 
@@ -39,11 +40,11 @@ describe('--max-unauthenticated', () => {
     // Two connections that finished TLS but never said hello.
     const first = await RawWire.to(serve.port);
     const second = await RawWire.to(serve.port);
-    const mark = serve.proc.mark();
+    const mark = serve.process.mark();
     const third = net.connect(serve.port, '127.0.0.1');
     third.on('error', () => {});
     expect(await connectionEnd(third, 5_000)).not.toBe('timeout');
-    await serve.proc.waitForLog('too many unauthenticated connections', { after: mark });
+    await serve.process.waitForLog(/^too many unauthenticated connections/, { after: mark });
 
     // Once those leave, there is room again.
     first.socket.destroy();
@@ -54,11 +55,11 @@ describe('--max-unauthenticated', () => {
     // Plain TCP connections stuck before the TLS handshake count too: that is
     // where a flood costs the server the most.
     const stuck = await dial(serve.port);
-    const mark2 = serve.proc.mark();
+    const mark2 = serve.process.mark();
     const dropped = net.connect(serve.port, '127.0.0.1');
     dropped.on('error', () => {});
     expect(await connectionEnd(dropped, 5_000)).not.toBe('timeout');
-    await serve.proc.waitForLog('too many unauthenticated connections', { after: mark2 });
+    await serve.process.waitForLog(/^too many unauthenticated connections/, { after: mark2 });
     expect(again.socket.destroyed).toBe(false);
     stuck.destroy();
     again.socket.destroy();
@@ -92,18 +93,18 @@ describe('--max-streams', () => {
     const echo = await echoServer();
     const serve = await startServe({ args: ['--max-streams', '3'] });
     const lPort = await freePort();
-    const connect = await startConnect(serve, ['-L', `${lPort}:127.0.0.1:${echo.port}`]);
+    const connect = await startConnect(serve, { local: [`${lPort}:127.0.0.1:${echo.port}`], fastHeartbeat: true });
 
     const open = [await dial(lPort), await dial(lPort), await dial(lPort)];
     for (const socket of open) await echoOn(socket);
 
-    const mark = serve.proc.mark();
+    const mark = serve.process.mark();
     const extra = await dial(lPort);
     extra.write('hello?');
     expect(await connectionEnd(extra, 5_000)).toBe('reset');
-    const refused = await serve.proc.waitForLog('refused a stream', { after: mark });
+    const refused = await serve.process.waitForLog(/^refused a stream/, { after: mark });
     expect(String(refused.reason)).toMatch(/maxStreams/);
-    await connect.proc.waitForLog('the server refused a -L connection (REFUSED_STREAM)');
+    await connect.process.waitForLog(/^the server refused a -L connection \(REFUSED_STREAM\)/);
 
     // The three that were in keep working, and a closed one makes room.
     for (const socket of open) await echoOn(socket);
@@ -117,12 +118,12 @@ describe('--max-remote-listeners', () => {
   it('refuses the -R forward beyond the limit with a clear error and keeps the others', async () => {
     const echo = await echoServer();
     const serve = await startServe({ args: ['--max-remote-listeners', '2'] });
-    const connect = await startConnect(serve, ['-R', `0:127.0.0.1:${echo.port}`, '-R', `0:127.0.0.1:${echo.port}`, '-R', `0:127.0.0.1:${echo.port}`], { args: ['--keep-going'] });
+    const connect = await startConnect(serve, { remote: [`0:127.0.0.1:${echo.port}`, `0:127.0.0.1:${echo.port}`, `0:127.0.0.1:${echo.port}`], fastHeartbeat: true, args: ['--keep-going'] });
     expect(connect.remotePorts).toHaveLength(2);
-    const error = await connect.proc.waitForLog((l) => l.level === 50 && /-R listeners/.test(l.msg));
+    const error = await connect.process.waitForLog((l) => l.level === 50 && /-R listeners/.test(l.msg));
     expect(error.code).toBe('ERR_MUXTUN_LIMIT');
     expect(error.msg).toMatch(/already holds 2 -R listeners/);
-    await serve.proc.waitForLog('refused -R');
+    await serve.process.waitForLog(/^refused -R/);
     for (const port of connect.remotePorts) await expectEcho(port);
   });
 });
@@ -132,11 +133,11 @@ describe('--max-sessions', () => {
     const echo = await echoServer();
     const serve = await startServe({ args: ['--max-sessions', '1'] });
     const lPort = await freePort();
-    await startConnect(serve, ['-L', `${lPort}:127.0.0.1:${echo.port}`]);
-    const second = await startConnect(serve, ['-L', `${await freePort()}:127.0.0.1:${echo.port}`], { wait: false, args: ['--no-reconnect'] });
-    const exit = await second.proc.waitExit(15_000);
+    await startConnect(serve, { local: [`${lPort}:127.0.0.1:${echo.port}`], fastHeartbeat: true });
+    const second = await startConnect(serve, { local: [`${await freePort()}:127.0.0.1:${echo.port}`], wait: false, fastHeartbeat: true, args: ['--no-reconnect'] });
+    const exit = await second.process.waitForExit(15_000);
     expect(exit.code).toBe(1);
-    expect(second.proc.stderr.join('\n')).toMatch(/the server is full: it holds its limit of 1 client sessions \[ERR_MUXTUN_LIMIT\]/);
+    expect(second.process.stderr.join('\n')).toMatch(/the server is full: it holds its limit of 1 client sessions \[ERR_MUXTUN_LIMIT\]/);
     await expectEcho(lPort);
   });
 });
@@ -151,7 +152,7 @@ describe('control message size', () => {
     expect(String(error.message)).toMatch(/control message of \d+ bytes exceeds the limit of 16384/);
     const end = await within(session.closed, 5_000, 'the session to end');
     expect(end.initiator).toBe('remote');
-    await serve.proc.waitForLog((l) => /exceeds the limit/.test(l.msg));
+    await serve.process.waitForLog((l) => /exceeds the limit/.test(l.msg));
   });
 });
 
@@ -160,7 +161,7 @@ describe('--idle-timeout', () => {
     const echo = await echoServer();
     const serve = await startServe({ args: ['--idle-timeout', '0.6'] });
     const lPort = await freePort();
-    await startConnect(serve, ['-L', `${lPort}:127.0.0.1:${echo.port}`]);
+    await startConnect(serve, { local: [`${lPort}:127.0.0.1:${echo.port}`], fastHeartbeat: true });
 
     const idle = await dial(lPort);
     const busy = await dial(lPort);
@@ -173,7 +174,7 @@ describe('--idle-timeout', () => {
       await new Promise((resolve) => setTimeout(resolve, 150));
     }
     expect(await idleEnd).toBe('reset');
-    await serve.proc.waitForLog('closing an idle forwarded connection');
+    await serve.process.waitForLog('closing an idle forwarded connection');
     await echoOn(busy);
   });
 
@@ -181,7 +182,7 @@ describe('--idle-timeout', () => {
     const echo = await echoServer();
     const serve = await startServe();
     const lPort = await freePort();
-    await startConnect(serve, ['-L', `${lPort}:127.0.0.1:${echo.port}`]);
+    await startConnect(serve, { local: [`${lPort}:127.0.0.1:${echo.port}`], fastHeartbeat: true });
     const socket = await dial(lPort);
     await echoOn(socket);
     expect(await connectionEnd(socket, 1_500)).toBe('timeout');

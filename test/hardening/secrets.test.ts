@@ -3,11 +3,12 @@
  * taken from files and the environment, stored privately, and refused when
  * stored where others can read them.
  */
-import { chmod, stat, writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { echoServer, expectEcho, freePort } from './helpers/net.js';
-import { CliProcess, startConnect, startServe, tempDir } from './helpers/process.js';
+import { spawnMuxtun, startConnect, startServe } from '../support/muxtun.js';
+import { echoServer, expectEcho, freePort } from '../support/net.js';
+import { fileMode, tempDir } from '../support/fs.js';
 
 async function tokenFile(token: string, mode = 0o600): Promise<string> {
   const path = join(await tempDir(), 'token');
@@ -23,43 +24,39 @@ describe('the token stays out of logs and errors', () => {
     const serve = await startServe({ env: { MUXTUN_TOKEN: token }, logLevel: 'trace' });
     expect(serve.token).toBe(token);
     const lPort = await freePort();
-    const connect = await startConnect(serve, ['-L', `${lPort}:127.0.0.1:${echo.port}`, '-R', `0:127.0.0.1:${echo.port}`], {
-      env: { MUXTUN_TOKEN: '' },
-      args: ['--token-file', await tokenFile(token)],
-      logLevel: 'trace',
-    });
+    const connect = await startConnect(serve, { local: [`${lPort}:127.0.0.1:${echo.port}`], remote: [`0:127.0.0.1:${echo.port}`], env: { MUXTUN_TOKEN: '' }, args: ['--token-file', await tokenFile(token)], logLevel: 'trace', fastHeartbeat: true });
     await expectEcho(lPort);
     await expectEcho(connect.remotePorts[0]!);
 
-    const intruder = await startConnect({ ...serve, token: wrong }, ['-L', `${await freePort()}:127.0.0.1:${echo.port}`], { wait: false, logLevel: 'trace' });
-    expect((await intruder.proc.waitExit(15_000)).code).toBe(1);
-    const intruderOut = intruder.proc.stderr.join('\n');
+    const intruder = await startConnect(serve, { token: wrong, local: [`${await freePort()}:127.0.0.1:${echo.port}`], wait: false, logLevel: 'trace', fastHeartbeat: true });
+    expect((await intruder.process.waitForExit(15_000)).code).toBe(1);
+    const intruderOut = intruder.process.stderr.join('\n');
     expect(intruderOut).toContain('the server refused the connection: authentication failed: the token is not valid for this server [ERR_MUXTUN_AUTH]');
-    await serve.proc.waitForLog('authentication failed: wrong token');
+    await serve.process.waitForLog('authentication failed: wrong token');
 
-    connect.proc.signal('SIGTERM');
-    await connect.proc.waitExit();
-    serve.proc.signal('SIGTERM');
-    await serve.proc.waitExit();
+    connect.process.signal('SIGTERM');
+    await connect.process.waitForExit();
+    serve.process.signal('SIGTERM');
+    await serve.process.waitForExit();
 
-    const logs = [serve.proc.stderr, connect.proc.stderr, connect.proc.stdout, intruder.proc.stderr, intruder.proc.stdout].map((lines) => lines.join('\n'));
+    const logs = [serve.process.stderr, connect.process.stderr, connect.process.stdout, intruder.process.stderr, intruder.process.stdout].map((lines) => lines.join('\n'));
     for (const text of logs) {
       expect(text).not.toContain(token);
       expect(text).not.toContain(wrong);
     }
     // Logging at trace did happen: the check above is not vacuous.
-    expect(serve.proc.logs.length).toBeGreaterThan(5);
-    expect(connect.proc.logs.some((l) => l.level === 20)).toBe(true);
+    expect(serve.process.logs().length).toBeGreaterThan(5);
+    expect(connect.process.logs().some((l) => l.level === 20)).toBe(true);
     // The serve banner on stdout is the one place the token is shown, on purpose:
     // it is the ready-to-paste connect line for the operator.
-    expect(serve.proc.stdout.join('\n')).toContain(token);
-    expect(serve.proc.stdout.join('\n')).not.toContain(wrong);
+    expect(serve.process.stdout.join('\n')).toContain(token);
+    expect(serve.process.stdout.join('\n')).not.toContain(wrong);
   });
 
   it('--help of both commands says --token is visible to other users', async () => {
     for (const command of ['serve', 'connect']) {
-      const help = new CliProcess([command, '--help']);
-      expect((await help.waitExit()).code).toBe(0);
+      const help = spawnMuxtun([command, '--help']);
+      expect((await help.waitForExit()).code).toBe(0);
       expect(help.stdout.join(' ').replace(/\s+/g, ' ')).toMatch(/--token <token> .*visible to other users in `ps`: prefer MUXTUN_TOKEN or --token-file/);
     }
   });
@@ -71,13 +68,13 @@ describe('where the token comes from', () => {
     const fromFile = await startServe({ args: ['--token-file', await tokenFile('file-token-0123456789')] });
     expect(fromFile.token).toBe('file-token-0123456789');
     const lPort = await freePort();
-    await startConnect(fromFile, ['-L', `${lPort}:127.0.0.1:${echo.port}`], { env: { MUXTUN_TOKEN: 'not-this-one' }, args: ['--token-file', await tokenFile('file-token-0123456789')] });
+    await startConnect(fromFile, { local: [`${lPort}:127.0.0.1:${echo.port}`], env: { MUXTUN_TOKEN: 'not-this-one' }, args: ['--token-file', await tokenFile('file-token-0123456789')], fastHeartbeat: true });
     await expectEcho(lPort);
 
     const fromEnv = await startServe({ env: { MUXTUN_TOKEN: 'env-token-0123456789' } });
     expect(fromEnv.token).toBe('env-token-0123456789');
     const lPort2 = await freePort();
-    await startConnect({ ...fromEnv, token: 'env-token-0123456789' }, ['-L', `${lPort2}:127.0.0.1:${echo.port}`]);
+    await startConnect(fromEnv, { token: 'env-token-0123456789', local: [`${lPort2}:127.0.0.1:${echo.port}`], fastHeartbeat: true });
     await expectEcho(lPort2);
   });
 });
@@ -85,16 +82,15 @@ describe('where the token comes from', () => {
 describe('the state directory', () => {
   it('is created 0700 with the key and token 0600', async () => {
     const serve = await startServe();
-    const mode = async (name: string): Promise<number> => (await stat(join(serve.stateDir, name))).mode & 0o777;
-    expect(await mode('.')).toBe(0o700);
-    expect(await mode('server-key.pem')).toBe(0o600);
-    expect(await mode('token')).toBe(0o600);
-    expect(await mode('server-cert.pem')).toBe(0o644);
+    expect(await fileMode(join(serve.stateDir, '.'))).toBe(0o700);
+    expect(await fileMode(join(serve.stateDir, 'server-key.pem'))).toBe(0o600);
+    expect(await fileMode(join(serve.stateDir, 'token'))).toBe(0o600);
+    expect(await fileMode(join(serve.stateDir, 'server-cert.pem'))).toBe(0o644);
   });
 
   it('serve refuses to start when the token, the key or the directory is open to others, and says how to fix it', async () => {
     const first = await startServe();
-    await first.proc.destroy();
+    await first.process.kill();
     const dir = first.stateDir;
     const cases: Array<{ path: string; loose: number; fixed: number; fix: string }> = [
       { path: join(dir, 'token'), loose: 0o644, fixed: 0o600, fix: `chmod 600 ${join(dir, 'token')}` },
@@ -103,8 +99,8 @@ describe('the state directory', () => {
     ];
     for (const { path, loose, fixed, fix } of cases) {
       await chmod(path, loose);
-      const serve = new CliProcess(['serve', '--host', '127.0.0.1', '--port', '0', '--state-dir', dir]);
-      const exit = await serve.waitExit();
+      const serve = spawnMuxtun(['serve', '--host', '127.0.0.1', '--port', '0', '--state-dir', dir]);
+      const exit = await serve.waitForExit();
       const stderr = serve.stderr.join('\n');
       expect(exit.code, stderr).toBe(1);
       expect(stderr).toContain(fix);

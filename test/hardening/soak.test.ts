@@ -8,14 +8,13 @@
  * so that the 20,000 sockets involved are split about evenly between two
  * processes' file descriptor limits.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from './helpers/net.js';
-import { repoRoot, waitUntil, within } from './helpers/process.js';
-import { forward, startClient, startServer } from './helpers/tunnel.js';
+import { describe, expect, it } from 'vitest';
+import { freePort } from '../support/net.js';
+import { repoRoot, TestProcess } from '../support/process.js';
+import { forward, startTunnelClient, startTunnelServer } from '../support/tunnel.js';
+import { waitUntil, within } from '../support/wait.js';
 
 const CONNECTIONS = 5_000;
 
@@ -38,13 +37,8 @@ type LoadMessage =
   | { type: 'closed'; errors: string[]; errorCount: number }
   | { type: 'error'; message: string };
 
-let load: ChildProcess | null = null;
-afterEach(() => {
-  load?.kill('SIGKILL');
-  load = null;
-});
-
-function nextMessage<T extends LoadMessage['type']>(child: ChildProcess, type: T, timeoutMs: number): Promise<Extract<LoadMessage, { type: T }>> {
+function nextMessage<T extends LoadMessage['type']>(load: TestProcess, type: T, timeoutMs: number): Promise<Extract<LoadMessage, { type: T }>> {
+  const child = load.child;
   return within(
     new Promise((resolve, reject) => {
       const onMessage = (message: LoadMessage): void => {
@@ -54,7 +48,7 @@ function nextMessage<T extends LoadMessage['type']>(child: ChildProcess, type: T
         child.off('message', onMessage);
       };
       child.on('message', onMessage);
-      child.once('exit', (code, signal) => reject(new Error(`load generator exited (${code ?? signal}) before "${type}"`)));
+      void load.exited.then(({ code, signal }) => reject(new Error(`load generator exited (${code ?? signal}) before "${type}"\n${load.tail()}`)));
     }),
     timeoutMs,
     `the load generator to report "${type}"`,
@@ -70,20 +64,20 @@ describe('soak', () => {
     }
     const seed = Number(process.env.MUXTUN_SOAK_SEED ?? Date.now() % 2 ** 31);
 
-    load = fork(join(repoRoot, 'test', 'hardening', 'fixtures', 'load.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const load = new TestProcess({ command: process.execPath, args: [join(repoRoot, 'test', 'hardening', 'fixtures', 'load.mjs')], ipc: true, name: 'load generator' });
     const { port: echoPort } = await nextMessage(load, 'echo', 10_000);
 
-    const server = await startServer();
+    const server = await startTunnelServer();
     const lPort = await freePort();
     // Four in five connections go through -L, one in five through -R.
-    const { client, ready } = await startClient(server, { local: [forward(lPort, echoPort)], remote: [forward(0, echoPort)] });
+    const { client, ready } = await startTunnelClient(server, { local: [forward(lPort, echoPort)], remote: [forward(0, echoPort)] });
     const rPort = ready.remote[0]!.port;
     // Settle what the setup left in flight, then take the baseline.
     await new Promise((resolve) => setImmediate(resolve));
     const baseline = resources();
 
     const started = Date.now();
-    load.send({ type: 'run', ports: [lPort, lPort, lPort, lPort, rPort], count: CONNECTIONS, seed });
+    load.child.send({ type: 'run', ports: [lPort, lPort, lPort, lPort, rPort], count: CONNECTIONS, seed });
     const opened = await nextMessage(load, 'open', 90_000);
     expect(opened.failures, `seed ${seed}`).toEqual([]);
     expect(opened.verified).toBe(CONNECTIONS);
@@ -91,7 +85,7 @@ describe('soak', () => {
     expect(server.server.stats()).toMatchObject({ sessions: 1, streams: CONNECTIONS });
     expect(client.stats()).toMatchObject({ connected: true, streams: CONNECTIONS });
 
-    load.send({ type: 'close' });
+    load.child.send({ type: 'close' });
     const closed = await nextMessage(load, 'closed', 60_000);
     expect(closed.errorCount, `errors while closing: ${closed.errors.join(', ')}`).toBe(0);
 
@@ -114,7 +108,7 @@ describe('soak', () => {
     // For the report when run alone: how long the whole cycle took.
     expect(Date.now() - started).toBeLessThan(150_000);
 
-    load.disconnect();
-    await once(load, 'exit');
+    load.child.disconnect();
+    await load.waitForExit();
   }, 180_000);
 });

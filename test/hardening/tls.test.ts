@@ -8,14 +8,17 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { makeCa, makeLeaf, writeCa, writePem } from './helpers/certs.js';
-import { connectionEnd, echoServer, expectEcho, freePort, track } from './helpers/net.js';
-import { CliProcess, startConnect, startServe, tempDir, within } from './helpers/process.js';
+import { caPem, makeLeaf, writeCa, writePem } from '../support/certs.js';
+import { spawnMuxtun, startConnect, startServe } from '../support/muxtun.js';
+import { connectionEnd, echoServer, expectEcho, freePort } from '../support/net.js';
+import { tempDir } from '../support/fs.js';
+import { track } from '../support/scope.js';
+import { within } from '../support/wait.js';
 
 /** `muxtun connect` that is expected to fail: its exit code and stderr. */
 async function failingConnect(args: string[], token = 'whatever'): Promise<{ code: number | null; stderr: string }> {
-  const proc = new CliProcess(['connect', ...args, '-L', `${await freePort()}:127.0.0.1:9`, '--no-reconnect', '--log-format', 'json'], { MUXTUN_TOKEN: token });
-  const exit = await proc.waitExit(15_000);
+  const proc = spawnMuxtun(['connect', ...args, '-L', `${await freePort()}:127.0.0.1:9`, '--no-reconnect', '--log-format', 'json'], { env: { MUXTUN_TOKEN: token } });
+  const exit = await proc.waitForExit(15_000);
   return { code: exit.code, stderr: proc.stderr.join('\n') };
 }
 
@@ -28,11 +31,11 @@ describe('not a muxtun client at the server', () => {
     await once(socket, 'connect');
     socket.write('GET / HTTP/1.1\r\nHost: example\r\n\r\n');
     expect(await connectionEnd(socket, 3_000)).not.toBe('timeout');
-    const log = await serve.proc.waitForLog('TLS handshake failed');
+    const log = await serve.process.waitForLog('TLS handshake failed');
     expect(String(log.error)).toMatch(/http request/i);
 
     const lPort = await freePort();
-    await startConnect(serve, ['-L', `${lPort}:127.0.0.1:${echo.port}`]);
+    await startConnect(serve, { local: [`${lPort}:127.0.0.1:${echo.port}`], fastHeartbeat: true });
     await expectEcho(lPort);
   });
 
@@ -42,9 +45,9 @@ describe('not a muxtun client at the server', () => {
     track(socket);
     const [error] = (await within(once(socket, 'error'), 5_000, 'the TLS 1.2 handshake to fail')) as [NodeJS.ErrnoException];
     expect(error.code).toMatch(/ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION|ERR_SSL_UNSUPPORTED_PROTOCOL/);
-    const log = await serve.proc.waitForLog('TLS handshake failed');
+    const log = await serve.process.waitForLog('TLS handshake failed');
     expect(String(log.error)).toMatch(/unsupported protocol|protocol version/i);
-    expect(serve.proc.alive).toBe(true);
+    expect(serve.process.alive).toBe(true);
   });
 });
 
@@ -66,8 +69,8 @@ describe('not the expected server at the client', () => {
   });
 
   it('--ca with the wrong CA, and with a server name the certificate does not list: clear errors, exit 1', async () => {
-    const ca = await makeCa('right CA');
-    const otherCa = await makeCa('other CA');
+    const ca = await caPem('right CA');
+    const otherCa = await caPem('other CA');
     const leaf = await writePem(await makeLeaf({ ca }));
     const serve = await startServe({ args: ['--cert', leaf.cert, '--key', leaf.key] });
 
@@ -83,13 +86,13 @@ describe('not the expected server at the client', () => {
     // The right CA and name work, so the failures above were about trust alone.
     const echo = await echoServer();
     const lPort = await freePort();
-    await startConnect(serve, ['-L', `${lPort}:127.0.0.1:${echo.port}`], { trust: ['--ca', rightCa, '--servername', 'localhost'] });
+    await startConnect(serve, { local: [`${lPort}:127.0.0.1:${echo.port}`], trust: { ca: rightCa, servername: 'localhost' }, fastHeartbeat: true });
     await expectEcho(lPort);
-    expect(serve.proc.alive).toBe(true);
+    expect(serve.process.alive).toBe(true);
   });
 
   it('an expired certificate: refused with --ca; accepted when pinned by fingerprint, with a warning', async () => {
-    const ca = await makeCa('CA');
+    const ca = await caPem('CA');
     const now = Date.now();
     const expired = await writePem(await makeLeaf({ ca, notBefore: new Date(now - 30 * 86_400_000), notAfter: new Date(now - 86_400_000) }));
     const serve = await startServe({ args: ['--cert', expired.cert, '--key', expired.key] });
@@ -102,9 +105,9 @@ describe('not the expected server at the client', () => {
     // key): the connection works, and connect says the certificate expired.
     const echo = await echoServer();
     const lPort = await freePort();
-    const pinned = await startConnect(serve, ['-L', `${lPort}:127.0.0.1:${echo.port}`]);
+    const pinned = await startConnect(serve, { local: [`${lPort}:127.0.0.1:${echo.port}`], fastHeartbeat: true });
     await expectEcho(lPort);
-    const warning = await pinned.proc.waitForLog((l) => l.level === 40 && /expired/.test(l.msg));
+    const warning = await pinned.process.waitForLog((l) => l.level === 40 && /expired/.test(l.msg));
     expect(warning.msg).toMatch(/the server's certificate expired on .*; accepted because --fingerprint pins this exact certificate/);
   });
 
@@ -114,23 +117,23 @@ describe('not the expected server at the client', () => {
     const knownHosts = join(await tempDir(), 'known_hosts');
     const lPort = await freePort();
     // Trust on first use records the first identity; a pinned client runs alongside.
-    const tofu = await startConnect(first, ['-L', `${lPort}:127.0.0.1:${echo.port}`], { trust: ['--known-hosts', knownHosts] });
-    await tofu.proc.waitForLog('first connection to this server: recorded its fingerprint in known_hosts (trust on first use)');
-    const pinned = await startConnect(first, ['-L', `${await freePort()}:127.0.0.1:${echo.port}`]);
+    const tofu = await startConnect(first, { local: [`${lPort}:127.0.0.1:${echo.port}`], trust: { knownHosts }, fastHeartbeat: true });
+    await tofu.process.waitForLog('first connection to this server: recorded its fingerprint in known_hosts (trust on first use)');
+    const pinned = await startConnect(first, { local: [`${await freePort()}:127.0.0.1:${echo.port}`], fastHeartbeat: true });
     await expectEcho(lPort);
 
     // Same port, new state dir: a new identity.
-    await first.proc.destroy();
+    await first.process.kill();
     const second = await startServe({ port: first.port });
     expect(second.fingerprint).not.toBe(first.fingerprint);
 
     // The running clients reconnect, see the new certificate, and give up for good.
-    const pinnedExit = await pinned.proc.waitExit(20_000);
+    const pinnedExit = await pinned.process.waitForExit(20_000);
     expect(pinnedExit.code).toBe(1);
-    expect(pinned.proc.stderr.join('\n')).toContain('presented a certificate that does not match the pinned fingerprint');
-    const tofuExit = await tofu.proc.waitExit(20_000);
+    expect(pinned.process.stderr.join('\n')).toContain('presented a certificate that does not match the pinned fingerprint');
+    const tofuExit = await tofu.process.waitForExit(20_000);
     expect(tofuExit.code).toBe(1);
-    expect(tofu.proc.stderr.join('\n')).toContain('WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!');
+    expect(tofu.process.stderr.join('\n')).toContain('WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!');
 
     // And fresh ones are refused the same way.
     const fresh = await failingConnect([second.address, '--fingerprint', first.fingerprint], second.token);
@@ -142,6 +145,6 @@ describe('not the expected server at the client', () => {
     expect(freshTofu.code).toBe(1);
     expect(freshTofu.stderr).toContain(`but the server presented\n  ${second.fingerprint}`);
     expect(freshTofu.stderr).toContain('[ERR_MUXTUN_HOST_KEY_CHANGED]');
-    expect(second.proc.alive).toBe(true);
+    expect(second.process.alive).toBe(true);
   });
 });

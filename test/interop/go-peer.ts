@@ -13,12 +13,12 @@
  *   MUXTUN_MUXADO_GOPATH      GOPATH that holds the muxado sources (default /usr/share/gocode)
  *   GOCACHE                   respected; otherwise a directory under os.tmpdir()
  */
-import { spawn, spawnSync, execFile, type ChildProcess } from 'node:child_process';
+import { spawnSync, execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { TestProcess, type Exit } from '../support/process.js';
 
 /** Stream types peer/main.go's server gives a meaning to (any other type is echoed). */
 export const StreamTypes = {
@@ -150,152 +150,41 @@ export function buildPeer(): Promise<string> {
   return building;
 }
 
-/** Every peer still running; killed on teardown and, as a last resort, on exit. */
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
-/** One JSON line the peer printed (stream-end, session-end, a client result...). */
+/** One JSON line the peer printed on stdout (stream-end, session-end, a client result...). */
 export type PeerEvent = Record<string, unknown> & { event?: string };
 
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
+/**
+ * Starts the peer binary. Its stdin stays a pipe: the peer exits when it
+ * reaches EOF, which is how stop() ends it, and how it ends by itself if this
+ * process dies, so no peer outlives the test run.
+ */
+function startPeer(args: string[]): TestProcess {
+  return new TestProcess({ command: peerBinary, args, env: { ...process.env }, stdin: 'pipe', stopBy: 'stdin', name: `Go peer (${args.join(' ')})` });
 }
 
-/** A running peer process with its output collected line by line. */
-export class GoProcess {
-  readonly child: ChildProcess;
-  readonly lines: string[] = [];
-  readonly events: PeerEvent[] = [];
-  stderr = '';
-  readonly exited: Promise<Exit>;
-  #waiters = new Set<() => void>();
+/** The JSON events a peer printed so far. */
+export function peerEvents(peer: TestProcess): PeerEvent[] {
+  return peer.json('stdout');
+}
 
-  constructor(readonly args: string[]) {
-    // stdin stays a pipe: the peer exits when it reaches EOF, i.e. when we close
-    // it or this process dies, so no peer outlives the test run.
-    this.child = spawn(peerBinary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    running.add(this.child);
-    this.exited = new Promise<Exit>((resolve) => {
-      this.child.once('close', (code, signal) => {
-        running.delete(this.child);
-        resolve({ code, signal });
-        this.#notify();
-      });
-    });
-    // A failed spawn is reported through 'close' too (code null), with the reason here.
-    this.child.once('error', (err) => {
-      this.stderr += `spawn failed: ${err.message}\n`;
-    });
-    this.child.stdin!.on('error', () => {});
-    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stderr += chunk;
-      this.#notify();
-    });
-    createInterface({ input: this.child.stdout! }).on('line', (line) => {
-      this.lines.push(line);
-      if (line.startsWith('{')) {
-        try {
-          this.events.push(JSON.parse(line) as PeerEvent);
-        } catch {
-          // Not ours to judge here; the raw line stays in `lines`.
-        }
-      }
-      this.#notify();
-    });
-  }
-
-  #notify(): void {
-    for (const wake of this.#waiters) wake();
-  }
-
-  get isRunning(): boolean {
-    return running.has(this.child);
-  }
-
-  /**
-   * Resolves with the first output line (or event) matching, waiting for it if
-   * need be; rejects with the peer's output when it exits or the time runs out.
-   */
-  waitFor<T>(what: string, find: () => T | undefined, timeoutMs = 15_000): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const check = (): void => {
-        let found: T | undefined;
-        try {
-          found = find();
-        } catch (err) {
-          done();
-          reject(err);
-          return;
-        }
-        if (found !== undefined) {
-          done();
-          resolve(found);
-        } else if (!this.isRunning) {
-          done();
-          reject(new Error(`Go peer (${this.args.join(' ')}) exited before ${what}\n${this.describe()}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} from the Go peer\n${this.describe()}`));
-      }, timeoutMs);
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-      };
-      this.#waiters.add(check);
-      check();
-    });
-  }
-
-  /** Waits for a JSON event line that satisfies `match`. */
-  waitForEvent(what: string, match: (e: PeerEvent) => boolean, timeoutMs?: number): Promise<PeerEvent> {
-    return this.waitFor(what, () => this.events.find(match), timeoutMs);
-  }
-
-  /** The tail of the peer's output, for failure messages. */
-  describe(): string {
-    const tail = this.lines.slice(-20).join('\n');
-    return `stdout (last lines):\n${tail || '(none)'}\nstderr:\n${this.stderr.trim() || '(none)'}`;
-  }
-
-  /** Closes stdin (the peer exits by itself), then SIGKILLs it if it lingers. */
-  async stop(graceMs = 2_000): Promise<Exit> {
-    if (this.isRunning) {
-      this.child.stdin!.end();
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-      try {
-        return await this.exited;
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-    return this.exited;
-  }
+/** Waits for a JSON event of the peer that satisfies `match`. */
+export function waitForEvent(peer: TestProcess, what: string, match: (e: PeerEvent) => boolean, timeoutMs = 15_000): Promise<PeerEvent> {
+  return peer.waitFor(what, () => peerEvents(peer).find(match), timeoutMs);
 }
 
 /** A Go muxado.Server listening on 127.0.0.1 (echo, plus stream types 7 and 8). */
 export interface GoServer {
   port: number;
-  process: GoProcess;
+  process: TestProcess;
   stop(): Promise<Exit>;
 }
 
 export async function startGoServer(): Promise<GoServer> {
   await buildPeer();
-  const proc = new GoProcess(['server', '-listen', '127.0.0.1:0']);
+  const proc = startPeer(['server', '-listen', '127.0.0.1:0']);
   try {
-    const port = await proc.waitFor('LISTENING <port>', () => {
-      for (const line of proc.lines) {
-        const m = /^LISTENING (\d+)$/.exec(line);
-        if (m) return Number(m[1]);
-      }
-      return undefined;
-    });
-    return { port, process: proc, stop: () => proc.stop() };
+    const port = await proc.waitForStdout('LISTENING <port>', (line) => /^LISTENING (\d+)$/.exec(line)?.[1], { timeoutMs: 15_000 });
+    return { port: Number(port), process: proc, stop: () => proc.stop(2_000) };
   } catch (err) {
     await proc.stop();
     throw err;
@@ -329,49 +218,35 @@ export interface GoClientOptions {
 export interface GoClientRun {
   exit: Exit;
   result?: ClientResult;
-  process: GoProcess;
+  process: TestProcess;
 }
 
 /**
  * Runs `client` against 127.0.0.1:port to completion. Never rejects on a
  * failing client: the caller asserts on `exit` and `result` (and shows
- * `process.describe()` in the message).
+ * `process.tail()` in the message).
  */
 export async function runGoClient(port: number, options: GoClientOptions): Promise<GoClientRun> {
   await buildPeer();
   const args = ['client', '-connect', `127.0.0.1:${port}`, '-streams', String(options.streams), '-bytes', String(options.bytes)];
   if (options.idleMs) args.push('-idle', `${options.idleMs}ms`);
   if (options.type !== undefined) args.push('-type', String(options.type));
-  const proc = new GoProcess(args);
+  const proc = startPeer(args);
   const timeoutMs = options.timeoutMs ?? 60_000;
   const timer = setTimeout(() => {
-    proc.stderr += `\n(killed by go-peer.ts after ${timeoutMs} ms)\n`;
-    proc.child.kill('SIGKILL');
+    proc.stderr.push(`(killed by go-peer.ts after ${timeoutMs} ms)`);
+    proc.signal('SIGKILL');
   }, timeoutMs);
   const exit = await proc.exited;
   clearTimeout(timer);
-  const result = proc.events.find((e) => typeof e.ok === 'boolean') as ClientResult | undefined;
+  const result = peerEvents(proc).find((e) => typeof e.ok === 'boolean') as ClientResult | undefined;
   return { exit, result, process: proc };
 }
 
 /** Starts `echo-client`: a Go muxado.Client that echoes every stream our server opens. */
-export async function startGoEchoClient(port: number): Promise<GoProcess> {
+export async function startGoEchoClient(port: number): Promise<TestProcess> {
   await buildPeer();
-  return new GoProcess(['echo-client', '-connect', `127.0.0.1:${port}`]);
-}
-
-/** Stops every peer still running (for afterAll). */
-export async function stopAllPeers(): Promise<void> {
-  await Promise.all(
-    [...running].map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          child.once('close', () => resolve());
-          child.stdin?.end();
-          setTimeout(() => child.kill('SIGKILL'), 2_000).unref();
-        }),
-    ),
-  );
+  return startPeer(['echo-client', '-connect', `127.0.0.1:${port}`]);
 }
 
 /**

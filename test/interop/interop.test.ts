@@ -10,8 +10,11 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, server, ErrorCode, MuxadoError } from '../../src/muxado/index.js';
+import { patternBytes } from '../support/bytes.js';
+import { sha256 } from '../support/net.js';
+import { currentScope } from '../support/scope.js';
 import {
   requireGoReference,
   runGoClient,
@@ -21,6 +24,8 @@ import {
   StreamTypes,
   type GoServer,
   type PeerEvent,
+  peerEvents,
+  waitForEvent,
 } from './go-peer.js';
 
 type Session = ReturnType<typeof client>;
@@ -32,30 +37,13 @@ const IDLE_MS = 20_000;
 
 // ---------------------------------------------------------------- helpers
 
-/** Deterministic bytes (xorshift32), different for every seed. */
-function pseudoRandom(seed: number, length: number): Buffer {
-  const words = new Uint32Array(Math.ceil(length / 4));
-  let x = (seed * 0x9e3779b1 + 0x6d7578) >>> 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    words[i] = x >>> 0;
-  }
-  return Buffer.from(words.buffer, 0, length);
-}
-
-function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
 interface Received {
   bytes: number;
   sha256: string;
 }
 
 /** Reads a stream to its end, hashing as it goes (no 'data' listener remains attached afterwards). */
-function readAll(stream: MuxStream, keep = false): Promise<Received & { data?: Buffer }> {
+function readHashed(stream: MuxStream, keep = false): Promise<Received & { data?: Buffer }> {
   return new Promise((resolve, reject) => {
     const hash = createHash('sha256');
     const chunks: Buffer[] = [];
@@ -71,7 +59,7 @@ function readAll(stream: MuxStream, keep = false): Promise<Received & { data?: B
 }
 
 /** Writes data honouring backpressure, then end() (FIN). */
-async function writeAll(stream: MuxStream, data: Buffer, chunkSize = 64 * 1024): Promise<void> {
+async function writeAndFinish(stream: MuxStream, data: Buffer, chunkSize = 64 * 1024): Promise<void> {
   for (let offset = 0; offset < data.length; offset += chunkSize) {
     if (!stream.write(data.subarray(offset, offset + chunkSize))) {
       await once(stream, 'drain'); // rejects if the stream errors meanwhile
@@ -88,10 +76,10 @@ async function sendAndVerifyEcho(session: Session, count: number, bytes: number,
   const streams: MuxStream[] = [];
   await Promise.all(
     Array.from({ length: count }, async (_, i) => {
-      const data = pseudoRandom(i + 1, bytes);
+      const data = patternBytes(bytes, i + 1);
       const stream = session.open(type === undefined ? {} : { type });
       streams.push(stream);
-      const [, echoed] = await Promise.all([writeAll(stream, data), readAll(stream)]);
+      const [, echoed] = await Promise.all([writeAndFinish(stream, data), readHashed(stream)]);
       expect(echoed.bytes, `stream ${stream.id}: echoed length`).toBe(bytes);
       expect(echoed.sha256, `stream ${stream.id}: echoed sha256`).toBe(sha256(data));
     }),
@@ -141,8 +129,6 @@ interface TsServer {
   nextSession(): Promise<Session>;
 }
 
-const cleanups: Array<() => void | Promise<void>> = [];
-
 /** Our muxado server on 127.0.0.1 that echoes every stream the peer opens. */
 async function startTsServer(): Promise<TsServer> {
   const sessions: Session[] = [];
@@ -156,7 +142,7 @@ async function startTsServer(): Promise<TsServer> {
   });
   listener.listen(0, '127.0.0.1');
   await once(listener, 'listening');
-  cleanups.push(() => {
+  currentScope().add(() => {
     for (const s of sessions) s.close();
     listener.close();
   });
@@ -173,7 +159,7 @@ async function connectTsClient(port: number): Promise<{ session: Session; remote
   const socket = net.connect(port, '127.0.0.1');
   await once(socket, 'connect');
   const session = client(socket);
-  cleanups.push(() => session.close());
+  currentScope().add(() => session.close());
   return { session, remote: `${socket.localAddress}:${socket.localPort}` };
 }
 
@@ -184,16 +170,12 @@ describe.skipIf(skipInterop())('interop with the Go reference (inconshreveable/m
 
   /** Events the Go server printed about streams of one of our connections. */
   const goStreamEnds = (remote: string): PeerEvent[] =>
-    goServer.process.events.filter((e) => e.event === 'stream-end' && e.remote === remote);
+    peerEvents(goServer.process).filter((e) => e.event === 'stream-end' && e.remote === remote);
 
   beforeAll(async () => {
     console.info(`interop: ${requireGoReference().reason}`);
     goServer = await startGoServer(); // builds the peer first
   }, 200_000);
-
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0)) await cleanup();
-  });
 
   afterAll(async () => {
     await goServer?.stop();
@@ -205,7 +187,7 @@ describe.skipIf(skipInterop())('interop with the Go reference (inconshreveable/m
     // application has read to the end. See reference.test.ts for the raw frames.
     const { session } = await connectTsClient(goServer.port);
     const stream = session.open();
-    const [, echoed] = await Promise.all([writeAll(stream, Buffer.from('hello')), readAll(stream, true)]);
+    const [, echoed] = await Promise.all([writeAndFinish(stream, Buffer.from('hello')), readHashed(stream, true)]);
     expect(echoed.data!.toString()).toBe('hello');
     await sendAndVerifyEcho(session, 1, 1000);
     expect(session.isClosed).toBe(false);
@@ -215,7 +197,7 @@ describe.skipIf(skipInterop())('interop with the Go reference (inconshreveable/m
     const ts = await startTsServer();
     const run = await runGoClient(ts.port, { streams: 16, bytes: 4 * MiB, timeoutMs: 90_000 });
 
-    expect(run.exit.code, run.process.describe()).toBe(0);
+    expect(run.exit.code, run.process.tail()).toBe(0);
     expect(run.result?.ok).toBe(true);
     expect(run.result?.results).toHaveLength(16);
 
@@ -250,7 +232,7 @@ describe.skipIf(skipInterop())('interop with the Go reference (inconshreveable/m
     expect(new Set(streams.map((s) => s.id)).size).toBe(16);
     for (const s of streams) expect(s.id % 2, `stream ${s.id}`).toBe(1);
     // The reference's view: every stream read and echoed in full, without error.
-    await goServer.process.waitFor('16 stream-end events', () => (goStreamEnds(remote).length >= 16 ? true : undefined));
+    await goServer.process.waitFor('16 stream-end events', () => (goStreamEnds(remote).length >= 16 ? true : undefined), 15_000);
     for (const e of goStreamEnds(remote)) {
       expect(e, JSON.stringify(e)).toMatchObject({ read: 4 * MiB, written: 4 * MiB, type: 0 });
       expect(e.error, JSON.stringify(e)).toBeUndefined();
@@ -261,12 +243,12 @@ describe.skipIf(skipInterop())('interop with the Go reference (inconshreveable/m
   it('stream types travel in the SYN both ways', async () => {
     const { session, remote } = await connectTsClient(goServer.port);
     const [stream] = await sendAndVerifyEcho(session, 1, 1000, 5);
-    const ev = await goServer.process.waitForEvent('the typed stream', (e) => e.event === 'stream-end' && e.remote === remote && e.id === stream!.id);
+    const ev = await waitForEvent(goServer.process, 'the typed stream', (e) => e.event === 'stream-end' && e.remote === remote && e.id === stream!.id);
     expect(ev.type).toBe(5);
 
     const ts = await startTsServer();
     const run = await runGoClient(ts.port, { streams: 2, bytes: 1000, type: 6 });
-    expect(run.exit.code, run.process.describe()).toBe(0);
+    expect(run.exit.code, run.process.tail()).toBe(0);
     expect(ts.echoed.map((r) => r.stream.type)).toEqual([6, 6]);
   });
 
@@ -277,7 +259,7 @@ describe.skipIf(skipInterop())('interop with the Go reference (inconshreveable/m
 
     const control = session.open({ type: StreamTypes.CONTROL });
     control.end(`16 ${MiB}\n`);
-    const reply = await readAll(control, true);
+    const reply = await readHashed(control, true);
     const result = JSON.parse(reply.data!.toString()) as { ok: boolean; error?: string; results: { id: number; sha256: string }[] };
 
     expect(result.ok, result.error).toBe(true);
@@ -301,7 +283,7 @@ describe.skipIf(skipInterop())('interop with the Go reference (inconshreveable/m
 
     // Our close() reaches the Go client as a clean end; it then exits by itself.
     session.close();
-    await goClient.waitForEvent('the echo-client session end', (e) => e.event === 'session-end');
+    await waitForEvent(goClient, 'the echo-client session end', (e) => e.event === 'session-end');
     expect((await goClient.exited).code).toBe(0);
   }, 60_000);
 
@@ -319,7 +301,7 @@ describe.skipIf(skipInterop())('interop with the Go reference (inconshreveable/m
         const aliveAtFirstStream = new Promise<boolean>((resolve) => session.once('stream', () => resolve(!closed.done)));
         const run = await runP;
         // The Go client fails if its session died during the idle period (our heartbeats unanswered or ours not sent).
-        expect(run.exit.code, run.process.describe()).toBe(0);
+        expect(run.exit.code, run.process.tail()).toBe(0);
         expect(run.result?.ok).toBe(true);
         expect(run.result?.idleMs).toBe(IDLE_MS);
         expect(await aliveAtFirstStream).toBe(true);
@@ -330,7 +312,7 @@ describe.skipIf(skipInterop())('interop with the Go reference (inconshreveable/m
         const closed = settled(session.closed);
         await sleep(IDLE_MS); // the protocol is about time here: nothing but heartbeats flows
         expect(closed.done, 'our session ended during the idle period').toBe(false);
-        expect(goServer.process.events.filter((e) => e.event === 'session-end' && e.remote === remote)).toEqual([]);
+        expect(peerEvents(goServer.process).filter((e) => e.event === 'session-end' && e.remote === remote)).toEqual([]);
         await sendAndVerifyEcho(session, 4, MiB);
         expect(closed.done).toBe(false);
       })();
@@ -349,7 +331,7 @@ describe.skipIf(skipInterop())('interop with the Go reference (inconshreveable/m
     await once(stream, 'data');
     stream.reset(ErrorCode.CANCEL);
 
-    const ev = await goServer.process.waitForEvent('the reset stream', (e) => e.event === 'stream-end' && e.remote === remote && e.id === stream.id);
+    const ev = await waitForEvent(goServer.process, 'the reset stream', (e) => e.event === 'stream-end' && e.remote === remote && e.id === stream.id);
     expect(ev.error).toBe(`Stream reset by peer with error ${ErrorCode.CANCEL}`);
     expect(session.isClosed).toBe(false);
   });
@@ -360,7 +342,7 @@ describe.skipIf(skipInterop())('interop with the Go reference (inconshreveable/m
     const error = new Promise<unknown>((resolve) => stream.once('error', resolve));
     stream.resume();
     await once(stream, 'end'); // the reference's Close() sent FIN
-    await goServer.process.waitForEvent('the closed stream', (e) => e.event === 'stream-end' && e.remote === remote && e.id === stream.id);
+    await waitForEvent(goServer.process, 'the closed stream', (e) => e.event === 'stream-end' && e.remote === remote && e.id === stream.id);
     stream.write(Buffer.from('too late'));
 
     const err = await error;
@@ -377,7 +359,7 @@ describe.skipIf(skipInterop())('interop with the Go reference (inconshreveable/m
     const end = await session.closed;
     expect(end).toMatchObject({ initiator: 'local' });
     expect(end.error).toBeUndefined();
-    const ev = await goServer.process.waitForEvent('our session end', (e) => e.event === 'session-end' && e.remote === remote);
+    const ev = await waitForEvent(goServer.process, 'our session end', (e) => e.event === 'session-end' && e.remote === remote);
     expect(ev.debug).toBe('muxtun says goodbye');
   });
 });

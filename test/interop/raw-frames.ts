@@ -24,14 +24,8 @@ export function encodeFrame(type: number, flags: number, id: number, payload: Bu
   return Buffer.concat([header, payload]);
 }
 
-export function u32(...values: number[]): Buffer {
-  const b = Buffer.alloc(4 * values.length);
-  values.forEach((v, i) => b.writeUInt32BE(v >>> 0, 4 * i));
-  return b;
-}
-
 /** Reads frames from a socket as they come; keeps every byte for hex assertions. */
-export class RawPeer {
+export class WirePeer {
   readonly frames: RawFrame[] = [];
   #buffered = Buffer.alloc(0);
   #all: Buffer[] = [];

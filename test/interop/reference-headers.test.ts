@@ -7,10 +7,9 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { requireGoReference, skipInterop, startGoServer, type GoServer } from './go-peer.js';
-import { encodeFrame, F, RawPeer, T, u32 } from './raw-frames.js';
-
-const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
+import { hex, u32 } from '../support/bytes.js';
+import { peerEvents, requireGoReference, skipInterop, startGoServer, type GoServer } from './go-peer.js';
+import { encodeFrame, F, T, WirePeer } from './raw-frames.js';
 
 describe.skipIf(skipInterop())('Go reference peer: judging a header (raw socket)', () => {
   let goServer: GoServer;
@@ -29,18 +28,18 @@ describe.skipIf(skipInterop())('Go reference peer: judging a header (raw socket)
     await goServer?.stop();
   });
 
-  async function rawClient(): Promise<RawPeer> {
+  async function rawClient(): Promise<WirePeer> {
     const socket = net.connect(goServer.port, '127.0.0.1');
     sockets.push(socket);
     await once(socket, 'connect');
-    return new RawPeer(socket);
+    return new WirePeer(socket);
   }
 
   /**
    * The reference's GOAWAY never arrives whole (its header claims the debug
    * text, which it never sends): read its 8-byte body from the cut-short tail.
    */
-  async function goAwayThenClose(peer: RawPeer): Promise<{ lastStreamId: number; errorCode: number }> {
+  async function goAwayThenClose(peer: WirePeer): Promise<{ lastStreamId: number; errorCode: number }> {
     await peer.ended;
     const tail = peer.partial;
     expect(tail.length, `no GOAWAY before the close; frames: ${peer.describe()}`).toBe(16);
@@ -101,9 +100,9 @@ describe.skipIf(skipInterop())('Go reference peer: judging a header (raw socket)
     const peer = await rawClient();
     // Stream 3 echoes "a" and ends both ways (HalfClose, then Close: gone from its map).
     // The Go server is shared: only events after this point are this connection's.
-    const seen = new Set(goServer.process.events);
+    const before = peerEvents(goServer.process).length;
     peer.send(encodeFrame(T.SYN, 0, 3), encodeFrame(T.DATA, F.FIN, 3, Buffer.from('a')));
-    await goServer.process.waitForEvent('stream-end of stream 3', (e) => !seen.has(e) && e.event === 'stream-end' && e.id === 3);
+    await goServer.process.waitFor('stream-end of stream 3', () => peerEvents(goServer.process).slice(before).find((e) => e.event === 'stream-end' && e.id === 3));
     peer.send(encodeFrame(T.DATA, 0, 3, Buffer.from('late')));
     const rst = await peer.waitFor('an RST', (frames) => frames.find((f) => f.type === T.RST));
     expect([rst.id, rst.payload.readUInt32BE(0)]).toEqual([3, 4]);

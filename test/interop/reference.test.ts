@@ -6,49 +6,44 @@
  */
 import { once } from 'node:events';
 import net from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { requireGoReference, runGoClient, skipInterop, startGoServer, StreamTypes, type GoServer } from './go-peer.js';
-import { encodeFrame, F, RawPeer, T, u32 } from './raw-frames.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireGoReference, runGoClient, skipInterop, startGoServer, StreamTypes, waitForEvent, type GoServer } from './go-peer.js';
+import { u32 } from '../support/bytes.js';
+import { track } from '../support/scope.js';
+import { encodeFrame, F, T, WirePeer } from './raw-frames.js';
 
 const HEARTBEAT_SYN_PAYLOAD = '7fffffff' + 'fffffeff'; // priority 0x7FFFFFFF, type 0xFFFFFEFF
 
 describe.skipIf(skipInterop())('Go reference peer on the wire (raw socket)', () => {
   let goServer: GoServer;
-  const sockets: net.Socket[] = [];
-  const listeners: net.Server[] = [];
 
   beforeAll(async () => {
     requireGoReference();
     goServer = await startGoServer();
   }, 200_000);
 
-  afterEach(() => {
-    for (const s of sockets.splice(0)) s.destroy();
-    for (const l of listeners.splice(0)) l.close();
-  });
-
   afterAll(async () => {
     await goServer?.stop();
   });
 
-  /** A raw TCP listener; resolves with the first connection as a RawPeer. */
-  async function rawListener(): Promise<{ port: number; peer: Promise<RawPeer> }> {
+  /** A raw TCP listener; resolves with the first connection as a WirePeer. */
+  async function rawListener(): Promise<{ port: number; peer: Promise<WirePeer> }> {
     const listener = net.createServer();
-    listeners.push(listener);
+    track(listener);
     const peer = once(listener, 'connection').then(([socket]) => {
-      sockets.push(socket as net.Socket);
-      return new RawPeer(socket as net.Socket);
+      track(socket as net.Socket);
+      return new WirePeer(socket as net.Socket);
     });
     listener.listen(0, '127.0.0.1');
     await once(listener, 'listening');
     return { port: (listener.address() as net.AddressInfo).port, peer };
   }
 
-  async function rawClient(): Promise<RawPeer> {
+  async function rawClient(): Promise<WirePeer> {
     const socket = net.connect(goServer.port, '127.0.0.1');
-    sockets.push(socket);
+    track(socket);
     await once(socket, 'connect');
-    return new RawPeer(socket);
+    return new WirePeer(socket);
   }
 
   it('client: opens heartbeat stream 3 first, and its Close() sends a GOAWAY whose length overstates the payload', async () => {
@@ -57,7 +52,7 @@ describe.skipIf(skipInterop())('Go reference peer on the wire (raw socket)', () 
     const run = runGoClient(port, { streams: 0, bytes: 0, idleMs: 300 });
     const peer = await peerP;
     const { exit, process } = await run;
-    expect(exit.code, process.describe()).toBe(0);
+    expect(exit.code, process.tail()).toBe(0);
     await peer.ended;
 
     const bytes = peer.bytes.toString('hex');
@@ -81,7 +76,7 @@ describe.skipIf(skipInterop())('Go reference peer on the wire (raw socket)', () 
     // Echo it as a muxtun peer must, so the run ends cleanly.
     peer.send(encodeFrame(T.DATA, 0, 3, beat.payload));
     const { exit, process } = await run;
-    expect(exit.code, process.describe()).toBe(0);
+    expect(exit.code, process.tail()).toBe(0);
   });
 
   it('server: opens heartbeat stream 2 first', async () => {
@@ -115,7 +110,7 @@ describe.skipIf(skipInterop())('Go reference peer on the wire (raw socket)', () 
     const fin = await peer.waitFor('the FIN of Close()', (frames) => frames.find((f) => f.id === 3 && f.type === T.DATA && f.flags & F.FIN));
     expect(fin.payload.length).toBe(0);
     // Close() has returned (and dropped the stream) once the event is out.
-    await goServer.process.waitForEvent('stream-end of the closed stream', (e) => e.event === 'stream-end' && e.id === 3 && e.type === StreamTypes.CLOSE);
+    await waitForEvent(goServer.process, 'stream-end of the closed stream', (e) => e.event === 'stream-end' && e.id === 3 && e.type === StreamTypes.CLOSE);
     peer.send(encodeFrame(T.DATA, 0, 3, Buffer.from('late')));
     const rst = await peer.waitFor('an RST', (frames) => frames.find((f) => f.type === T.RST));
     expect(rst.id).toBe(3);

@@ -3,9 +3,9 @@ import { FrameType } from '../../src/muxado/constants.js';
 import { FrameDecoder } from '../../src/muxado/decoder.js';
 import { ProtocolError } from '../../src/muxado/errors.js';
 import { encodeFrame, type Frame } from '../../src/muxado/frame.js';
+import { hex } from '../support/bytes.js';
 import { collectFrames, decodeFrames } from './codec-helpers.js';
 
-const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 
 /** Literal wire bytes and the frame they are, checked both ways. */
 const vectors: Array<[name: string, wire: string, frame: Frame]> = [

@@ -4,8 +4,9 @@ import { describe, expect, it, vi } from 'vitest';
 import { FrameType, INITIAL_WINDOW } from '../../src/muxado/constants.js';
 import { encodeFrame } from '../../src/muxado/frame.js';
 import { client, type Session, type Stream } from '../../src/muxado/index.js';
-import { socketPair } from '../helpers/socket-pair.js';
-import { patternBytes, quiet, rawPeerOf, readAll, sessionPair, sha256, streamOutcome, writeAll, type RawPeer } from './helpers.js';
+import { sha256, socketPair } from '../support/net.js';
+import { patternBytes } from '../support/bytes.js';
+import { quiet, rawPeerOf, readAll, sessionPair, streamOutcome, writeAll, type RawPeer } from './helpers.js';
 
 const CHUNK = 16 * 1024;
 /** The largest DATA payload. */

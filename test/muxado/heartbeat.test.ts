@@ -1,15 +1,16 @@
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { FrameType, HEARTBEAT_PRIORITY, HEARTBEAT_STREAM_TYPE } from '../../src/muxado/constants.js';
 import { ErrorCode, HeartbeatTimeoutError } from '../../src/muxado/index.js';
-import { quiet, rawPeerOf, sessionPair, u32, type RawPeer } from './helpers.js';
+import { u32 } from '../support/bytes.js';
+import { quiet, rawPeerOf, sessionPair, type RawPeer } from './helpers.js';
 
 // Timing is the point of these tests, so they wait on the clock; the values
 // are small so the file stays fast.
 const INTERVAL = 50;
 const TOLERANCE = 200;
 const fast = { heartbeat: true, heartbeatInterval: INTERVAL, heartbeatTolerance: TOLERANCE };
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Makes a raw peer answer the session's heartbeats, as the reference does. */
 function echoHeartbeats(peer: RawPeer, streamId: number): void {

@@ -1,26 +1,19 @@
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
-import { afterEach } from 'vitest';
 import { FrameType, HEARTBEAT_PRIORITY, HEARTBEAT_STREAM_TYPE } from '../../src/muxado/constants.js';
 import { FrameDecoder } from '../../src/muxado/decoder.js';
 import { encodeFrame, type Frame } from '../../src/muxado/frame.js';
 import { client, server, type Session, type SessionOptions } from '../../src/muxado/index.js';
-import { socketPair } from '../helpers/socket-pair.js';
+import { socketPair } from '../support/net.js';
+import { currentScope } from '../support/scope.js';
 import { collectFrames } from './codec-helpers.js';
 
 export { collectFrames };
 
-// ---- cleanup: every socket and session a test makes is torn down after it ----
-
-const cleanups: Array<() => void> = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-});
-
-function track(sockets: Socket[], sessions: Session[] = []): void {
-  cleanups.push(() => {
+/** Every socket and session a test makes is torn down after it (with its scope, see test/support/scope.ts). */
+function closeAfterTest(sockets: Socket[], sessions: Session[] = []): void {
+  currentScope().add(() => {
     for (const session of sessions) session.close();
     for (const socket of sockets) socket.destroy();
   });
@@ -34,7 +27,7 @@ export async function sessionPair(
   const sockets = await socketPair();
   const c = client(sockets[0], { heartbeat: false, ...clientOptions });
   const s = server(sockets[1], { heartbeat: false, ...serverOptions });
-  track(sockets, [c, s]);
+  closeAfterTest(sockets, [c, s]);
   return { client: c, server: s, sockets };
 }
 
@@ -52,7 +45,7 @@ export async function rawPeerOf(
   // The raw peer writes frame by frame: without this, Nagle holds each write
   // until the last is acknowledged and a 1 MiB transfer takes most of a second.
   peer.socket.setNoDelay(true);
-  track([dialled, accepted], [session]);
+  closeAfterTest([dialled, accepted], [session]);
   return { session, peer, transport: role === 'client' ? dialled : accepted };
 }
 
@@ -198,23 +191,6 @@ export function quiet<T extends NodeJS.EventEmitter>(stream: T): T {
   return stream;
 }
 
-/** Deterministic pseudo-random bytes (xorshift), so a failure reproduces. */
-export function patternBytes(length: number, seed = 1): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-export function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
 /** Resolves with the error a stream ends with (or null if it closes cleanly), also if it already has. */
 export function streamOutcome(stream: Duplex): Promise<Error | null> {
   return new Promise((resolve) => {
@@ -233,12 +209,6 @@ export async function writeAll(stream: NodeJS.WritableStream, data: Buffer, chun
     if (!stream.write(data.subarray(at, at + chunkSize))) await once(stream as unknown as NodeJS.EventEmitter, 'drain');
   }
   stream.end();
-}
-
-export function u32(value: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(value >>> 0);
-  return b;
 }
 
 const typeNames: Record<number, string> = { 1: 'SYN', 2: 'RST', 3: 'DATA', 4: 'WNDINC', 6: 'GOAWAY' };

@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { FrameType, HEARTBEAT_PRIORITY, HEARTBEAT_STREAM_TYPE, INITIAL_WINDOW } from '../../src/muxado/constants.js';
 import { encodeFrame } from '../../src/muxado/frame.js';
 import { ErrorCode, LimitError, ProtocolError, SessionClosedError, StreamResetError, type Session } from '../../src/muxado/index.js';
+import { hex } from '../support/bytes.js';
 import { quiet, rawPeerOf, readAll, streamOutcome, type RawPeer } from './helpers.js';
 
-const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 
 /**
  * A server session with a raw client that opened stream 3 (accepted by the

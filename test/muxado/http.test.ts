@@ -2,7 +2,9 @@ import { once } from 'node:events';
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, type Session, type Stream } from '../../src/muxado/index.js';
-import { patternBytes, quiet, sessionPair, sha256, streamOutcome } from './helpers.js';
+import { sha256 } from '../support/net.js';
+import { patternBytes } from '../support/bytes.js';
+import { quiet, sessionPair, streamOutcome } from './helpers.js';
 
 const servers: http.Server[] = [];
 afterEach(() => {

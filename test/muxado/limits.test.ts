@@ -2,7 +2,9 @@ import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/muxado/constants.js';
 import { ErrorCode, LimitError, StreamResetError, type Stream } from '../../src/muxado/index.js';
-import { patternBytes, quiet, rawPeerOf, readAll, sessionPair, sha256, streamOutcome, writeAll } from './helpers.js';
+import { sha256 } from '../support/net.js';
+import { patternBytes } from '../support/bytes.js';
+import { quiet, rawPeerOf, readAll, sessionPair, streamOutcome, writeAll } from './helpers.js';
 
 describe('maxStreams', () => {
   it("refuses the peer's SYN beyond the limit with RST(REFUSED_STREAM) and a 'refused' event", async () => {

@@ -1,7 +1,9 @@
 import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { client, InvalidArgumentError, server, SessionClosedError, type Stream } from '../../src/muxado/index.js';
-import { patternBytes, quiet, readAll, sha256, streamOutcome, writeAll } from './helpers.js';
+import { sha256 } from '../support/net.js';
+import { patternBytes } from '../support/bytes.js';
+import { quiet, readAll, streamOutcome, writeAll } from './helpers.js';
 
 type Callback = (error?: Error | null) => void;
 

@@ -9,7 +9,9 @@ import {
   StreamResetError,
   type Stream,
 } from '../../src/muxado/index.js';
-import { patternBytes, quiet, rawPeerOf, readAll, sessionPair, sha256, streamOutcome, writeAll } from './helpers.js';
+import { sha256 } from '../support/net.js';
+import { patternBytes } from '../support/bytes.js';
+import { quiet, rawPeerOf, readAll, sessionPair, streamOutcome, writeAll } from './helpers.js';
 
 describe('opening and accepting streams', () => {
   it('a client-opened stream is accepted by the server, data flows both ways', async () => {

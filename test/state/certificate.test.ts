@@ -1,6 +1,6 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { chmod, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   MAX_CERT_FILE_BYTES,
@@ -10,10 +10,10 @@ import {
   loadOrCreateServerCertificate,
 } from '../../src/state/index.js';
 import { fingerprintOf } from '../../src/tls/index.js';
-import { rejection, selfSignedPem, useTempDirs } from '../tls/helpers.js';
+import { makeLeaf, writePem } from '../support/certs.js';
+import { fileMode, tempDir } from '../support/fs.js';
+import { rejection } from '../support/wait.js';
 
-const tempDir = useTempDirs();
-const mode = async (path: string) => (await stat(path)).mode & 0o777;
 const YEAR_MS = 365.25 * 24 * 3600 * 1000;
 
 describe('loadOrCreateServerCertificate', () => {
@@ -22,9 +22,9 @@ describe('loadOrCreateServerCertificate', () => {
     const identity = await loadOrCreateServerCertificate(stateDir);
 
     expect(identity.created).toBe(true);
-    expect(await mode(stateDir)).toBe(0o700);
-    expect(await mode(join(stateDir, SERVER_KEY_FILE))).toBe(0o600);
-    expect(await mode(join(stateDir, SERVER_CERT_FILE))).toBe(0o644);
+    expect(await fileMode(stateDir)).toBe(0o700);
+    expect(await fileMode(join(stateDir, SERVER_KEY_FILE))).toBe(0o600);
+    expect(await fileMode(join(stateDir, SERVER_CERT_FILE))).toBe(0o644);
     expect(await readFile(join(stateDir, SERVER_CERT_FILE), 'utf8')).toBe(identity.cert);
     expect(await readFile(join(stateDir, SERVER_KEY_FILE), 'utf8')).toBe(identity.key);
 
@@ -95,7 +95,7 @@ describe('loadOrCreateServerCertificate', () => {
   it('refuses a certificate that does not belong to the key', async () => {
     const stateDir = join(await tempDir(), 'state');
     await loadOrCreateServerCertificate(stateDir);
-    const other = await selfSignedPem();
+    const other = await makeLeaf();
     await writeFile(join(stateDir, SERVER_CERT_FILE), other.cert);
     const error = await rejection(loadOrCreateServerCertificate(stateDir));
     expect(error.code).toBe('ERR_MUXTUN_CERT_INVALID');
@@ -114,24 +114,16 @@ describe('loadOrCreateServerCertificate', () => {
 });
 
 describe('loadCertificateFiles', () => {
-  async function writePair(pem: { cert: string; key: string }) {
-    const dir = await tempDir();
-    const certPath = join(dir, 'cert.pem');
-    const keyPath = join(dir, 'key.pem');
-    await writeFile(certPath, pem.cert);
-    await writeFile(keyPath, pem.key, { mode: 0o600 });
-    return { dir, certPath, keyPath };
-  }
-
   it('loads a matching pair and fingerprints the certificate', async () => {
-    const pem = await selfSignedPem();
-    const { certPath, keyPath } = await writePair(pem);
+    const pem = await makeLeaf();
+    const { cert: certPath, key: keyPath } = await writePem(pem);
     const loaded = await loadCertificateFiles(certPath, keyPath);
     expect(loaded).toEqual({ cert: pem.cert, key: pem.key, fingerprint: fingerprintOf(pem.cert) });
   });
 
   it('reports a missing file as ERR_MUXTUN_CERT_READ naming it', async () => {
-    const { certPath, dir } = await writePair(await selfSignedPem());
+    const { cert: certPath } = await writePem(await makeLeaf());
+    const dir = dirname(certPath);
     const missing = join(dir, 'missing.pem');
     const error = await rejection(loadCertificateFiles(certPath, missing));
     expect(error.code).toBe('ERR_MUXTUN_CERT_READ');
@@ -140,7 +132,7 @@ describe('loadCertificateFiles', () => {
   });
 
   it('refuses files over the size limit', async () => {
-    const { certPath, keyPath } = await writePair(await selfSignedPem());
+    const { cert: certPath, key: keyPath } = await writePem(await makeLeaf());
     await writeFile(certPath, Buffer.alloc(MAX_CERT_FILE_BYTES + 1, 0x41));
     const error = await rejection(loadCertificateFiles(certPath, keyPath));
     expect(error.code).toBe('ERR_MUXTUN_CERT_READ');
@@ -148,7 +140,7 @@ describe('loadCertificateFiles', () => {
   });
 
   it('reports text that is not a certificate as ERR_MUXTUN_CERT_INVALID', async () => {
-    const { certPath, keyPath } = await writePair(await selfSignedPem());
+    const { cert: certPath, key: keyPath } = await writePem(await makeLeaf());
     await writeFile(certPath, 'hello\n');
     const error = await rejection(loadCertificateFiles(certPath, keyPath));
     expect(error.code).toBe('ERR_MUXTUN_CERT_INVALID');
@@ -156,8 +148,8 @@ describe('loadCertificateFiles', () => {
   });
 
   it('reports a key that belongs to another certificate', async () => {
-    const { certPath, keyPath } = await writePair(await selfSignedPem());
-    const other = await selfSignedPem();
+    const { cert: certPath, key: keyPath } = await writePem(await makeLeaf());
+    const other = await makeLeaf();
     await writeFile(keyPath, other.key);
     const error = await rejection(loadCertificateFiles(certPath, keyPath));
     expect(error.code).toBe('ERR_MUXTUN_CERT_INVALID');
@@ -167,8 +159,8 @@ describe('loadCertificateFiles', () => {
   });
 
   it('explains that an encrypted key must be decrypted first', async () => {
-    const pem = await selfSignedPem();
-    const { certPath, keyPath } = await writePair(pem);
+    const pem = await makeLeaf();
+    const { cert: certPath, key: keyPath } = await writePem(pem);
     const encrypted = createPrivateKey(pem.key).export({
       type: 'pkcs8',
       format: 'pem',
@@ -182,9 +174,9 @@ describe('loadCertificateFiles', () => {
   });
 
   it('accepts a certificate followed by its chain and fingerprints the leaf', async () => {
-    const pem = await selfSignedPem();
-    const extra = await selfSignedPem(['intermediate.example']);
-    const { certPath, keyPath } = await writePair(pem);
+    const pem = await makeLeaf();
+    const extra = await makeLeaf({ names: ['intermediate.example'] });
+    const { cert: certPath, key: keyPath } = await writePem(pem);
     const chain = `${pem.cert.trimEnd()}\n${extra.cert.trimEnd()}\n`;
     await writeFile(certPath, chain);
     const loaded = await loadCertificateFiles(certPath, keyPath);

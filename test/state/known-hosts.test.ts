@@ -1,4 +1,4 @@
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -9,12 +9,11 @@ import {
   recordKnownHost,
 } from '../../src/state/index.js';
 import { formatHostPort } from '../../src/util/host-port.js';
-import { rejection, useTempDirs } from '../tls/helpers.js';
+import { fileMode, tempDir } from '../support/fs.js';
+import { rejection } from '../support/wait.js';
 
-const tempDir = useTempDirs();
 const FP_A = `sha256:${'a'.repeat(64)}`;
 const FP_B = `sha256:${'b'.repeat(64)}`;
-const mode = async (path: string) => (await stat(path)).mode & 0o777;
 
 describe('defaultKnownHostsFile', () => {
   it('follows XDG_CONFIG_HOME, falling back to ~/.config', () => {
@@ -48,8 +47,8 @@ describe('known_hosts', () => {
   it('records a host (dirs 0700, file 0600), then matches it', async () => {
     const file = join(await tempDir(), 'config', 'muxtun', 'known_hosts');
     expect(await recordKnownHost(file, 'example.com:7000', FP_A)).toBe(true);
-    expect(await mode(join(file, '..'))).toBe(0o700);
-    expect(await mode(file)).toBe(0o600);
+    expect(await fileMode(join(file, '..'))).toBe(0o700);
+    expect(await fileMode(file)).toBe(0o600);
     expect(await readFile(file, 'utf8')).toMatch(/^# .*\nexample\.com:7000 sha256:a{64}\n$/);
 
     expect(await checkKnownHost(file, 'example.com:7000', FP_A)).toBe('match');

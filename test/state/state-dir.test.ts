@@ -1,11 +1,10 @@
-import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkStateFile, defaultStateDir, ensureStateDir } from '../../src/state/index.js';
-import { rejection, useTempDirs } from '../tls/helpers.js';
+import { fileMode, tempDir } from '../support/fs.js';
+import { rejection } from '../support/wait.js';
 
-const tempDir = useTempDirs();
-const mode = async (path: string) => (await stat(path)).mode & 0o777;
 
 describe('defaultStateDir', () => {
   it('uses $XDG_STATE_HOME/muxtun when it is absolute', () => {
@@ -23,8 +22,8 @@ describe('ensureStateDir', () => {
   it('creates missing directories recursively with mode 0700, once', async () => {
     const dir = join(await tempDir(), 'a', 'b', 'muxtun');
     expect(await ensureStateDir(dir)).toEqual({ created: true });
-    expect(await mode(dir)).toBe(0o700);
-    expect(await mode(join(dir, '..'))).toBe(0o700);
+    expect(await fileMode(dir)).toBe(0o700);
+    expect(await fileMode(join(dir, '..'))).toBe(0o700);
     expect(await ensureStateDir(dir)).toEqual({ created: false });
   });
 

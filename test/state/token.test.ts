@@ -2,9 +2,9 @@ import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MAX_TOKEN_FILE_BYTES, TOKEN_FILE, loadOrCreateToken, readTokenFile } from '../../src/state/index.js';
-import { rejection, useTempDirs } from '../tls/helpers.js';
+import { tempDir } from '../support/fs.js';
+import { rejection } from '../support/wait.js';
 
-const tempDir = useTempDirs();
 
 describe('loadOrCreateToken', () => {
   it('creates a 32-byte base64url token with mode 0600 and reuses it', async () => {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   FingerprintMismatchError,
   connectTls,
@@ -10,25 +10,21 @@ import {
   type ClientTrust,
 } from '../../src/tls/index.js';
 import { HostKeyMismatchError, knownHostsFile, loadOrCreateServerCertificate } from '../../src/state/index.js';
-import { caPem, leafSignedBy, rejection, selfSignedPem, useServers, useTempDirs } from './helpers.js';
-
-const tempDir = useTempDirs();
-const servers = useServers();
-
-const clientSockets: TLSSocket[] = [];
-afterEach(() => {
-  for (const socket of clientSockets.splice(0)) socket.destroy();
-});
+import { caPem, makeLeaf } from '../support/certs.js';
+import { listen, tlsEchoServer } from '../support/net.js';
+import { tempDir } from '../support/fs.js';
+import { track } from '../support/scope.js';
+import { rejection } from '../support/wait.js';
 
 async function connect(port: number, trust: ClientTrust, extra: { servername?: string; host?: string } = {}) {
   const connection = await connectTls({ host: extra.host ?? '127.0.0.1', port, trust, timeoutMs: 5000, ...extra });
-  clientSockets.push(connection.socket);
+  track(connection.socket);
   connection.socket.on('error', () => undefined);
   return connection;
 }
 
 /** Writes `text` and resolves with what the echo server sends back. */
-function echo(socket: TLSSocket, text: string): Promise<string> {
+function echoText(socket: TLSSocket, text: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let received = '';
     socket.on('data', (chunk: Buffer) => {
@@ -42,7 +38,7 @@ function echo(socket: TLSSocket, text: string): Promise<string> {
 
 async function muxtunServer() {
   const identity = await loadOrCreateServerCertificate(join(await tempDir(), 'state'));
-  const server = await servers.tls(serverTlsOptions(identity));
+  const server = await tlsEchoServer(serverTlsOptions(identity));
   return { identity, ...server };
 }
 
@@ -53,7 +49,7 @@ describe('connectTls with a pinned fingerprint', () => {
     expect(connection.fingerprint).toBe(identity.fingerprint);
     expect(connection.recorded).toBe(false);
     expect(connection.socket.getProtocol()).toBe('TLSv1.3');
-    expect(await echo(connection.socket, 'ping')).toBe('ping');
+    expect(await echoText(connection.socket, 'ping')).toBe('ping');
   });
 
   it('accepts the pin in OpenSSL colon form', async () => {
@@ -65,7 +61,7 @@ describe('connectTls with a pinned fingerprint', () => {
 
   it('refuses another certificate before sending any application data', async () => {
     const { identity, port, nextConnection, appBytes } = await muxtunServer();
-    const pinned = fingerprintOf((await selfSignedPem()).cert);
+    const pinned = fingerprintOf((await makeLeaf()).cert);
     const error = await rejection(connectTls({ host: '127.0.0.1', port, trust: { kind: 'fingerprint', fingerprint: pinned } }));
     expect(error).toBeInstanceOf(FingerprintMismatchError);
     expect(error.code).toBe('ERR_MUXTUN_FINGERPRINT_MISMATCH');
@@ -89,18 +85,18 @@ describe('connectTls with a pinned fingerprint', () => {
 describe('connectTls with a CA', () => {
   it('connects to a CA-signed server, checking the host name', async () => {
     const ca = await caPem();
-    const leaf = await leafSignedBy(ca, ['localhost', '127.0.0.1']);
-    const { port } = await servers.tls(serverTlsOptions(leaf));
+    const leaf = await makeLeaf({ ca: ca, names: ['localhost', '127.0.0.1'] });
+    const { port } = await tlsEchoServer(serverTlsOptions(leaf));
     const byIp = await connect(port, { kind: 'ca', caPem: ca.cert });
     expect(byIp.socket.authorized).toBe(true);
     expect(byIp.fingerprint).toBe(fingerprintOf(leaf.cert));
     const byName = await connect(port, { kind: 'ca', caPem: ca.cert }, { servername: 'localhost' });
-    expect(await echo(byName.socket, 'hello')).toBe('hello');
+    expect(await echoText(byName.socket, 'hello')).toBe('hello');
   });
 
   it('rejects a host name the certificate does not list', async () => {
     const ca = await caPem();
-    const { port } = await servers.tls(serverTlsOptions(await leafSignedBy(ca, ['localhost', '127.0.0.1'])));
+    const { port } = await tlsEchoServer(serverTlsOptions(await makeLeaf({ ca: ca, names: ['localhost', '127.0.0.1'] })));
     const error = await rejection(
       connectTls({ host: '127.0.0.1', port, servername: 'wrong.example', trust: { kind: 'ca', caPem: ca.cert } }),
     );
@@ -112,7 +108,7 @@ describe('connectTls with a CA', () => {
   it('rejects a certificate from another CA with the OpenSSL reason', async () => {
     const ca = await caPem();
     const otherCa = await caPem('other CA');
-    const { port } = await servers.tls(serverTlsOptions(await leafSignedBy(otherCa)));
+    const { port } = await tlsEchoServer(serverTlsOptions(await makeLeaf({ ca: otherCa })));
     const error = await rejection(connectTls({ host: '127.0.0.1', port, trust: { kind: 'ca', caPem: ca.cert } }));
     expect(error.code).toBe('ERR_MUXTUN_TLS_UNTRUSTED');
     expect(error.message).toMatch(/unable to verify the first certificate|UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
@@ -145,12 +141,12 @@ describe('connectTls with trust on first use', () => {
 
     const second = await connect(port, trust);
     expect(second).toMatchObject({ fingerprint: identity.fingerprint, recorded: false });
-    expect(await echo(second.socket, 'again')).toBe('again');
+    expect(await echoText(second.socket, 'again')).toBe('again');
     await nextConnection();
     const bytesBefore = appBytes();
 
     // Same host:port, new certificate.
-    const impostor = await selfSignedPem();
+    const impostor = await makeLeaf();
     server.setSecureContext(serverTlsOptions(impostor));
     const before = await readFile(path, 'utf8');
     const error = await rejection(connectTls({ host: '127.0.0.1', port, trust }));
@@ -177,7 +173,7 @@ describe('connectTls failures', () => {
   const pin: ClientTrust = { kind: 'fingerprint', fingerprint: `sha256:${'0'.repeat(64)}` };
 
   it('reports a refused connection as ERR_MUXTUN_CONNECT naming host:port', async () => {
-    const { port, server } = await servers.tcp(() => undefined);
+    const { port, server } = await listen(() => undefined);
     await new Promise<void>((resolve) => server.close(() => resolve()));
     const error = await rejection(connectTls({ host: '127.0.0.1', port, trust: pin }));
     expect(error.code).toBe('ERR_MUXTUN_CONNECT');
@@ -186,7 +182,7 @@ describe('connectTls failures', () => {
   });
 
   it('reports a plaintext server that answers as ERR_MUXTUN_TLS_HANDSHAKE', async () => {
-    const { port } = await servers.tcp((socket) => socket.end('SSH-2.0-OpenSSH_9.6\r\n'));
+    const { port } = await listen((socket) => socket.end('SSH-2.0-OpenSSH_9.6\r\n'));
     const error = await rejection(connectTls({ host: '127.0.0.1', port, trust: pin }));
     expect(error.code).toBe('ERR_MUXTUN_TLS_HANDSHAKE');
     expect(error.message).toContain('did not answer with TLS');
@@ -194,22 +190,22 @@ describe('connectTls failures', () => {
   });
 
   it('reports a plaintext server that hangs up as ERR_MUXTUN_TLS_HANDSHAKE', async () => {
-    const { port } = await servers.tcp((socket) => socket.once('data', () => socket.destroy()));
+    const { port } = await listen((socket) => socket.once('data', () => socket.destroy()));
     const error = await rejection(connectTls({ host: '127.0.0.1', port, trust: pin }));
     expect(error.code).toBe('ERR_MUXTUN_TLS_HANDSHAKE');
     expect(error.message).toContain(`127.0.0.1:${port}`);
   });
 
   it('reports a server limited to TLS 1.2 as a handshake error about the version', async () => {
-    const pem = await selfSignedPem();
-    const { port } = await servers.tls({ ...pem, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' });
+    const pem = await makeLeaf();
+    const { port } = await tlsEchoServer({ ...pem, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' });
     const error = await rejection(connectTls({ host: '127.0.0.1', port, trust: { kind: 'insecure' } }));
     expect(error.code).toBe('ERR_MUXTUN_TLS_HANDSHAKE');
     expect(error.message).toContain('does not support TLS 1.3');
   });
 
   it('times out on a server that accepts but never answers', async () => {
-    const { port } = await servers.tcp(() => undefined);
+    const { port } = await listen(() => undefined);
     const started = Date.now();
     const error = await rejection(connectTls({ host: '127.0.0.1', port, trust: pin, timeoutMs: 300 }));
     expect(error.code).toBe('ERR_MUXTUN_CONNECT_TIMEOUT');

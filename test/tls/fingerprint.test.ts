@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { fingerprintOf, fingerprintsEqual, parseFingerprint } from '../../src/tls/index.js';
-import { selfSignedPem } from './helpers.js';
+import { makeLeaf } from '../support/certs.js';
 
 const HEX = 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
 const CANONICAL = `sha256:${HEX}`;
@@ -18,7 +18,7 @@ function parseError(text: string): Error & { code?: string } {
 
 describe('fingerprintOf', () => {
   it('is sha256: plus lowercase hex of the DER, the same from PEM, DER and parsed', async () => {
-    const { cert } = await selfSignedPem();
+    const { cert } = await makeLeaf();
     const x509 = new X509Certificate(cert);
     const fingerprint = fingerprintOf(cert);
     expect(fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);

@@ -1,24 +1,26 @@
 /**
  * In-process TunnelServer/TunnelClient with real sockets, a logger that keeps
  * what it is told, and a hand-driven client speaking the tunnel protocol over
- * a raw engine session or raw muxado frames over TLS.
+ * a raw engine session or raw muxado frames over TLS. Everything started here
+ * is stopped with the current scope (see scope.ts).
  */
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import tls from 'node:tls';
-import { afterEach } from 'vitest';
-import { FrameDecoder } from '../../../src/muxado/decoder.js';
-import type { Frame } from '../../../src/muxado/frame.js';
-import { client as muxadoClient, type Session, type SessionOptions, type Stream } from '../../../src/muxado/index.js';
-import { FrameType } from '../../../src/muxado/constants.js';
-import { loadOrCreateServerCertificate } from '../../../src/state/index.js';
-import { TunnelClient, TunnelServer, type ForwardSpec, type ServerLimits, type ServerPolicy, type TunnelClientEvents, type TunnelClientOptions, type TunnelLogger } from '../../../src/tunnel/index.js';
-import { tempDir, within } from './process.js';
+import { FrameDecoder } from '../../src/muxado/decoder.js';
+import type { Frame } from '../../src/muxado/frame.js';
+import { client as muxadoClient, type Session, type SessionOptions, type Stream } from '../../src/muxado/index.js';
+import { FrameType } from '../../src/muxado/constants.js';
+import { loadOrCreateServerCertificate } from '../../src/state/index.js';
+import { TunnelClient, TunnelServer, type ForwardSpec, type ServerLimits, type ServerPolicy, type TunnelClientEvents, type TunnelClientOptions, type TunnelLogger } from '../../src/tunnel/index.js';
+import { tempDir } from './fs.js';
+import { currentScope } from './scope.js';
+import { within } from './wait.js';
 
-const stops: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  await Promise.all(stops.splice(0).map((stop) => stop().catch(() => undefined)));
-});
+/** Runs `stop` when the current scope closes, ignoring its failure (the thing may be gone already). */
+function stopLater(stop: () => Promise<unknown>): void {
+  currentScope().add(() => stop().catch(() => undefined));
+}
 
 export interface Entry {
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -53,9 +55,9 @@ export class RecordingLogger implements TunnelLogger {
 }
 
 let certificate: Promise<{ cert: string; key: string; fingerprint: string }> | null = null;
-/** One self-signed identity per test file. */
+/** One self-signed identity per test file (read into memory: its temp dir goes with the test that made it). */
 export function testCertificate(): Promise<{ cert: string; key: string; fingerprint: string }> {
-  certificate ??= tempDir().then((dir) => loadOrCreateServerCertificate(dir));
+  certificate ??= tempDir('muxtun-identity-').then((dir) => loadOrCreateServerCertificate(dir));
   return certificate;
 }
 
@@ -68,7 +70,7 @@ export interface InProcessServer {
 }
 
 /** A TunnelServer on 127.0.0.1 and a free port, stopped after the test. */
-export async function startServer(options: { limits?: Partial<ServerLimits>; policy?: ServerPolicy; session?: SessionOptions; token?: string } = {}): Promise<InProcessServer> {
+export async function startTunnelServer(options: { limits?: Partial<ServerLimits>; policy?: ServerPolicy; session?: SessionOptions; token?: string } = {}): Promise<InProcessServer> {
   const material = await testCertificate();
   const logger = new RecordingLogger();
   const token = options.token ?? `tok-${randomUUID()}`;
@@ -83,7 +85,7 @@ export async function startServer(options: { limits?: Partial<ServerLimits>; pol
     ...(options.session ? { session: options.session } : {}),
   });
   const address = await server.listen();
-  stops.push(() => server.stop(0));
+  stopLater(() => server.stop(0));
   return { server, port: address.port, token, fingerprint: material.fingerprint, logger };
 }
 
@@ -92,7 +94,7 @@ type ReadyInfo = TunnelClientEvents['ready'][0];
 export const forward = (bindPort: number, targetPort: number, bindHost = '127.0.0.1'): ForwardSpec => ({ bindHost, bindPort, targetHost: '127.0.0.1', targetPort });
 
 /** A TunnelClient to `server`, running until the test ends; resolves once the first session is ready. */
-export async function startClient(
+export async function startTunnelClient(
   server: InProcessServer,
   options: Partial<TunnelClientOptions> = {},
 ): Promise<{ client: TunnelClient; logger: RecordingLogger; running: Promise<void>; ready: ReadyInfo }> {
@@ -110,7 +112,7 @@ export async function startClient(
   const ready = once(client, 'ready') as Promise<TunnelClientEvents['ready']>;
   const running = client.run();
   running.catch(() => undefined);
-  stops.push(() => client.stop(0));
+  stopLater(() => client.stop(0));
   const [info] = await within(Promise.race([ready, running.then(() => Promise.reject(new Error('client stopped before ready')))]), 15_000, 'the tunnel client to be ready');
   return { client, logger, running, ready: info };
 }
@@ -121,7 +123,7 @@ export async function startClient(
 export async function tlsTo(port: number, options: tls.ConnectionOptions & { localAddress?: string } = {}): Promise<tls.TLSSocket> {
   const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, minVersion: 'TLSv1.3', ...options });
   socket.on('error', () => {});
-  stops.push(async () => socket.destroy());
+  stopLater(async () => socket.destroy());
   await within(once(socket, 'secureConnect'), 5_000, `a TLS connection to port ${port}`);
   return socket;
 }
@@ -191,7 +193,7 @@ export class ControlReader {
 export async function rawSession(port: number, options: { localAddress?: string } = {}): Promise<{ session: Session; socket: tls.TLSSocket }> {
   const socket = await tlsTo(port, options.localAddress ? { localAddress: options.localAddress } : {});
   const session = muxadoClient(socket, { heartbeat: false });
-  stops.push(async () => session.close());
+  stopLater(async () => session.close());
   return { session, socket };
 }
 
@@ -213,7 +215,7 @@ export async function authenticatedSession(server: { port: number; token: string
 }
 
 /** How a stream ended: its reset code, 'end' or 'timeout'. */
-export function streamOutcome(stream: Stream, timeoutMs = 5_000): Promise<{ reset?: number; end?: true; error?: string; timeout?: true }> {
+export function streamEnd(stream: Stream, timeoutMs = 5_000): Promise<{ reset?: number; end?: true; error?: string; timeout?: true }> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve({ timeout: true }), timeoutMs);
     stream.resume();
