@@ -1,3 +1,6 @@
+/** How many addresses the throttle remembers, and for how long after their last failure. */
+export const AUTH_THROTTLE_DEFAULTS = Object.freeze({ maxEntries: 10_000, forgetAfterMs: 10 * 60_000 });
+
 /**
  * Slows down guessing: each failed authentication from an address doubles
  * the delay before that address's next hello is answered (0.1 s, 0.2 s, …
@@ -10,8 +13,8 @@ export class AuthThrottle {
   readonly #forgetAfterMs: number;
 
   constructor(options: { maxEntries?: number; forgetAfterMs?: number } = {}) {
-    this.#maxEntries = options.maxEntries ?? 10_000;
-    this.#forgetAfterMs = options.forgetAfterMs ?? 10 * 60_000;
+    this.#maxEntries = options.maxEntries ?? AUTH_THROTTLE_DEFAULTS.maxEntries;
+    this.#forgetAfterMs = options.forgetAfterMs ?? AUTH_THROTTLE_DEFAULTS.forgetAfterMs;
   }
 
   /** How long to wait before answering this address's hello, in ms. */

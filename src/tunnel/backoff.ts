@@ -1,4 +1,7 @@
-/** Exponential backoff with full jitter: attempt n waits a random time up to min(cap, base * 2^n). */
+/** First delay and largest delay, in ms, when none are given. */
+export const DEFAULT_BACKOFF = Object.freeze({ baseMs: 500, capMs: 30_000 });
+
+/** Exponential backoff with jitter: attempt n waits between half and all of min(cap, base * 2^n). */
 export class Backoff {
   readonly #baseMs: number;
   readonly #capMs: number;
@@ -6,8 +9,8 @@ export class Backoff {
   #attempt = 0;
 
   constructor(options: { baseMs?: number; capMs?: number; random?: () => number } = {}) {
-    this.#baseMs = options.baseMs ?? 500;
-    this.#capMs = options.capMs ?? 30_000;
+    this.#baseMs = options.baseMs ?? DEFAULT_BACKOFF.baseMs;
+    this.#capMs = options.capMs ?? DEFAULT_BACKOFF.capMs;
     this.#random = options.random ?? Math.random;
   }
 
