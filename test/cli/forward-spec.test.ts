@@ -4,19 +4,11 @@
  * message names the flag, the input and the part that is wrong.
  */
 import { describe, expect, it } from 'vitest';
+import { thrown } from '../support/wait.js';
 import { parseForwardSpec, parsePort, parseServerAddress } from '../../src/cli/forward-spec.js';
 
 const USAGE = 'ERR_MUXTUN_USAGE';
 
-function thrown(run: () => unknown): Error & { code?: unknown } {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(Error);
-    return error as Error & { code?: unknown };
-  }
-  throw new Error('expected a throw, but it returned');
-}
 
 function expectUsage(run: () => unknown, message: string): void {
   const error = thrown(run);

@@ -36,3 +36,14 @@ export async function rejection(promise: Promise<unknown>): Promise<Error & { co
   }
   throw new Error('expected a rejection, but the promise resolved');
 }
+
+/** The error `run` throws; fails the test if it returns. */
+export function thrown(run: () => unknown): Error & { code?: unknown } {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof Error) return error as Error & { code?: unknown };
+    throw new Error(`threw a non-Error: ${String(error)}`);
+  }
+  throw new Error('expected a throw, but it returned');
+}

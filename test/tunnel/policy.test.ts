@@ -3,20 +3,11 @@
  * values and deciding whether one -L target or -R port is allowed.
  */
 import { describe, expect, it } from 'vitest';
+import { thrown } from '../support/wait.js';
 import { checkLocalTarget, checkRemotePort, defaultPolicy, parsePortRange, parseTargetPattern, type ServerPolicy } from '../../src/tunnel/policy.js';
 
 const POLICY = 'ERR_MUXTUN_POLICY';
 
-/** The error `run` throws (failing the test if it throws none). */
-function thrown(run: () => unknown): Error & { code?: unknown } {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(Error);
-    return error as Error & { code?: unknown };
-  }
-  throw new Error('expected a throw, but it returned');
-}
 
 describe('parsePortRange', () => {
   it.each([

@@ -3,35 +3,16 @@
  * ends, and one past each), unknown names and values that are not integers.
  */
 import { describe, expect, it } from 'vitest';
-import { defaultServerLimits, resolveServerLimits, type ServerLimits } from '../../src/tunnel/server-limits.js';
+import { thrown } from '../support/wait.js';
+import { defaultServerLimits, resolveServerLimits, serverLimitRules, type ServerLimits } from '../../src/tunnel/server-limits.js';
 
 // Bad configuration is an invalid argument; ERR_MUXTUN_LIMIT means a limit was reached.
 const LIMIT = 'ERR_MUXTUN_INVALID_ARGUMENT';
 
-/** The documented range of each limit. */
-const ranges: Record<keyof ServerLimits, [min: number, max: number]> = {
-  handshakeTimeoutMs: [100, 600_000],
-  maxUnauthenticated: [1, 100_000],
-  maxSessions: [1, 1_000_000],
-  maxRemoteListeners: [0, 10_000],
-  maxStreams: [1, 1 << 20],
-  acceptBacklog: [1, 1 << 20],
-  maxSessionBufferBytes: [0, 2 ** 40],
-  headerTimeoutMs: [100, 600_000],
-  dialTimeoutMs: [100, 600_000],
-  idleTimeoutMs: [0, 2 ** 31 - 1],
-};
+/** The range of each limit, as serve --help and the README document them. */
+const ranges = Object.fromEntries(Object.entries(serverLimitRules).map(([key, rule]) => [key, [rule.min, rule.max]])) as Record<keyof ServerLimits, [min: number, max: number]>;
 const keys = Object.keys(ranges) as Array<keyof ServerLimits>;
 
-function thrown(run: () => unknown): Error & { code?: unknown } {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(Error);
-    return error as Error & { code?: unknown };
-  }
-  throw new Error('expected a throw, but it returned');
-}
 
 describe('resolveServerLimits', () => {
   it('fills in every default when given nothing', () => {
