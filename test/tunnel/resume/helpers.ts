@@ -5,6 +5,7 @@
  * `drop()` kills the transport as a dead link would; `resume()` builds a new
  * session pair and runs the resume exchange through `decideResume()`.
  */
+import { createHash } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import net from 'node:net';
 import { afterEach } from 'vitest';
@@ -58,6 +59,8 @@ export async function tcpPair(): Promise<[net.Socket, net.Socket]> {
 /** What one side of an application connection saw. */
 export interface AppRecord {
   bytes: number;
+  /** SHA-256 of everything read so far. */
+  sha256(): string;
   chunks: Buffer[];
   ends: number;
   errors: Error[];
@@ -67,9 +70,19 @@ export interface AppRecord {
 
 /** Records what `socket` reads (bytes kept only when `keep`), its EOFs and errors. */
 export function record(socket: net.Socket, keep = true): AppRecord {
-  const rec: AppRecord = { bytes: 0, chunks: [], ends: 0, errors: [], closed: Promise.resolve(), ended: Promise.resolve() };
+  const hash = createHash('sha256');
+  const rec: AppRecord = {
+    bytes: 0,
+    sha256: () => hash.copy().digest('hex'),
+    chunks: [],
+    ends: 0,
+    errors: [],
+    closed: Promise.resolve(),
+    ended: Promise.resolve(),
+  };
   socket.on('data', (chunk: Buffer) => {
     rec.bytes += chunk.length;
+    hash.update(chunk);
     if (keep) rec.chunks.push(chunk);
   });
   rec.ended = new Promise((resolve) => socket.on('end', () => {
