@@ -297,7 +297,9 @@ export class ResumableConn {
    * A stream still attached is detached first. Throws a TunnelError
    * (ERR_MUXTUN_PROTOCOL) when `peer` contradicts what was acknowledged or
    * sent: below `ackedBytes`, above `sentBytes`, or a FIN not sent.
-   * A stream that is already destroyed is treated as if it had just died.
+   * A stream that is already destroyed is treated as if it had just died:
+   * reset if it was reset, else the conn stays detached and `onDetached`
+   * is called (synchronously).
    */
   attach(stream: Stream, peer: PeerReceived): void {
     if (this.#done) throw new TunnelError(TunnelErrorCode.SESSION_LOST, `conn ${this.id} has ended and cannot be attached`);
@@ -317,8 +319,13 @@ export class ResumableConn {
       return;
     }
     if (stream.destroyed) {
+      // Its 'error', if any, may have been emitted already: judge by what it
+      // died of. A reset ends the conn; anything else (its session ended, or
+      // it was closed without a reason) leaves the conn detached.
       stream.on('error', ignoreError);
-      this.#streamFailed(stream.errored ?? new TunnelError(TunnelErrorCode.SESSION_LOST, `conn ${this.id}: the stream was closed before it was attached`));
+      const cause = stream.errored ?? new TunnelError(TunnelErrorCode.SESSION_LOST, `conn ${this.id}: the stream was closed before it was attached`);
+      if (stream.errored && (cause as { code?: unknown }).code !== SESSION_CLOSED) this.#streamFailed(cause);
+      else this.#ctx.onDetached?.(this, cause);
       return;
     }
 

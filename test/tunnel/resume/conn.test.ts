@@ -292,6 +292,43 @@ describe('ResumableConn across dropped links', () => {
     expect(app.errors.map((e) => (e as NodeJS.ErrnoException).code)).toEqual(['ECONNRESET']);
   });
 
+  it('a stream that died before attach() leaves the conn detached if its session ended, and resets it if it was reset', async () => {
+    const tunnel = new Tunnel();
+    await tunnel.connect();
+    const pair = await tunnel.open();
+    const app = record(pair.app);
+    const target = record(pair.target);
+    await tunnel.drop();
+    const link = await tunnel.connect();
+    // The new session dies too before the conn is attached to its stream.
+    const doomed = link.client.open();
+    doomed.on('error', () => {});
+    link.client.close();
+    expect(doomed.destroyed).toBe(true);
+    tunnel.detached.length = 0;
+    pair.a.attach(doomed, { bytes: 0, fin: false });
+    expect([pair.a.attached, pair.a.done, tunnel.detached]).toEqual([false, false, [pair.a]]);
+
+    // Resumed properly, it carries on; then a stream reset by the peer ends it.
+    await tunnel.resume();
+    pair.app.write('still here');
+    await when(pair.target, 'data', () => pair.b.receivedBytes === 10, 5_000, 'the bytes at B');
+    const reset = tunnel.link!.client.open();
+    reset.on('error', () => {});
+    reset.write('x');
+    (await within(tunnel.link!.server.accept(), 5_000, 'the stream to reset')).reset();
+    await within(new Promise((resolve) => reset.once('close', resolve)), 5_000, 'the RST');
+    expect(reset.errored).toBeInstanceOf(StreamResetError);
+    pair.a.attach(reset, { bytes: pair.b.receivedBytes, fin: false });
+    expect((await within(pair.aEnd, 5_000, "A's conn to end")).how).toBe('remote-reset');
+    await within(app.closed, 5_000, 'the app socket to close');
+    expect(app.errors.map((e) => (e as NodeJS.ErrnoException).code)).toEqual(['ECONNRESET']);
+    expect(target.errors).toEqual([]);
+    const late = tunnel.link!.client.open();
+    late.on('error', () => {});
+    expect(() => pair.a.attach(late, { bytes: 0, fin: false })).toThrow(/has ended/);
+  });
+
   it('a conn opened while the link is down is reopened at resume, replayed from byte 0', async () => {
     const tunnel = new Tunnel();
     await tunnel.connect();
