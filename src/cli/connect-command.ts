@@ -23,6 +23,7 @@ interface ConnectFlags extends CommonFlags {
   reconnect: boolean;
   reconnectMax?: string;
   keepGoing?: boolean;
+  resume: boolean;
 }
 
 const FLAG_NAMES: Readonly<Record<string, FlagName>> = {
@@ -43,6 +44,7 @@ export function connectCommand(context: CommandContext): Command {
     .option('--servername <name>', 'TLS server name (SNI and --ca host check) when it differs from HOST')
     .option('--no-reconnect', 'exit at the first failure to reach the server, or when the session drops, instead of retrying')
     .option('--reconnect-max <seconds>', `longest wait between attempts to reach the server (default ${defaultClientTimings.backoffCapMs / 1000})`)
+    .option('--no-resume', 'reset forwarded connections when the link drops, instead of keeping them for the reconnect')
     .option('--keep-going', 'run with the forwards that work when some cannot be set up at start (default: exit 1, naming the forward)');
   addCommonOptions(command, 'connect');
   return command
@@ -101,6 +103,7 @@ Environment:
             remote,
             reconnect: flags.reconnect,
             keepGoing: flags.keepGoing === true,
+            resume: flags.resume,
             ...(backoffCapMs !== undefined ? { timings: { backoffCapMs: Math.max(backoffCapMs, 1) } } : {}),
             session,
             logger,

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { Command } from 'commander';
 import { defaultStateDir, loadCertificateFiles, loadOrCreateServerCertificate, loadOrCreateToken } from '../state/index.js';
-import { defaultServerLimits, MIN_TOKEN_LENGTH, parsePortRange, parseTargetPattern, TunnelServer, type ServerLimits, type ServerPolicy } from '../tunnel/index.js';
+import { DEFAULT_RESUME_GRACE_MS, defaultServerLimits, MIN_TOKEN_LENGTH, parsePortRange, parseTargetPattern, TunnelServer, type ServerLimits, type ServerPolicy } from '../tunnel/index.js';
 import { addCommonOptions, collect, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags } from './common-options.js';
 import { createLogger } from './logger.js';
 import { parsePort } from './forward-spec.js';
@@ -25,6 +25,7 @@ interface ServeFlags extends CommonFlags {
   maxRemoteListeners?: string;
   handshakeTimeout?: string;
   idleTimeout?: string;
+  resumeGrace?: string;
 }
 
 /** The limit flags: each names one field of ServerLimits, counted or in seconds. */
@@ -41,6 +42,7 @@ const FLAG_NAMES: Readonly<Record<string, FlagName>> = {
   ...sessionFlagNames,
   port: { flag: '--port' },
   token: { flag: '--token' },
+  resumeGraceMs: { flag: '--resume-grace', seconds: true },
   ...Object.fromEntries(LIMIT_FLAGS.map(({ flag, field, seconds }) => [`limits.${field}`, { flag, seconds }])),
 };
 
@@ -53,7 +55,8 @@ export function serveCommand(context: CommandContext): Command {
     .option('--key <file>', 'the private key for --cert (PEM)')
     .option('--state-dir <dir>', 'where the generated certificate, key and token live (default: $XDG_STATE_HOME/muxtun or ~/.local/state/muxtun)')
     .option('--allow-local <pattern>', 'let -L reach only HOST:PORT targets matching this (repeatable; * and *.domain and port ranges work; default: anything)', collect)
-    .option('--allow-remote <ports>', 'let -R bind only these ports or ranges (repeatable, e.g. 9000-9100; default: 1024-65535)', collect);
+    .option('--allow-remote <ports>', 'let -R bind only these ports or ranges (repeatable, e.g. 9000-9100; default: 1024-65535)', collect)
+    .option('--resume-grace <seconds>', `keep a client's session this long after its link dropped, so its connections survive a reconnect (default ${DEFAULT_RESUME_GRACE_MS / 1000}; 0: off)`);
   for (const { flag, field, seconds, help } of LIMIT_FLAGS) {
     const fallback = defaultServerLimits[field];
     command.option(`${flag} <${seconds ? 'seconds' : 'n'}>`, `${help} (default ${seconds ? fallback / 1000 : fallback})`);
@@ -110,7 +113,11 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
           ? { ...(await loadCertificateFiles(flags.cert, flags.key)), created: false }
           : await loadOrCreateServerCertificate(stateDir);
 
-      const server = asUsage(FLAG_NAMES, () => new TunnelServer({ host: flags.host, port, tls: material, token, policy, limits, session, logger }));
+      const resumeGraceMs = flags.resumeGrace === undefined ? undefined : parseSeconds(flags.resumeGrace, '--resume-grace');
+      const server = asUsage(
+        FLAG_NAMES,
+        () => new TunnelServer({ host: flags.host, port, tls: material, token, policy, limits, session, logger, ...(resumeGraceMs !== undefined ? { resumeGraceMs } : {}) }),
+      );
       // Listen for signals before anything is printed: whoever reads our
       // output may stop us at once, and must get a clean stop.
       const shutdownSignal = onShutdownSignal(context.stderr);

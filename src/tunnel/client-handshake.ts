@@ -7,11 +7,15 @@ import { TunnelError, TunnelErrorCode } from './errors.js';
 
 export type ClientControl = ControlChannel<ServerMessage, ClientMessage>;
 
-/** A session that passed the handshake: authenticated and welcomed. */
+/** A session that passed the handshake: authenticated and welcomed (or resumed). */
 export interface ClientSession {
   session: Session;
   control: ClientControl;
   sessionId: string;
+  /** `resumed`: the server took the resume of `resume.resumeSession`; else a fresh session. */
+  resumed: boolean;
+  /** A fresh session that the server keeps for a resume: its secret and grace. */
+  resume?: { secret: string; graceMs: number };
   /** The server certificate's fingerprint, and whether trust on first use just recorded it. */
   fingerprint: string;
   recorded: boolean;
@@ -25,7 +29,14 @@ const KNOWN_CODES = new Set<string>(Object.values(TunnelErrorCode));
  * sends hello and waits for the welcome. Rejects with what went wrong:
  * the TLS layer's errors, or a TunnelError (refused, not a muxtun server).
  */
-export async function clientHandshake(options: ResolvedClientOptions, clientId: string): Promise<ClientSession> {
+/** What a hello says about resuming: that this client can, and which session to resume (with this side's state). */
+export interface HelloResume {
+  resumeSession?: { sessionId: string; secret: string };
+  /** Sent right after the hello when resuming: what this side received of each conn. */
+  states?: ReadonlyArray<Extract<ClientMessage, { type: 'resume-state' }>>;
+}
+
+export async function clientHandshake(options: ResolvedClientOptions, clientId: string, resume?: HelloResume): Promise<ClientSession> {
   const { host, port, timings } = options;
   const connection = await connectTls({
     host,
@@ -37,17 +48,34 @@ export async function clientHandshake(options: ResolvedClientOptions, clientId: 
   connection.socket.on('error', () => {});
   const session = muxadoClient(connection.socket, options.session);
   const control: ClientControl = new ControlChannel<ServerMessage, ClientMessage>(session.open({ type: StreamKind.CONTROL }), validateServerMessage);
-  control.send({ type: 'hello', version: PROTOCOL_VERSION, token: options.token, clientId });
+  control.send({
+    type: 'hello',
+    version: PROTOCOL_VERSION,
+    token: options.token,
+    clientId,
+    ...(options.resume ? { resume: true } : {}),
+    ...(resume?.resumeSession ? { resumeSession: resume.resumeSession } : {}),
+  });
+  if (resume?.resumeSession) for (const state of resume.states ?? []) control.send(state);
   try {
-    const sessionId = await awaitWelcome(session, control, `${host}:${port}`, timings.handshakeTimeoutMs);
-    return { session, control, sessionId, fingerprint: connection.fingerprint, recorded: connection.recorded, validTo: connection.validTo };
+    const answer = await awaitWelcome(session, control, `${host}:${port}`, timings.handshakeTimeoutMs);
+    return {
+      session,
+      control,
+      sessionId: answer.sessionId,
+      resumed: answer.type === 'resumed',
+      ...(answer.type === 'welcome' && answer.resume ? { resume: answer.resume } : {}),
+      fingerprint: connection.fingerprint,
+      recorded: connection.recorded,
+      validTo: connection.validTo,
+    };
   } catch (error) {
     session.close();
     throw error;
   }
 }
 
-function awaitWelcome(session: Session, control: ClientControl, server: string, timeoutMs: number): Promise<string> {
+function awaitWelcome(session: Session, control: ClientControl, server: string, timeoutMs: number): Promise<Extract<ServerMessage, { type: 'welcome' | 'resumed' }>> {
   return new Promise((resolve, reject) => {
     const notMuxtun = (why: string): TunnelError => new TunnelError(TunnelErrorCode.HANDSHAKE, `${server} ${why}: is it a muxtun server?`);
     const done = (): void => {
@@ -62,8 +90,9 @@ function awaitWelcome(session: Session, control: ClientControl, server: string, 
     const onMessage = (message: ServerMessage): void => {
       switch (message.type) {
         case 'welcome':
+        case 'resumed':
           done();
-          resolve(message.sessionId);
+          resolve(message);
           return;
         case 'error': {
           done();

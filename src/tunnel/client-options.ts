@@ -28,7 +28,7 @@ export const defaultClientTimings: Readonly<ClientTimings> = Object.freeze({
   handshakeTimeoutMs: 10_000,
   dialTimeoutMs: 10_000,
   headerTimeoutMs: 5_000,
-  waitForSessionMs: 5_000,
+  waitForSessionMs: 10_000,
   backoffBaseMs: 500,
   backoffCapMs: 30_000,
 });
@@ -59,6 +59,8 @@ export interface TunnelClientOptions {
   reconnect?: boolean;
   /** Run with the forwards that work when some cannot be set up at start. Default false: `run()` rejects naming the forward. */
   keepGoing?: boolean;
+  /** Keep forwarded connections across a dropped link, when the server offers it. Default true. */
+  resume?: boolean;
   /** Default: `defaultClientTimings`. */
   timings?: Partial<ClientTimings>;
   /** Engine options (heartbeat timing and the like). */
@@ -77,6 +79,7 @@ export interface ResolvedClientOptions {
   remote: ForwardSpec[];
   reconnect: boolean;
   keepGoing: boolean;
+  resume: boolean;
   timings: ClientTimings;
   session: SessionOptions;
   logger: TunnelLogger;
@@ -94,6 +97,7 @@ export function resolveClientOptions(options: TunnelClientOptions): ResolvedClie
   const remote = checkForwards('remote', options.remote ?? [], 0);
   if (options.reconnect !== undefined && typeof options.reconnect !== 'boolean') throw new OptionError('reconnect', 'true or false', options.reconnect);
   if (options.keepGoing !== undefined && typeof options.keepGoing !== 'boolean') throw new OptionError('keepGoing', 'true or false', options.keepGoing);
+  if (options.resume !== undefined && typeof options.resume !== 'boolean') throw new OptionError('resume', 'true or false', options.resume);
   const timings = resolveIntegers<ClientTimings>('timings', options.timings, defaultClientTimings, timingRules);
   if (timings.backoffCapMs < timings.backoffBaseMs) throw new OptionError('timings.backoffCapMs', `at least timings.backoffBaseMs (${timings.backoffBaseMs})`, timings.backoffCapMs);
   return {
@@ -106,6 +110,7 @@ export function resolveClientOptions(options: TunnelClientOptions): ResolvedClie
     remote,
     reconnect: options.reconnect ?? true,
     keepGoing: options.keepGoing ?? false,
+    resume: options.resume ?? true,
     timings,
     session: resolveTunnelSessionOptions(options.session),
     logger: options.logger ?? silentLogger,

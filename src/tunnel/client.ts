@@ -6,6 +6,7 @@ import { describeError, errnoCode } from '../util/errors.js';
 import { Backoff } from './backoff.js';
 import { clientHandshake, type ClientSession } from './client-handshake.js';
 import { resolveClientOptions, type ResolvedClientOptions, type TunnelClientOptions } from './client-options.js';
+import { ClientResumption } from './client-resume.js';
 import { forwardLocalConnection, serveRemoteStream } from './client-streams.js';
 import type { ServerMessage } from './control-messages.js';
 import { waitForDrain } from './drain.js';
@@ -44,6 +45,8 @@ const FATAL_CODES = new Set<string>([
 const FATAL_BEFORE_FIRST_SESSION = new Set<string>([TunnelErrorCode.HANDSHAKE, 'ERR_MUXTUN_TLS_HANDSHAKE']);
 
 const seconds = (ms: number): string => (ms / 1000).toFixed(1);
+const formatBytes = (bytes: number): string =>
+  bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 /** Whether waiting and trying again could help. */
 function isTransient(error: unknown, everConnected: boolean): boolean {
@@ -77,6 +80,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   #retryTimer: NodeJS.Timeout | null = null;
   /** The session that is up, with its control stream. */
   #current: ClientSession | null = null;
+  /** The resumable tunnel session and its connections, across links; null when the session does not resume. */
+  #resumption: ClientResumption | null = null;
 
   /** @throws InvalidArgumentError (`ERR_MUXTUN_INVALID_ARGUMENT`) naming a bad option. */
   constructor(options: TunnelClientOptions) {
@@ -88,9 +93,16 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   }
 
   /** Counts for monitoring and tests: whether a session is up, its open forward streams, -L listeners. */
-  stats(): { connected: boolean; streams: number; localListeners: number } {
+  stats(): { connected: boolean; streams: number; localListeners: number; conns: number; replayBytes: number } {
     const session = this.#slot.current;
-    return { connected: session !== null, streams: session ? Math.max(0, session.openStreams - 1) : 0, localListeners: this.#listeners.all.length };
+    const table = this.#resumption?.table;
+    return {
+      connected: session !== null,
+      streams: session ? Math.max(0, session.openStreams - 1) : 0,
+      localListeners: this.#listeners.all.length,
+      conns: table?.size ?? 0,
+      replayBytes: table?.replayBytes ?? 0,
+    };
   }
 
   /** Addresses of the -L listeners, in the order given. */
@@ -120,7 +132,16 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
           everConnected = true;
         } catch (error) {
           if (this.#stopping) break;
+          if (errnoCode(error) === TunnelErrorCode.RESUME_REFUSED && this.#resumption) {
+            // The server no longer has the session: its connections are gone; start afresh at once.
+            this.#giveUpResume(`resume refused (${(error as Error).message.replace(/^the server refused the connection: /, '')})`);
+            continue;
+          }
           if (!this.#options.reconnect || !isTransient(error, everConnected)) throw error;
+          const resumption = this.#resumption;
+          if (resumption?.lostAt != null && performance.now() - resumption.lostAt > resumption.ticket.graceMs) {
+            this.#giveUpResume(`gave up resuming: the server keeps a session ${resumption.ticket.graceMs / 1000} s`);
+          }
           const delay = this.#backoff.next();
           this.#logger.warn(
             { attempt: this.#backoff.attempt, error: describeError(error), delayMs: delay },
@@ -131,6 +152,16 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
         }
         if (this.#stopping) break;
         const reason = end.error ? end.error.message : 'the server closed the session';
+        const resumption = this.#resumption;
+        if (resumption && end.error !== undefined && this.#options.reconnect) {
+          resumption.detach();
+          const connections = resumption.table.size;
+          this.#logger.warn({ reason, connections }, `link lost (${reason}); resuming ${connections} connections`);
+        } else if (resumption) {
+          // The server ended the session on purpose (shutting down, replaced): nothing to resume.
+          this.#resumption = null;
+          resumption.abort(`the server closed the session: ${reason}`);
+        }
         if (!this.#options.reconnect) throw new TunnelError(TunnelErrorCode.SESSION_LOST, `lost the session to the server: ${reason}`);
         const delay = this.#backoff.next();
         this.#logger.warn({ reason }, 'session to the server lost');
@@ -141,7 +172,18 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       this.#listeners.close();
       this.#slot.close();
       if (this.#retryTimer) clearTimeout(this.#retryTimer);
+      this.#resumption?.abort('connect stopped');
+      this.#resumption = null;
     }
+  }
+
+  /** The old session's connections cannot come back: reset them and start afresh. */
+  #giveUpResume(why: string): void {
+    const resumption = this.#resumption;
+    if (!resumption) return;
+    this.#resumption = null;
+    this.#logger.warn({ reason: why, connections: resumption.table.size }, `${why}: ${resumption.table.size} connections lost`);
+    resumption.abort(why);
   }
 
   /**
@@ -160,6 +202,9 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       if (session && current) {
         session.goAway(ErrorCode.NO_ERROR, 'client shutting down');
         await waitForDrain([{ session, keep: [current.control.stream] }], drainMs);
+        // What did not finish in time is reset, not kept for a resume that will not come.
+        this.#resumption?.abort('connect stopped');
+        this.#resumption = null;
         session.close();
         await session.closed;
       }
@@ -182,7 +227,12 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
 
   /** Connects, authenticates, sets up -R; resolves when that session ends. Throws if it never came up. */
   async #runSession(isReconnect: boolean): Promise<SessionEnd> {
-    const connected = await clientHandshake(this.#options, this.clientId);
+    const resuming = this.#resumption;
+    const connected = await clientHandshake(
+      this.#options,
+      this.clientId,
+      resuming ? { resumeSession: { sessionId: resuming.ticket.sessionId, secret: resuming.ticket.secret }, states: resuming.table.resumeMessages().map((m) => ({ type: 'resume-state' as const, ...m })) } : undefined,
+    );
     const { session, control, sessionId } = connected;
     if (this.#stopping) {
       session.close();
@@ -190,7 +240,14 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     }
     this.#afterTrust(connected);
     this.#backoff.reset();
-    session.on('stream', (stream) => void serveRemoteStream(stream, this.#options.remote, this.#options.timings, this.#logger));
+    if (resuming && connected.resumed) return this.#runResumed(resuming, connected);
+    if (connected.resume && this.#options.resume) {
+      this.#resumption = new ClientResumption({ sessionId, secret: connected.resume.secret, graceMs: connected.resume.graceMs }, this.#logger);
+    }
+    const resumption = this.#resumption;
+    session.on('stream', (stream) =>
+      void (resumption ? resumption.serveStream(stream, this.#options.remote, this.#options.timings) : serveRemoteStream(stream, this.#options.remote, this.#options.timings, this.#logger)),
+    );
     control.on('message', (message) => this.#onServerMessage(message));
     control.on('invalid', (error) => {
       this.#logger.error({ error: error.message }, 'the server sent a bad control message; reconnecting');
@@ -227,6 +284,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     }
     for (const { spec, port } of ok) this.#logger.info({ forward: describeForward('-R', { ...spec, bindPort: port }) }, '-R listening on the server');
     this.#current = connected;
+    resumption?.attach(session, control);
     this.#slot.set(session);
     this.#logger.info({ sessionId, server: `${this.#options.host}:${this.#options.port}` }, isReconnect ? 'reconnected' : 'connected');
     this.emit('ready', { sessionId, remote: ok.map(({ spec, port }) => ({ spec, port })), reconnect: isReconnect });
@@ -234,6 +292,35 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.#slot.set(null);
     this.#current = null;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    return end;
+  }
+
+  /** A link that resumed the session: finish the exchange, then carry on until it ends. */
+  async #runResumed(resumption: ClientResumption, connected: ClientSession): Promise<SessionEnd> {
+    const { session, control } = connected;
+    const lostAt = resumption.lostAt ?? performance.now();
+    session.on('stream', (stream) => void resumption.serveStream(stream, this.#options.remote, this.#options.timings));
+    control.on('message', (message) => this.#onServerMessage(message));
+    control.on('invalid', (error) => {
+      this.#logger.error({ error: error.message }, 'the server sent a bad control message; reconnecting');
+      session.close();
+    });
+    resumption.attach(session, control);
+    let kept: number;
+    try {
+      kept = await resumption.exchange(session, control, this.#options.timings.handshakeTimeoutMs);
+    } catch (error) {
+      session.close();
+      throw error;
+    }
+    this.#current = connected;
+    this.#slot.set(session);
+    const afterMs = Math.round(performance.now() - lostAt);
+    const resentBytes = resumption.table.resentBytes;
+    this.#logger.info({ afterMs, connections: kept, resentBytes }, `resumed after ${seconds(afterMs)} s: ${kept} connections kept, ${formatBytes(resentBytes)} re-sent`);
+    const end = await session.closed;
+    this.#slot.set(null);
+    this.#current = null;
     return end;
   }
 
@@ -279,6 +366,14 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       case 'error':
         if (message.id === undefined) this.#logger.error({ code: message.code }, message.message);
         return;
+      case 'ack':
+        try {
+          this.#resumption?.table.applyAcks(message.acks);
+        } catch (error) {
+          this.#logger.error({ error: describeError(error) }, 'the server acknowledged bytes it never got; reconnecting');
+          this.#current?.session.close();
+        }
+        return;
       default:
         return;
     }
@@ -287,6 +382,10 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   #onLocalConnection(listener: Parameters<typeof forwardLocalConnection>[0], socket: net.Socket): void {
     if (this.#stopping) {
       socket.resetAndDestroy();
+      return;
+    }
+    if (this.#resumption) {
+      this.#resumption.openLocal(listener, socket, this.#options.timings.waitForSessionMs);
       return;
     }
     void forwardLocalConnection(listener, socket, this.#slot, this.#options.timings.waitForSessionMs, this.#logger);

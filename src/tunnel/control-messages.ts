@@ -15,6 +15,8 @@ export const StreamKind = {
   LOCAL_FORWARD: 2,
   /** Server-opened per connection to a -R listener; a header names the forward. */
   REMOTE_FORWARD: 3,
+  /** After a resume, carries an existing conn again; opened by the side that opened the conn. */
+  RESUME: 4,
 } as const;
 
 export interface HelloMessage {
@@ -23,12 +25,42 @@ export interface HelloMessage {
   token: string;
   /** Random per `connect` process, kept across reconnects: lets the server replace a stale session. */
   clientId: string;
+  /** The client can resume sessions (it sends acks and keeps its connections across transports). */
+  resume?: boolean;
+  /** Resume this session instead of starting one: the id and secret from its welcome. */
+  resumeSession?: { sessionId: string; secret: string };
 }
 
 export interface WelcomeMessage {
   type: 'welcome';
   version: number;
   sessionId: string;
+  /** Present when the server keeps this session for a resume: the proof a resume must show, and how long it waits. */
+  resume?: { secret: string; graceMs: number };
+}
+
+/** The server took the resume: the session goes on over this transport. */
+export interface ResumedMessage {
+  type: 'resumed';
+  sessionId: string;
+}
+
+/** One conn's state as acks and resume messages carry it: id, bytes received of the peer's sequence, its FIN received. */
+export type ConnState = [id: number, bytes: number, fin: boolean];
+
+/** What one side has received of each conn, at resume (several messages; the last says so). */
+export interface ResumeStateMessage {
+  type: 'resume-state';
+  /** The highest conn id of the receiver's parity the sender has ever seen. */
+  highestSeen: number;
+  conns: ConnState[];
+  last: boolean;
+}
+
+/** Bytes received on conns since the last ack: the sender may forget them. */
+export interface AckMessage {
+  type: 'ack';
+  acks: ConnState[];
 }
 
 export interface ListenMessage {
@@ -62,8 +94,8 @@ export interface ForwardFailedMessage {
   message: string;
 }
 
-export type ClientMessage = HelloMessage | ListenMessage;
-export type ServerMessage = WelcomeMessage | ListeningMessage | ErrorMessage | ForwardFailedMessage;
+export type ClientMessage = HelloMessage | ListenMessage | ResumeStateMessage | AckMessage;
+export type ServerMessage = WelcomeMessage | ListeningMessage | ErrorMessage | ForwardFailedMessage | ResumedMessage | ResumeStateMessage | AckMessage;
 export type ControlMessage = ClientMessage | ServerMessage;
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
@@ -73,8 +105,15 @@ const isUint = (value: unknown, max = 0xffffffff): value is number =>
   typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max;
 const isPort = (value: unknown): value is number => isUint(value, 65535);
 
-const CLIENT_TYPES: ReadonlySet<string> = new Set<ClientMessage['type']>(['hello', 'listen']);
-const SERVER_TYPES: ReadonlySet<string> = new Set<ServerMessage['type']>(['welcome', 'listening', 'error', 'forward-failed']);
+const CLIENT_TYPES: ReadonlySet<string> = new Set<ClientMessage['type']>(['hello', 'listen', 'resume-state', 'ack']);
+const SERVER_TYPES: ReadonlySet<string> = new Set<ServerMessage['type']>(['welcome', 'listening', 'error', 'forward-failed', 'resumed', 'resume-state', 'ack']);
+/** Most conn states in one message (a resume or an ack is split across several). */
+const MAX_CONN_STATES = 1000;
+
+const isConnStates = (value: unknown): value is ConnState[] =>
+  Array.isArray(value) &&
+  value.length <= MAX_CONN_STATES &&
+  value.every((entry) => Array.isArray(entry) && entry.length === 3 && isUint(entry[0], 0x7fffffff) && isUint(entry[1], Number.MAX_SAFE_INTEGER) && typeof entry[2] === 'boolean');
 
 /** A message a client may send (what the server reads), else a reason. */
 export function validateClientMessage(value: unknown): ClientMessage | string {
@@ -98,10 +137,25 @@ export function validateMessage(value: unknown): ControlMessage | string {
       if (!isUint(value.version)) return 'hello.version must be a number';
       if (!isString(value.token, 4096)) return 'hello.token must be a string';
       if (!isString(value.clientId, 128)) return 'hello.clientId must be a string';
+      if (value.resume !== undefined && typeof value.resume !== 'boolean') return 'hello.resume must be true or false';
+      if (value.resumeSession !== undefined) {
+        const session = value.resumeSession;
+        if (!isRecord(session) || !isString(session.sessionId, 128) || !isString(session.secret, 128)) return 'hello.resumeSession must have a sessionId and a secret';
+      }
       return value as unknown as HelloMessage;
     case 'welcome':
       if (!isUint(value.version) || !isString(value.sessionId, 128)) return 'malformed welcome';
+      if (value.resume !== undefined && (!isRecord(value.resume) || !isString(value.resume.secret, 128) || !isUint(value.resume.graceMs))) return 'malformed welcome.resume';
       return value as unknown as WelcomeMessage;
+    case 'resumed':
+      if (!isString(value.sessionId, 128)) return 'malformed resumed message';
+      return value as unknown as ResumedMessage;
+    case 'resume-state':
+      if (!isUint(value.highestSeen, 0x7fffffff) || !isConnStates(value.conns) || typeof value.last !== 'boolean') return 'malformed resume-state message';
+      return value as unknown as ResumeStateMessage;
+    case 'ack':
+      if (!isConnStates(value.acks)) return 'malformed ack message';
+      return value as unknown as AckMessage;
     case 'listen':
       if (!isUint(value.id) || !isString(value.bindHost, 255) || !isPort(value.port)) return 'malformed listen request';
       return value as unknown as ListenMessage;

@@ -8,21 +8,22 @@ export interface DialOptions {
   port: number;
   /** Give up on a target that does not answer within this many ms. */
   timeoutMs: number;
-  /** The target answered; the socket is bridged to the stream right after. */
+  /** The target answered: the socket is the caller's (or bridged to the stream, for dialAndBridge). */
   onConnected?(socket: net.Socket): void;
   /** Dialling failed; the stream is reset (CANCEL) right after. */
   onFailed(error: Error): void;
-  /** The bridged connection ended (see bridge()). */
+  /** The bridged connection ended (see bridge()); dialAndBridge only. */
   onEnd?(end: BridgeEnd): void;
 }
 
 /**
- * Dials a forward's target for a stream and bridges the two. Data the peer
- * sends meanwhile waits in the stream (flow control bounds it); a stream that
- * ends first aborts the dial. The socket's own timer bounds the dial, so a
- * connection costs no extra Timeout.
+ * Dials a forward's target for a stream. Data the peer sends meanwhile
+ * waits in the stream (flow control bounds it); a stream that ends first
+ * aborts the dial. The socket's own timer bounds the dial, so a connection
+ * costs no extra Timeout. On success the socket has no 'error' listener of
+ * ours left: the caller attaches its own in `onConnected`.
  */
-export function dialAndBridge(stream: Stream, options: DialOptions): void {
+export function dialTarget(stream: Stream, options: DialOptions): void {
   const { host, port, timeoutMs } = options;
   const socket = net.connect({ host, port, allowHalfOpen: true, timeout: timeoutMs });
   const onTimeout = (): void => {
@@ -37,14 +38,23 @@ export function dialAndBridge(stream: Stream, options: DialOptions): void {
     socket.setTimeout(0);
     socket.off('timeout', onTimeout);
     stream.off('close', abortDial);
-    // bridge() handles the socket's errors from here.
     socket.removeAllListeners('error');
     options.onConnected?.(socket);
-    bridge(socket, stream, options.onEnd);
   });
   socket.once('error', (error) => {
     if (stream.destroyed) return;
     options.onFailed(error);
     stream.reset(ErrorCode.CANCEL);
+  });
+}
+
+/** Dials a forward's target and bridges it to the stream. */
+export function dialAndBridge(stream: Stream, options: DialOptions): void {
+  dialTarget(stream, {
+    ...options,
+    onConnected: (socket) => {
+      options.onConnected?.(socket);
+      bridge(socket, stream, options.onEnd);
+    },
   });
 }

@@ -22,6 +22,8 @@ export const TunnelErrorCode = {
   SESSION_LOST: 'ERR_MUXTUN_SESSION_LOST',
   /** No forward could be set up. */
   NO_FORWARDS: 'ERR_MUXTUN_NO_FORWARDS',
+  /** A resume was refused (unknown or expired session, wrong secret): the client starts a fresh session. */
+  RESUME_REFUSED: 'ERR_MUXTUN_RESUME_REFUSED',
   /** A forward could not be set up at start (like ssh's ExitOnForwardFailure); `--keep-going` runs without it. */
   FORWARD_FAILED: 'ERR_MUXTUN_FORWARD_FAILED',
 } as const;

@@ -1,5 +1,6 @@
 export { TunnelServer } from './server.js';
-export { resolveServerOptions, type TunnelServerOptions, type ResolvedServerOptions } from './server-options.js';
+export { DEFAULT_RESUME_GRACE_MS, resolveServerOptions, type TunnelServerOptions, type ResolvedServerOptions } from './server-options.js';
+export { defaultResumeConfig, type ResumeOptions } from './resume/config.js';
 export { TunnelClient, type TunnelClientEvents } from './client.js';
 export { defaultClientTimings, resolveClientOptions, type ClientTimings, type TunnelClientOptions, type ResolvedClientOptions } from './client-options.js';
 export { defaultServerLimits, resolveServerLimits, serverLimitRules, type ServerLimits } from './server-limits.js';

@@ -21,9 +21,14 @@ export interface TunnelServerOptions {
   limits?: Partial<ServerLimits>;
   /** Engine options (heartbeat timing and the like). */
   session?: SessionOptions;
+  /** How long a session whose link dropped is kept for the client to resume it, in ms; 0 turns resumption off. Default 60,000. */
+  resumeGraceMs?: number;
   /** Default: logs nothing. */
   logger?: TunnelLogger;
 }
+
+/** Default of `resumeGraceMs`. */
+export const DEFAULT_RESUME_GRACE_MS = 60_000;
 
 export interface ResolvedServerOptions {
   host: string;
@@ -33,6 +38,7 @@ export interface ResolvedServerOptions {
   policy: ServerPolicy;
   limits: ServerLimits;
   session: SessionOptions;
+  resumeGraceMs: number;
   logger: TunnelLogger;
 }
 
@@ -52,6 +58,7 @@ export function resolveServerOptions(options: TunnelServerOptions): ResolvedServ
     policy: options.policy ?? defaultPolicy,
     limits: resolveServerLimits(options.limits),
     session: resolveTunnelSessionOptions(options.session),
+    resumeGraceMs: options.resumeGraceMs === undefined ? DEFAULT_RESUME_GRACE_MS : checkInteger('resumeGraceMs', options.resumeGraceMs, { min: 0, max: 86_400_000, unit: 'ms' }),
     logger: options.logger ?? silentLogger,
   };
 }

@@ -5,7 +5,10 @@ import { waitForDrain } from './drain.js';
 import { describeError } from '../util/errors.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
 import { describeListenError, type TunnelLogger } from './logger.js';
+import { tokensEqual } from './auth.js';
+import { PROTOCOL_VERSION, type HelloMessage } from './control-messages.js';
 import { ServerConnection } from './server-connection.js';
+import { ServerSession, type SessionContext } from './server-session.js';
 import { AuthThrottle } from './auth-throttle.js';
 import type { ServerLimits } from './server-limits.js';
 import { resolveServerOptions, type ResolvedServerOptions, type TunnelServerOptions } from './server-options.js';
@@ -19,8 +22,14 @@ export class TunnelServer {
   readonly #tls: tls.Server;
   /** Connections not authenticated yet, by remote address:port: the way to uncount each. */
   readonly #unauthenticatedBy = new Map<string, () => void>();
-  readonly #connections = new Set<ServerConnection>();
-  readonly #byClientId = new Map<string, ServerConnection>();
+  /** Every TLS connection, authenticated or not. */
+  readonly #links = new Set<ServerConnection>();
+  /** The tunnel session each authenticated link carries. */
+  readonly #sessionOf = new Map<ServerConnection, ServerSession>();
+  /** Tunnel sessions, attached or kept for a resume, by the client's id. */
+  readonly #byClientId = new Map<string, ServerSession>();
+  /** Sessions that expired recently, with the grace they had (ms). */
+  readonly #expired = new Map<string, number>();
   readonly #throttle = new AuthThrottle();
   #unauthenticated = 0;
   #stopping = false;
@@ -64,21 +73,29 @@ export class TunnelServer {
     });
   }
 
-  /** Client sessions that authenticated and are still open. */
+  /** Client sessions that authenticated and are still open (or kept for a resume). */
   get sessionCount(): number {
     return this.#byClientId.size;
   }
 
-  /** Counts for monitoring and tests: sessions, connections still authenticating, open forward streams, -R listeners. */
-  stats(): { sessions: number; unauthenticated: number; streams: number; remoteListeners: number } {
+  /** Counts for monitoring and tests. */
+  stats(): { sessions: number; detachedSessions: number; unauthenticated: number; streams: number; remoteListeners: number; conns: number; replayBytes: number } {
     let streams = 0;
     let remoteListeners = 0;
-    for (const connection of this.#connections) {
+    let detachedSessions = 0;
+    let conns = 0;
+    let replayBytes = 0;
+    for (const link of this.#links) {
       // The control stream is not a forward.
-      streams += Math.max(0, connection.session.openStreams - (connection.isAuthenticated ? 1 : 0));
-      remoteListeners += connection.remoteListeners;
+      streams += Math.max(0, link.session.openStreams - (link.isAuthenticated ? 1 : 0));
     }
-    return { sessions: this.#byClientId.size, unauthenticated: this.#unauthenticated, streams, remoteListeners };
+    for (const session of this.#byClientId.values()) {
+      remoteListeners += session.remoteListeners;
+      conns += session.conns;
+      replayBytes += session.replayBytes;
+      if (session.isDetached) detachedSessions++;
+    }
+    return { sessions: this.#byClientId.size, detachedSessions, unauthenticated: this.#unauthenticated, streams, remoteListeners, conns, replayBytes };
   }
 
   /**
@@ -89,14 +106,16 @@ export class TunnelServer {
     if (this.#stopping) return { drained: true };
     this.#stopping = true;
     const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
-    const connections = [...this.#connections];
-    await Promise.all(connections.map((c) => c.drainStart('server shutting down')));
+    const sessions = [...this.#byClientId.values()];
+    for (const session of sessions) session.drainStart('server shutting down');
+    const links = [...this.#links];
     const drained = await waitForDrain(
-      connections.map((c) => ({ session: c.session, keep: c.controlStream ? [c.controlStream] : [] })),
+      links.map((link) => ({ session: link.session, keep: link.control ? [link.control.stream] : [] })),
       drainMs,
     );
-    for (const connection of connections) connection.close('server shutting down');
-    await Promise.all(connections.map((c) => c.session.closed));
+    for (const session of sessions) session.end('server shutting down');
+    for (const link of links) link.close('server shutting down');
+    await Promise.all(links.map((link) => link.session.closed));
     await closed;
     return { drained };
   }
@@ -135,38 +154,107 @@ export class TunnelServer {
       socket.destroy();
       return;
     }
-    const server = this;
-    const connection = new ServerConnection(
+    const link = new ServerConnection(
       {
-        token: this.#options.token,
-        policy: this.#options.policy,
         limits: this.#limits,
         session: this.#options.session,
         logger: this.#logger,
-        throttle: this.#throttle,
-        async authenticated(conn) {
+        hello: (from, hello) => this.#onHello(from, hello, uncount),
+        ended: (from, end) => {
           uncount();
-          const previous = server.#byClientId.get(conn.clientId);
-          if (previous && previous !== conn) {
-            // The client reconnected before we noticed its old session died:
-            // free its -R ports for the new one.
-            previous.close('replaced by a new session of the same client');
-            await previous.session.closed;
-          } else if (server.#byClientId.size >= server.#limits.maxSessions) {
-            conn.refuse(TunnelErrorCode.LIMIT, `the server is full: it holds its limit of ${server.#limits.maxSessions} client sessions`);
-            return;
-          }
-          server.#byClientId.set(conn.clientId, conn);
-        },
-        ended(conn) {
-          uncount();
-          server.#connections.delete(conn);
-          if (server.#byClientId.get(conn.clientId) === conn) server.#byClientId.delete(conn.clientId);
+          this.#links.delete(from);
+          this.#sessionOf.get(from)?.linkEnded(from, end);
+          this.#sessionOf.delete(from);
         },
       },
       socket,
     );
-    this.#connections.add(connection);
-    connection.logger.debug({}, 'TLS connection accepted');
+    this.#links.add(link);
+    link.logger.debug({}, 'TLS connection accepted');
+  }
+
+  /** Authenticates a hello, then starts a session for it, or resumes the one it names. */
+  async #onHello(link: ServerConnection, hello: HelloMessage, uncount: () => void): Promise<void> {
+    if (hello.version !== PROTOCOL_VERSION) {
+      return link.refuse(TunnelErrorCode.VERSION, `this server speaks tunnel protocol version ${PROTOCOL_VERSION}, the client ${hello.version}`);
+    }
+    link.helloInTime();
+    const delay = this.#throttle.delayFor(link.remoteAddress);
+    if (delay > 0) {
+      link.logger.debug({ delayMs: delay }, 'recent failed authentications from this address: answering later');
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (link.isClosing || link.session.isClosed) return;
+    }
+    if (!tokensEqual(hello.token, this.#options.token)) {
+      this.#throttle.failed(link.remoteAddress);
+      link.logger.warn({}, 'authentication failed: wrong token');
+      return link.refuse(TunnelErrorCode.AUTH, 'authentication failed: the token is not valid for this server');
+    }
+    if (hello.resumeSession) return this.#onResume(link, hello, hello.resumeSession, uncount);
+    this.#throttle.succeeded(link.remoteAddress);
+    const previous = this.#byClientId.get(hello.clientId);
+    if (previous) {
+      // The client came back with a fresh session before we noticed its old
+      // one died (or without resuming it): free its -R ports for the new one.
+      previous.end('replaced by a new session of the same client');
+      await previous.link?.session.closed;
+    } else if (this.#byClientId.size >= this.#limits.maxSessions) {
+      return link.refuse(TunnelErrorCode.LIMIT, `the server is full: it holds its limit of ${this.#limits.maxSessions} client sessions`);
+    }
+    if (link.isClosing || link.session.isClosed) return;
+    uncount();
+    const session = new ServerSession(this.#sessionContext(), hello.clientId, hello.resume === true);
+    this.#byClientId.set(hello.clientId, session);
+    this.#sessionOf.set(link, session);
+    link.logger.info({ sessionId: session.sessionId, clientId: hello.clientId }, 'client authenticated');
+    session.start(link);
+  }
+
+  #onResume(link: ServerConnection, hello: HelloMessage, wanted: { sessionId: string; secret: string }, uncount: () => void): void {
+    const session = this.#byClientId.get(hello.clientId);
+    if (!session || session.sessionId !== wanted.sessionId || !session.secretMatches(wanted.secret)) {
+      const expired = this.#expired.get(wanted.sessionId);
+      let why: string;
+      if (session && session.sessionId === wanted.sessionId) {
+        // The session exists: this is not its client.
+        this.#throttle.failed(link.remoteAddress);
+        why = 'the resume secret does not match';
+      } else if (expired !== undefined) {
+        why = `expired after ${expired / 1000} s`;
+      } else {
+        why = 'unknown session: the server restarted, or the session ended';
+      }
+      link.logger.warn({ sessionId: wanted.sessionId }, `resume refused: ${why}`);
+      return link.refuse(TunnelErrorCode.RESUME_REFUSED, why);
+    }
+    this.#throttle.succeeded(link.remoteAddress);
+    uncount();
+    const old = session.link;
+    if (old) this.#sessionOf.delete(old);
+    this.#sessionOf.set(link, session);
+    link.logger.info({ sessionId: session.sessionId }, 'client resumes its session');
+    session.resume(link);
+  }
+
+  #sessionContext(): SessionContext {
+    return {
+      policy: this.#options.policy,
+      limits: this.#limits,
+      logger: this.#logger,
+      resumeGraceMs: this.#options.resumeGraceMs,
+      ended: (session) => {
+        if (this.#byClientId.get(session.clientId) === session) this.#byClientId.delete(session.clientId);
+        if (session.expired) this.#rememberExpired(session.sessionId, this.#options.resumeGraceMs);
+      },
+    };
+  }
+
+  /** Which sessions expired recently, so a late resume hears why it is refused. Bounded. */
+  #rememberExpired(sessionId: string, graceMs: number): void {
+    this.#expired.set(sessionId, graceMs);
+    if (this.#expired.size > 1_000) {
+      const oldest = this.#expired.keys().next().value;
+      if (oldest !== undefined) this.#expired.delete(oldest);
+    }
   }
 }

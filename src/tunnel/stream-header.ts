@@ -8,16 +8,25 @@ export const MAX_STREAM_HEADER = 1024;
 export interface LocalForwardHeader {
   host: string;
   port: number;
+  /** The conn id, when the session resumes (docs/protocol.md). */
+  conn?: number;
 }
 
 /** Which -R forward a server-opened stream belongs to, and who connected. */
 export interface RemoteForwardHeader {
   forward: number;
   peer: string;
+  /** The conn id, when the session resumes. */
+  conn?: number;
+}
+
+/** A stream that carries an existing conn again after a resume. */
+export interface ResumeStreamHeader {
+  conn: number;
 }
 
 /** Encodes a header: u16 big-endian length, then UTF-8 JSON. Data may follow at once. */
-export function encodeStreamHeader(header: LocalForwardHeader | RemoteForwardHeader): Buffer {
+export function encodeStreamHeader(header: LocalForwardHeader | RemoteForwardHeader | ResumeStreamHeader): Buffer {
   const body = Buffer.from(JSON.stringify(header), 'utf8');
   if (body.length > MAX_STREAM_HEADER) throw new TunnelError(TunnelErrorCode.PROTOCOL, `stream header of ${body.length} bytes exceeds ${MAX_STREAM_HEADER}`);
   const out = Buffer.allocUnsafe(2 + body.length);
@@ -80,11 +89,18 @@ export function readStreamHeader(stream: Duplex, timeoutMs: number): Promise<unk
 export function isLocalForwardHeader(value: unknown): value is LocalForwardHeader {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v.host === 'string' && v.host.length > 0 && v.host.length <= 255 && Number.isInteger(v.port) && (v.port as number) >= 1 && (v.port as number) <= 65535;
+  return typeof v.host === 'string' && v.host.length > 0 && v.host.length <= 255 && Number.isInteger(v.port) && (v.port as number) >= 1 && (v.port as number) <= 65535 && isOptionalConnId(v.conn);
 }
 
 export function isRemoteForwardHeader(value: unknown): value is RemoteForwardHeader {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return Number.isInteger(v.forward) && (v.forward as number) >= 0 && typeof v.peer === 'string' && v.peer.length <= 300;
+  return Number.isInteger(v.forward) && (v.forward as number) >= 0 && typeof v.peer === 'string' && v.peer.length <= 300 && isOptionalConnId(v.conn);
 }
+
+export function isResumeStreamHeader(value: unknown): value is ResumeStreamHeader {
+  return typeof value === 'object' && value !== null && isConnId((value as Record<string, unknown>).conn);
+}
+
+const isConnId = (value: unknown): value is number => Number.isInteger(value) && (value as number) > 0 && (value as number) <= 0x7fffffff;
+const isOptionalConnId = (value: unknown): boolean => value === undefined || isConnId(value);

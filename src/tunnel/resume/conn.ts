@@ -258,6 +258,11 @@ export class ResumableConn {
     return this.#pause !== 0;
   }
 
+  /** `receivedBytes` as of the last `takeAck()`: what the peer was last told. */
+  get reportedBytes(): number {
+    return this.#reportedBytes;
+  }
+
   /**
    * What to acknowledge to the peer now: `receivedBytes` and `finReceived`
    * if either changed since the last call, else null. The integration sends

@@ -1,0 +1,497 @@
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import net from 'node:net';
+import { ErrorCode, type SessionEnd, type Stream } from '../muxado/index.js';
+import { describeError } from '../util/errors.js';
+import { abortSocket, bridge } from './bridge.js';
+import { logConnection } from './connection-log.js';
+import { PROTOCOL_VERSION, StreamKind, type ClientMessage, type ConnState, type ListenMessage } from './control-messages.js';
+import { dialAndBridge, dialTarget } from './dial.js';
+import { TunnelError, TunnelErrorCode } from './errors.js';
+import { describeListenError, type TunnelLogger } from './logger.js';
+import { checkLocalTarget, checkRemotePort, type ServerPolicy } from './policy.js';
+import { ConnTable, type ConnOrigin } from './resume/conn-table.js';
+import type { ResumableConn } from './resume/conn.js';
+import type { ResumeDecision } from './resume/resume-state.js';
+import type { LinkOwner, ServerConnection } from './server-connection.js';
+import type { ServerLimits } from './server-limits.js';
+import { encodeStreamHeader, isLocalForwardHeader, isResumeStreamHeader, readStreamHeader, type LocalForwardHeader, type RemoteForwardHeader } from './stream-header.js';
+
+type ConnHeader = LocalForwardHeader | RemoteForwardHeader;
+
+/** Connections one -R listener lets wait for the client while its link is down; more are reset. */
+export const MAX_WAITING_PER_REMOTE_LISTENER = 128;
+/** How long such a connection waits. */
+export const REMOTE_WAIT_MS = 10_000;
+
+/** What a tunnel session needs from its server. */
+export interface SessionContext {
+  policy: ServerPolicy;
+  limits: ServerLimits;
+  logger: TunnelLogger;
+  /** How long a session whose link dropped is kept for a resume; 0: never. */
+  resumeGraceMs: number;
+  /** The session is over for good (ended, expired or replaced). */
+  ended(session: ServerSession): void;
+}
+
+/**
+ * One client's tunnel session on the server: its -R listeners and, when it
+ * resumes, its forwarded connections with their replay buffers. It is
+ * carried by one link (a TLS connection, server-connection.ts) at a time;
+ * when the link drops, a resumable session waits `resumeGraceMs` for the
+ * client to come back on a new one (docs/protocol.md, "Resuming").
+ */
+export class ServerSession implements LinkOwner {
+  readonly sessionId = randomUUID();
+  readonly clientId: string;
+  readonly logger: TunnelLogger;
+  /** The proof a resume must show; null when this session does not resume. */
+  readonly #secret: Buffer | null;
+  readonly #context: SessionContext;
+  readonly #table: ConnTable<ConnHeader> | null;
+  readonly #listeners = new Map<number, net.Server>();
+  /** -R connections waiting while the link is down, per listener. */
+  readonly #waiting = new Map<number, number>();
+  #link: ServerConnection | null = null;
+  #detachedAt = 0;
+  #graceTimer: NodeJS.Timeout | null = null;
+  #ended = false;
+  #expired = false;
+  #draining = false;
+  /** The resume exchange in progress: the client's conn states so far, and RESUME streams that came before the decisions. */
+  #resume: { states: ConnState[]; highestSeen: number; started: number; early: Stream[]; decisions: Map<number, ResumeDecision> | null } | null = null;
+
+  constructor(context: SessionContext, clientId: string, resumable: boolean) {
+    this.#context = context;
+    this.clientId = clientId;
+    this.logger = context.logger;
+    this.#secret = resumable && context.resumeGraceMs > 0 ? randomBytes(32) : null;
+    this.#table = this.#secret ? new ConnTable<ConnHeader>(false) : null;
+  }
+
+  get link(): ServerConnection | null {
+    return this.#link;
+  }
+
+  /** The session ended because nobody resumed it within the grace. */
+  get expired(): boolean {
+    return this.#expired;
+  }
+
+  get isDetached(): boolean {
+    return this.#link === null && !this.#ended;
+  }
+
+  get remoteListeners(): number {
+    return this.#listeners.size;
+  }
+
+  get replayBytes(): number {
+    return this.#table?.replayBytes ?? 0;
+  }
+
+  /** Forwarded connections this session holds across links (0 when it does not resume). */
+  get conns(): number {
+    return this.#table?.size ?? 0;
+  }
+
+  /** Whether `secret` (base64url) is this session's, compared in constant time. */
+  secretMatches(secret: string): boolean {
+    if (this.#secret === null) return false;
+    const given = Buffer.from(secret, 'base64url');
+    return given.length === this.#secret.length && timingSafeEqual(given, this.#secret);
+  }
+
+  /** The first link: says welcome (with the resume secret when the session resumes). */
+  start(link: ServerConnection): void {
+    this.#attach(link);
+    link.send({
+      type: 'welcome',
+      version: PROTOCOL_VERSION,
+      sessionId: this.sessionId,
+      ...(this.#secret ? { resume: { secret: this.#secret.toString('base64url'), graceMs: this.#context.resumeGraceMs } } : {}),
+    });
+  }
+
+  /**
+   * A resume on a new link: the old link, if the server still thinks it is
+   * alive (a half-open connection after a network switch), is closed at once.
+   * Then both sides tell what they received of each conn and re-send the rest.
+   */
+  resume(link: ServerConnection): void {
+    const old = this.#link;
+    this.#link = null;
+    if (old) {
+      old.close('replaced by a resume of the same session');
+      this.#table?.detachAll();
+    }
+    if (this.#graceTimer) clearTimeout(this.#graceTimer);
+    this.#graceTimer = null;
+    const started = this.#detachedAt || performance.now();
+    this.#resume = { states: [], highestSeen: 0, started, early: [], decisions: null };
+    this.#attach(link);
+    link.send({ type: 'resumed', sessionId: this.sessionId });
+    for (const message of this.#table!.resumeMessages()) link.send({ type: 'resume-state', ...message });
+  }
+
+  /** Stops new streams: GOAWAY and no more -R accepts. Open streams go on. */
+  drainStart(reason: string): void {
+    this.#draining = true;
+    this.#link?.session.goAway(ErrorCode.NO_ERROR, reason);
+    this.#closeListeners();
+  }
+
+  /** Ends the session for good: its link, its listeners, its connections (reset). */
+  end(reason: string): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#graceTimer) clearTimeout(this.#graceTimer);
+    this.#closeListeners();
+    this.#table?.abortAll(new TunnelError(TunnelErrorCode.SESSION_LOST, reason));
+    this.#link?.close(reason);
+    this.#context.ended(this);
+  }
+
+  /** The link's transport ended: end the session, or keep it for a resume if it dropped. */
+  linkEnded(link: ServerConnection, end: SessionEnd): void {
+    if (link !== this.#link) return;
+    this.#link = null;
+    this.#resume = null;
+    const clean = end.error === undefined || link.isClosing;
+    const fields = { sessionId: this.sessionId, ...(end.error ? { reason: end.error.message } : {}) };
+    if (this.#table && !clean && !this.#draining && !this.#ended) {
+      this.#table.detachAll();
+      this.#detachedAt = performance.now();
+      const graceMs = this.#context.resumeGraceMs;
+      this.logger.info({ ...fields, graceS: graceMs / 1000, connections: this.#table.size }, 'session detached; keeping it for resume');
+      this.#graceTimer = setTimeout(() => {
+        this.logger.warn({ sessionId: this.sessionId, connections: this.#table?.size ?? 0 }, 'detached session expired; its connections were reset');
+        this.#expired = true;
+        this.end(`the session expired after ${graceMs / 1000} s without the client`);
+      }, graceMs);
+      this.#graceTimer.unref();
+      return;
+    }
+    if (end.error && !link.isClosing) this.logger.warn(fields, 'client session ended');
+    else this.logger.info(fields, 'client session ended');
+    this.end('the client session ended');
+  }
+
+  // ---- what arrives on the link ----
+
+  onMessage(message: ClientMessage): void {
+    const link = this.#link;
+    if (!link) return;
+    switch (message.type) {
+      case 'hello':
+        return;
+      case 'listen':
+        return this.#onListen(link, message);
+      case 'ack':
+        if (!this.#table) return link.refuse(TunnelErrorCode.PROTOCOL, 'ack in a session that does not resume');
+        try {
+          this.#table.applyAcks(message.acks);
+        } catch (error) {
+          link.refuse(TunnelErrorCode.PROTOCOL, describeError(error));
+        }
+        return;
+      case 'resume-state':
+        return this.#onResumeState(link, message.highestSeen, message.conns, message.last);
+    }
+  }
+
+  onStream(stream: Stream): void {
+    if (stream.type === StreamKind.LOCAL_FORWARD) {
+      void this.#serveLocalForward(stream);
+      return;
+    }
+    if (stream.type === StreamKind.RESUME && this.#table) {
+      void this.#onResumeStream(stream);
+      return;
+    }
+    this.logger.warn({ streamType: stream.type }, 'stream of a type a client may not open; refusing');
+    stream.reset(ErrorCode.REFUSED_STREAM);
+  }
+
+  // ---- resuming ----
+
+  #onResumeState(link: ServerConnection, highestSeen: number, states: ConnState[], last: boolean): void {
+    const resume = this.#resume;
+    if (!resume || resume.decisions !== null) return link.refuse(TunnelErrorCode.PROTOCOL, 'resume-state outside a resume');
+    resume.states.push(...states);
+    resume.highestSeen = highestSeen;
+    if (resume.states.length > 1_000_000) return link.refuse(TunnelErrorCode.PROTOCOL, 'too many conns in a resume');
+    if (!last) return;
+    let decisions: ResumeDecision[];
+    try {
+      decisions = this.#table!.decide({ highestSeen: resume.highestSeen, conns: resume.states.map(([id, receivedBytes, finReceived]) => ({ id, receivedBytes, finReceived })) });
+    } catch (error) {
+      return link.refuse(TunnelErrorCode.PROTOCOL, describeError(error));
+    }
+    resume.decisions = new Map(decisions.map((d) => [d.id, d]));
+    const table = this.#table!;
+    table.resentBytes = 0;
+    let kept = 0;
+    for (const decision of decisions) {
+      const conn = table.get(decision.id);
+      switch (decision.action) {
+        case 'attach':
+          kept++;
+          // Our conns (even ids) get a new stream from us; the client's come as RESUME streams.
+          if (conn && decision.id % 2 === 0) this.#reattach(link, conn, decision.peer);
+          break;
+        case 'complete':
+          conn?.ack(decision.peer.bytes, decision.peer.fin);
+          break;
+        case 'reopen':
+          if (conn) this.#openRemoteStream(link, conn, table.origin(decision.id)?.header as RemoteForwardHeader);
+          kept++;
+          break;
+        case 'abort':
+          conn?.abort(new TunnelError(TunnelErrorCode.SESSION_LOST, `the client no longer has this connection (${decision.reason})`));
+          break;
+        default:
+          break;
+      }
+    }
+    for (const stream of resume.early.splice(0)) void this.#onResumeStream(stream);
+    this.logger.info({ sessionId: this.sessionId, afterMs: Math.round(performance.now() - resume.started), connections: kept }, 'session resumed');
+  }
+
+  #reattach(link: ServerConnection, conn: ResumableConn, peer: { bytes: number; fin: boolean }): void {
+    let stream: Stream;
+    try {
+      stream = link.session.open({ type: StreamKind.RESUME });
+    } catch {
+      return; // the new link is gone too: the conn stays detached
+    }
+    stream.write(encodeStreamHeader({ conn: conn.id }));
+    this.#table!.attach(conn, stream, peer);
+  }
+
+  async #onResumeStream(stream: Stream): Promise<void> {
+    let header: unknown;
+    try {
+      header = await readStreamHeader(stream, this.#context.limits.headerTimeoutMs);
+    } catch (error) {
+      this.logger.warn({ error: describeError(error) }, 'bad resume stream header; resetting the stream');
+      stream.reset(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const resume = this.#resume;
+    if (!isResumeStreamHeader(header) || !resume) {
+      stream.reset(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    if (resume.decisions === null) {
+      stream.unshift(encodeStreamHeader(header));
+      resume.early.push(stream);
+      return;
+    }
+    const decision = resume.decisions.get(header.conn);
+    const conn = this.#table!.get(header.conn);
+    if (decision?.action !== 'attach' || !conn) {
+      stream.reset(ErrorCode.REFUSED_STREAM);
+      return;
+    }
+    try {
+      this.#table!.attach(conn, stream, decision.peer);
+    } catch (error) {
+      this.#link?.refuse(TunnelErrorCode.PROTOCOL, describeError(error));
+    }
+  }
+
+  // ---- -R ----
+
+  #onListen(link: ServerConnection, request: ListenMessage): void {
+    const { id, bindHost, port } = request;
+    const refuse = (code: string, message: string): void => {
+      this.logger.warn({ bindHost, port, code }, `refused -R: ${message}`);
+      link.send({ type: 'error', id, code, message });
+    };
+    if (this.#listeners.has(id)) return refuse(TunnelErrorCode.PROTOCOL, `forward id ${id} is already in use`);
+    if (this.#listeners.size >= this.#context.limits.maxRemoteListeners) {
+      return refuse(TunnelErrorCode.LIMIT, `this client already holds ${this.#listeners.size} -R listeners (the server's limit)`);
+    }
+    const refusal = checkRemotePort(this.#context.policy, port);
+    if (refusal) return refuse(TunnelErrorCode.POLICY, refusal);
+
+    const listener = net.createServer({ allowHalfOpen: true });
+    // Held from now, not from when the bind completes: requests that arrive
+    // together must all see it, or each would pass the limit.
+    this.#listeners.set(id, listener);
+    listener.on('connection', (socket) => this.#onRemoteConnection(id, socket));
+    listener.once('error', (error: NodeJS.ErrnoException) => {
+      if (this.#listeners.get(id) === listener) this.#listeners.delete(id);
+      refuse(TunnelErrorCode.BIND, `cannot listen on ${bindHost}:${port}: ${describeListenError(error)}`);
+    });
+    listener.listen({ host: bindHost, port }, () => {
+      if (this.#ended || this.#listeners.get(id) !== listener) {
+        // The session ended, or drained its listeners, while this one was binding.
+        listener.close();
+        return;
+      }
+      listener.on('error', (error) => this.logger.warn({ error: describeError(error) }, '-R listener failed'));
+      const actual = (listener.address() as net.AddressInfo).port;
+      this.logger.info({ bindHost, port: actual }, '-R listening');
+      link.send({ type: 'listening', id, bindHost, port: actual });
+    });
+  }
+
+  /**
+   * Stops the -R listeners accepting; their ports are free when this
+   * returns (close() releases the socket at once). Not close()'s callback:
+   * that waits for every connection the listener accepted.
+   */
+  #closeListeners(): void {
+    for (const listener of this.#listeners.values()) listener.close();
+    this.#listeners.clear();
+  }
+
+  #onRemoteConnection(forward: number, socket: net.Socket): void {
+    socket.on('error', () => {});
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    const local = socket.address() as net.AddressInfo;
+    const header: RemoteForwardHeader = { forward, peer };
+    const fields = { forward: `-R ${local.address}:${local.port}`, peer, target: `the client's forward ${forward}` };
+    const link = this.#link;
+    if (this.#table) {
+      if (!link) {
+        // The link is down: the connection waits for the client's resume (it is reopened then), within bounds.
+        const waiting = this.#waiting.get(forward) ?? 0;
+        if (waiting >= MAX_WAITING_PER_REMOTE_LISTENER) {
+          this.logger.warn({ ...fields, waiting }, 'the client is away and too many connections wait already; resetting one');
+          socket.resetAndDestroy();
+          return;
+        }
+        this.#waiting.set(forward, waiting + 1);
+      }
+      this.#applyIdleTimeout(socket);
+      const conn = this.#table.open(socket, { header, onEnd: logConnection(this.logger, fields) });
+      if (link) this.#openRemoteStream(link, conn, header);
+      else this.#expireIfUnclaimed(conn, forward);
+      return;
+    }
+    if (!link) {
+      socket.resetAndDestroy();
+      return;
+    }
+    let stream: Stream;
+    try {
+      stream = link.session.open({ type: StreamKind.REMOTE_FORWARD });
+    } catch (error) {
+      this.logger.warn({ error: describeError(error) }, 'cannot open a -R stream; resetting the connection');
+      socket.resetAndDestroy();
+      return;
+    }
+    this.#applyIdleTimeout(socket);
+    stream.write(encodeStreamHeader(header));
+    // bridge() handles both sides' errors from here; no listener of our own is needed.
+    bridge(socket, stream, logConnection(this.logger, { ...fields, streamId: stream.id }));
+  }
+
+  /** A -R connection that came while the link was down: reset if no resume claims it in time. */
+  #expireIfUnclaimed(conn: ResumableConn, forward: number): void {
+    const timer = setTimeout(() => {
+      this.#waiting.set(forward, Math.max(0, (this.#waiting.get(forward) ?? 1) - 1));
+      if (!conn.attached && !conn.done) conn.abort(new TunnelError(TunnelErrorCode.SESSION_LOST, `the client did not come back within ${REMOTE_WAIT_MS / 1000} s`));
+    }, REMOTE_WAIT_MS);
+    timer.unref();
+  }
+
+  #openRemoteStream(link: ServerConnection, conn: ResumableConn, header: RemoteForwardHeader): void {
+    let stream: Stream;
+    try {
+      stream = link.session.open({ type: StreamKind.REMOTE_FORWARD });
+    } catch (error) {
+      this.logger.warn({ error: describeError(error) }, 'cannot open a -R stream; the connection waits for the next link');
+      return;
+    }
+    stream.write(encodeStreamHeader({ ...header, conn: conn.id }));
+    this.#table!.attach(conn, stream, { bytes: 0, fin: false });
+  }
+
+  // ---- -L ----
+
+  async #serveLocalForward(stream: Stream): Promise<void> {
+    let header: unknown;
+    try {
+      header = await readStreamHeader(stream, this.#context.limits.headerTimeoutMs);
+    } catch (error) {
+      this.logger.warn({ error: describeError(error) }, 'bad -L stream header; resetting the stream');
+      stream.reset(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    if (!isLocalForwardHeader(header) || (this.#table !== null) !== (header.conn !== undefined)) {
+      this.logger.warn({}, 'malformed -L stream header; resetting the stream');
+      stream.reset(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const { host, port } = header;
+    const table = this.#table;
+    if (table && header.conn !== undefined && !table.sawPeerId(header.conn)) {
+      this.logger.warn({ conn: header.conn }, '-L stream for a conn id that is not new; resetting the stream');
+      stream.reset(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const link = this.#link;
+    const refusal = checkLocalTarget(this.#context.policy, host, port);
+    if (refusal) {
+      this.logger.warn({ target: `${host}:${port}` }, `refused -L: ${refusal}`);
+      link?.send({ type: 'forward-failed', streamId: stream.id, code: TunnelErrorCode.POLICY, message: refusal });
+      stream.reset(ErrorCode.REFUSED_STREAM);
+      return;
+    }
+    const fields = { forward: '-L', peer: link?.remote ?? '?', target: `${host}:${port}`, streamId: stream.id };
+    const onFailed = (error: Error): void => {
+      const message = `dialling ${host}:${port} failed: ${describeError(error)}`;
+      this.logger.warn({ target: `${host}:${port}`, streamId: stream.id }, message);
+      this.logger.debug({ ...fields, end: `dial failed: ${describeError(error)}` }, 'connection closed');
+      this.#link?.send({ type: 'forward-failed', streamId: stream.id, code: TunnelErrorCode.DIAL, message });
+    };
+    if (table && header.conn !== undefined) {
+      const id = header.conn;
+      dialTarget(stream, {
+        host,
+        port,
+        timeoutMs: this.#context.limits.dialTimeoutMs,
+        onFailed,
+        onConnected: (socket) => {
+          this.#applyIdleTimeout(socket);
+          const conn = table.adopt(id, socket, { header, onEnd: logConnection(this.logger, fields) });
+          table.attach(conn, stream, { bytes: 0, fin: false });
+        },
+      });
+      return;
+    }
+    let closed: ReturnType<typeof logConnection>;
+    dialAndBridge(stream, {
+      host,
+      port,
+      timeoutMs: this.#context.limits.dialTimeoutMs,
+      onConnected: (socket) => {
+        this.#applyIdleTimeout(socket);
+        closed = logConnection(this.logger, fields);
+      },
+      onEnd: (end) => closed?.(end),
+      onFailed,
+    });
+  }
+
+  #applyIdleTimeout(socket: net.Socket): void {
+    const idle = this.#context.limits.idleTimeoutMs;
+    if (idle <= 0) return;
+    socket.setTimeout(idle, () => {
+      this.logger.info({ idleMs: idle }, 'closing an idle forwarded connection');
+      abortSocket(socket);
+    });
+  }
+
+  #attach(link: ServerConnection): void {
+    this.#link = link;
+    this.#detachedAt = 0;
+    this.#waiting.clear();
+    link.adopt(this);
+    this.#table?.setAckSink((acks) => link.send({ type: 'ack', acks }));
+  }
+}
