@@ -1,7 +1,7 @@
 /**
  * Loopback TCP for tests: free ports, servers that serve as targets (echo,
  * sink, hash exchange, TLS echo), clients that check what comes back, a relay
- * whose path can go silent, and how a connection ended. Every server and
+ * whose path can be cut or go silent, and how a connection ended. Every server and
  * socket made here is closed with its scope (see scope.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -134,53 +134,135 @@ export async function tlsEchoServer(options: tls.TlsOptions, scope?: Scope): Pro
 }
 
 /**
- * A TCP relay to 127.0.0.1:targetPort that can go silent: after
- * {@link Relay.blackhole} the connections it holds drop every byte and
- * every end without closing (a dead NAT entry, a cable pulled), while new
- * connections are relayed normally.
+ * A TCP relay to 127.0.0.1:targetPort standing in for the network path
+ * between two peers, which a test can break in the ways a real path breaks:
+ *
+ * - {@link Relay.cut}: every relayed connection is closed at once, both
+ *   sides (a reset by default, or an orderly close), and the path stays
+ *   down: new connections are accepted and reset at once, so a peer's
+ *   attempts fail, until {@link Relay.restore};
+ * - {@link Relay.blackhole}: the connections it holds drop every byte and
+ *   every end, in both directions, without closing (a dead NAT entry, a
+ *   cable pulled): neither side learns anything, only a heartbeat can
+ *   notice. New connections are relayed normally (unless the path is down).
+ *
+ * A silenced connection stays silent (what it dropped cannot be given
+ * back); the scope, or a later cut(), closes it. Relayed connections keep
+ * TCP's backpressure (a slow reader slows the writer) and half-closes.
  */
 export interface Relay extends TestServer {
-  /** Silences every connection relayed so far; returns how many it silenced. */
+  /** Silences every connection relayed so far; returns how many it silenced (not counting those already silent). */
   blackhole(): number;
+  /**
+   * Closes every relayed connection (silenced ones too) on both sides at
+   * once, and refuses new ones until {@link restore}. `how`: 'reset'
+   * (RST, ECONNRESET on each side; default) or 'end' (FIN and close).
+   * Returns how many connections it closed.
+   */
+  cut(how?: 'reset' | 'end'): number;
+  /** Relays new connections again after {@link cut}. */
+  restore(): void;
+  /** Whether the path is down (between cut() and restore()). */
+  readonly down: boolean;
+  /** Connections being relayed now (open and not silenced). */
+  relayed(): number;
+}
+
+interface RelayedPair {
+  downstream: net.Socket;
+  upstream: net.Socket;
+  silent: boolean;
 }
 
 export async function relay(targetPort: number, scope: Scope = currentScope()): Promise<Relay> {
-  const pairs = new Set<{ silent: boolean; upstream: net.Socket }>();
-  const server = await listen((socket) => {
+  const pairs = new Set<RelayedPair>();
+  let down = false;
+  const server = await listen((downstream) => {
+    if (down) {
+      // Accepted by the kernel before we could say no: reset it at once, as a dead path would fail it.
+      downstream.resetAndDestroy();
+      return;
+    }
     const upstream = net.connect({ host: '127.0.0.1', port: targetPort, allowHalfOpen: true });
-    const pair = { silent: false, upstream };
+    upstream.on('error', () => {});
+    const pair: RelayedPair = { downstream, upstream, silent: false };
     pairs.add(pair);
-    upstream.on('error', () => socket.destroy());
-    socket.on('close', () => upstream.destroy());
-    upstream.on('close', () => {
-      pairs.delete(pair);
-      if (!pair.silent) socket.destroy();
-    });
-    socket.on('data', (chunk: Buffer) => {
-      if (!pair.silent) upstream.write(chunk);
-    });
-    upstream.on('data', (chunk: Buffer) => {
-      if (!pair.silent) socket.write(chunk);
-    });
-    socket.on('end', () => {
-      if (!pair.silent) upstream.end();
-    });
-    upstream.on('end', () => {
-      if (!pair.silent) socket.end();
-    });
+    const forward = (from: net.Socket, to: net.Socket): void => {
+      from.on('data', (chunk: Buffer) => {
+        if (!pair.silent && !to.write(chunk)) from.pause();
+      });
+      to.on('drain', () => {
+        if (!pair.silent) from.resume();
+      });
+      from.on('end', () => {
+        if (!pair.silent) to.end();
+      });
+      // An orderly close was passed on by 'end' (the other side closes once its writes are out);
+      // a failed one (a reset, a refused dial) is passed on as a reset. Unless silent.
+      from.on('close', (hadError: boolean) => {
+        if (hadError && !pair.silent && !to.destroyed) to.resetAndDestroy();
+      });
+    };
+    forward(downstream, upstream);
+    forward(upstream, downstream);
+    const forget = (): void => {
+      if (downstream.destroyed && upstream.destroyed) pairs.delete(pair);
+    };
+    downstream.on('close', forget);
+    upstream.on('close', forget);
   }, scope);
   scope.add(() => {
-    for (const pair of pairs) pair.upstream.destroy();
+    for (const pair of pairs) {
+      pair.upstream.destroy();
+      pair.downstream.destroy();
+    }
+    pairs.clear();
   });
   return {
     ...server,
     blackhole() {
       let silenced = 0;
       for (const pair of pairs) {
-        if (!pair.silent) silenced++;
+        if (pair.silent) continue;
+        silenced++;
         pair.silent = true;
+        // Read and drop from now on (a paused socket would keep what it holds for nobody).
+        pair.downstream.resume();
+        pair.upstream.resume();
       }
       return silenced;
+    },
+    cut(how = 'reset') {
+      down = true;
+      const cut = [...pairs];
+      pairs.clear();
+      for (const pair of cut) {
+        // Silent first, so neither side's close is passed on as the other's: each side is closed here, as asked.
+        pair.silent = true;
+        for (const socket of [pair.downstream, pair.upstream]) {
+          if (socket.destroyed) continue;
+          if (how === 'reset') {
+            socket.resetAndDestroy();
+          } else {
+            // A FIN now; what arrives after it is read and dropped (closing with unread bytes would send a RST).
+            socket.resume();
+            socket.end();
+            setTimeout(() => socket.destroy(), 2_000).unref();
+          }
+        }
+      }
+      return cut.length;
+    },
+    restore() {
+      down = false;
+    },
+    get down() {
+      return down;
+    },
+    relayed() {
+      let count = 0;
+      for (const pair of pairs) if (!pair.silent && !pair.downstream.destroyed && !pair.upstream.destroyed) count++;
+      return count;
     },
   };
 }
