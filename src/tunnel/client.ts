@@ -45,6 +45,9 @@ const FATAL_CODES = new Set<string>([
 const FATAL_BEFORE_FIRST_SESSION = new Set<string>([TunnelErrorCode.HANDSHAKE, 'ERR_MUXTUN_TLS_HANDSHAKE']);
 
 const seconds = (ms: number): string => (ms / 1000).toFixed(1);
+/** How long past the server's grace the client keeps trying before it drops the old connections itself. */
+const GIVE_UP_AFTER_GRACE_MS = 10_000;
+const connections = (n: number): string => `${n} connection${n === 1 ? '' : 's'}`;
 const formatBytes = (bytes: number): string =>
   bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
@@ -134,13 +137,15 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
           if (this.#stopping) break;
           if (errnoCode(error) === TunnelErrorCode.RESUME_REFUSED && this.#resumption) {
             // The server no longer has the session: its connections are gone; start afresh at once.
-            this.#giveUpResume(`resume refused (${(error as Error).message.replace(/^the server refused the connection: /, '')})`);
+            this.#giveUpResume('resume refused', (error as Error).message.replace(/^the server refused the connection: /, ''));
             continue;
           }
           if (!this.#options.reconnect || !isTransient(error, everConnected)) throw error;
           const resumption = this.#resumption;
-          if (resumption?.lostAt != null && performance.now() - resumption.lostAt > resumption.ticket.graceMs) {
-            this.#giveUpResume(`gave up resuming: the server keeps a session ${resumption.ticket.graceMs / 1000} s`);
+          // Unreachable for longer than the server keeps the session (and some): no point holding the connections.
+          // A reachable server says so itself ("expired"), which is why this waits a little longer than the grace.
+          if (resumption?.lostAt != null && performance.now() - resumption.lostAt > resumption.ticket.graceMs + GIVE_UP_AFTER_GRACE_MS) {
+            this.#giveUpResume('resume given up', `the server was unreachable for longer than the ${resumption.ticket.graceMs / 1000} s it keeps a session`);
           }
           const delay = this.#backoff.next();
           this.#logger.warn(
@@ -155,8 +160,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
         const resumption = this.#resumption;
         if (resumption && end.error !== undefined && this.#options.reconnect) {
           resumption.detach();
-          const connections = resumption.table.size;
-          this.#logger.warn({ reason, connections }, `link lost (${reason}); resuming ${connections} connections`);
+          const held = resumption.table.size;
+          this.#logger.warn({ reason, connections: held }, `link lost (${reason}); resuming ${connections(held)}`);
         } else if (resumption) {
           // The server ended the session on purpose (shutting down, replaced): nothing to resume.
           this.#resumption = null;
@@ -164,7 +169,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
         }
         if (!this.#options.reconnect) throw new TunnelError(TunnelErrorCode.SESSION_LOST, `lost the session to the server: ${reason}`);
         const delay = this.#backoff.next();
-        this.#logger.warn({ reason }, 'session to the server lost');
+        if (this.#resumption === null) this.#logger.warn({ reason }, 'session to the server lost');
         this.#logger.info({ attempt: this.#backoff.attempt, delayMs: delay }, `reconnecting in ${seconds(delay)} s`);
         await this.#sleep(delay);
       }
@@ -178,12 +183,12 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   }
 
   /** The old session's connections cannot come back: reset them and start afresh. */
-  #giveUpResume(why: string): void {
+  #giveUpResume(what: string, reason: string): void {
     const resumption = this.#resumption;
     if (!resumption) return;
     this.#resumption = null;
-    this.#logger.warn({ reason: why, connections: resumption.table.size }, `${why}: ${resumption.table.size} connections lost`);
-    resumption.abort(why);
+    this.#logger.warn({ reason, connections: resumption.table.size }, `${what} (${reason}): ${connections(resumption.table.size)} lost`);
+    resumption.abort(`${what} (${reason})`);
   }
 
   /**
@@ -317,7 +322,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.#slot.set(session);
     const afterMs = Math.round(performance.now() - lostAt);
     const resentBytes = resumption.table.resentBytes;
-    this.#logger.info({ afterMs, connections: kept, resentBytes }, `resumed after ${seconds(afterMs)} s: ${kept} connections kept, ${formatBytes(resentBytes)} re-sent`);
+    this.#logger.info({ afterMs, connections: kept, resentBytes }, `resumed after ${seconds(afterMs)} s: ${connections(kept)} kept, ${formatBytes(resentBytes)} re-sent`);
     const end = await session.closed;
     this.#slot.set(null);
     this.#current = null;

@@ -142,7 +142,8 @@ export class ServerConnection {
       this.#control.on('message', (message) => this.#onMessage(message));
       this.#control.on('invalid', (error) => this.refuse(error.code, error.message));
       this.#control.on('close', () => {
-        if (!this.#closing) this.close('the control stream ended');
+        // The client closed it on purpose; a session that ended (a dropped link) closes it too, and is no such thing.
+        if (!this.#closing && !this.session.isClosed) this.close('the control stream ended');
       });
       return;
     }

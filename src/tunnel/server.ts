@@ -224,7 +224,6 @@ export class TunnelServer {
       } else {
         why = 'unknown session: the server restarted, or the session ended';
       }
-      link.logger.warn({ sessionId: wanted.sessionId }, `resume refused: ${why}`);
       return link.refuse(TunnelErrorCode.RESUME_REFUSED, why);
     }
     this.#throttle.succeeded(link.remoteAddress);

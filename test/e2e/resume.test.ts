@@ -181,7 +181,8 @@ describe('64 MiB each way through -L and -R at once, across five drops of the li
       if (how === 'blackhole') {
         expect(path.blackhole()).toBe(1);
       } else {
-        expect(path.cut(how)).toBe(1);
+        // After the blackhole, the silenced old link may still be held until connect's socket gives up on it.
+        expect(path.cut(how)).toBeGreaterThanOrEqual(1);
         // The link stays down this long (connect's attempts meanwhile are refused).
         await sleep(300);
         path.restore();

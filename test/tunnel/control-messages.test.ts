@@ -18,6 +18,9 @@ const valid: Record<ControlMessage['type'], { message: ControlMessage; reason: (
   listening: { message: { type: 'listening', id: 3, bindHost: '::', port: 0 }, reason: () => 'malformed listening reply' },
   error: { message: { type: 'error', id: 1, code: 'ERR_MUXTUN_POLICY', message: 'no' }, reason: () => 'malformed error message' },
   'forward-failed': { message: { type: 'forward-failed', streamId: 7, code: 'ERR_MUXTUN_DIAL', message: 'refused' }, reason: () => 'malformed forward-failed message' },
+  resumed: { message: { type: 'resumed', sessionId: 's-1' }, reason: () => 'malformed resumed message' },
+  'resume-state': { message: { type: 'resume-state', highestSeen: 4, conns: [[3, 10, false]], last: true }, reason: () => 'malformed resume-state message' },
+  ack: { message: { type: 'ack', acks: [[3, 1024, true]] }, reason: () => 'malformed ack message' },
 };
 
 /** Numeric fields (unsigned 32-bit, or a port) and string fields with their maximum lengths. */
@@ -28,6 +31,9 @@ const fields: Record<ControlMessage['type'], { numbers: Record<string, number>; 
   listening: { numbers: { id: U32_MAX, port: 65535 }, strings: { bindHost: 255 } },
   error: { numbers: { id: U32_MAX }, strings: { code: 64, message: 4096 } },
   'forward-failed': { numbers: { streamId: U32_MAX }, strings: { code: 64, message: 4096 } },
+  resumed: { numbers: {}, strings: { sessionId: 128 } },
+  'resume-state': { numbers: { highestSeen: 0x7fffffff }, strings: {} },
+  ack: { numbers: {}, strings: {} },
 };
 
 const types = Object.keys(valid) as Array<ControlMessage['type']>;
