@@ -21,7 +21,15 @@ const waitingBy = new WeakMap<LocalListener, number>();
  * opens a stream whose header names the target, and bridges the two. The
  * header and the first bytes go right behind the SYN: zero round trips.
  */
-export async function forwardLocalConnection(listener: LocalListener, socket: net.Socket, slot: SessionSlot, waitMs: number, logger: TunnelLogger): Promise<void> {
+export async function forwardLocalConnection(
+  listener: LocalListener,
+  socket: net.Socket,
+  slot: SessionSlot,
+  waitMs: number,
+  logger: TunnelLogger,
+  /** Once a session is up: hands the connection to it if that session resumes (true), else it is bridged here. */
+  takeOver?: (socket: net.Socket) => boolean,
+): Promise<void> {
   const { spec } = listener;
   const forward = describeForward('-L', { ...spec, bindPort: listener.address.port });
   // Until bridge() takes over, an error here just means the connection went away.
@@ -44,6 +52,9 @@ export async function forwardLocalConnection(listener: LocalListener, socket: ne
     socket.resetAndDestroy();
     return;
   }
+  socket.off('error', ignore);
+  if (takeOver?.(socket)) return;
+  socket.on('error', ignore);
   let stream: Stream;
   try {
     stream = session.open({ type: StreamKind.LOCAL_FORWARD });

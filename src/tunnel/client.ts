@@ -393,7 +393,12 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       this.#resumption.openLocal(listener, socket, this.#options.timings.waitForSessionMs);
       return;
     }
-    void forwardLocalConnection(listener, socket, this.#slot, this.#options.timings.waitForSessionMs, this.#logger);
+    // Waits for the first session (or a fresh one after a refused resume), then goes the way that session goes.
+    void forwardLocalConnection(listener, socket, this.#slot, this.#options.timings.waitForSessionMs, this.#logger, (waited) => {
+      if (!this.#resumption) return false;
+      this.#resumption.openLocal(listener, waited, this.#options.timings.waitForSessionMs);
+      return true;
+    });
   }
 }
 

@@ -18,7 +18,8 @@ describe.concurrent('server restart', () => {
       const first = await startServe({ scope, name: 'serve (first run)', args: ['--drain-timeout', '1'] });
       // A fixed -R port: a reconnect asks for the same spec again, and port 0 would get a new port.
       const [local, remote] = await Promise.all([freePort(), freePort()]);
-      const client = await startConnect(first, { scope, local: [`${local}:127.0.0.1:${echo.port}`], remote: [`127.0.0.1:${remote}:127.0.0.1:${echo.port}`] });
+      // --no-resume: the reconnect without resumption (resume.test.ts covers a restart with it).
+      const client = await startConnect(first, { scope, local: [`${local}:127.0.0.1:${echo.port}`], remote: [`127.0.0.1:${remote}:127.0.0.1:${echo.port}`], args: ['--no-resume'] });
       expect((await exchange(local, 'before -L')).toString()).toBe('before -L');
       expect((await exchange(remote, 'before -R')).toString()).toBe('before -R');
       const [openLocal, openRemote] = await Promise.all([EchoClient.connect(local), EchoClient.connect(remote)]);
@@ -88,7 +89,8 @@ describe.concurrent('a connection that goes silent', () => {
       scope,
       port: path.port,
       remote: [`127.0.0.1:${remote}:127.0.0.1:${echo.port}`],
-      args: ['--heartbeat-interval', '0.2', '--heartbeat-tolerance', '1'],
+      // --no-resume: a fresh session replaces the old one (resume.test.ts covers the blackhole with resumption).
+      args: ['--heartbeat-interval', '0.2', '--heartbeat-tolerance', '1', '--no-resume'],
     });
     expect((await exchange(remote, 'before')).toString()).toBe('before');
 

@@ -45,7 +45,8 @@ describe('serve killed with SIGKILL mid-transfer', () => {
     const serve = await startServe({ args: FAST_HEARTBEAT });
     const lPort = await freePort();
     const rPort = await freePort();
-    const connect = await startConnect(serve, { local: [`${lPort}:127.0.0.1:${echo.port}`], remote: [`${rPort}:127.0.0.1:${echo.port}`], fastHeartbeat: true });
+    // --no-resume: these faults test the reconnect without resumption (test/e2e/resume.test.ts covers it with).
+    const connect = await startConnect(serve, { local: [`${lPort}:127.0.0.1:${echo.port}`], remote: [`${rPort}:127.0.0.1:${echo.port}`], fastHeartbeat: true, args: ['--no-resume'] });
     expect(connect.remotePorts).toEqual([rPort]);
 
     // Traffic in flight both ways when the server dies.
@@ -84,7 +85,8 @@ describe('serve frozen with SIGSTOP', () => {
     const serve = await startServe();
     const lPort = await freePort();
     const rPort = await freePort();
-    const connect = await startConnect(serve, { local: [`${lPort}:127.0.0.1:${echo.port}`], remote: [`${rPort}:127.0.0.1:${echo.port}`], fastHeartbeat: true });
+    // --no-resume: these faults test the reconnect without resumption (test/e2e/resume.test.ts covers it with).
+    const connect = await startConnect(serve, { local: [`${lPort}:127.0.0.1:${echo.port}`], remote: [`${rPort}:127.0.0.1:${echo.port}`], fastHeartbeat: true, args: ['--no-resume'] });
     const local = await dial(lPort);
     const writer = keepWriting(local);
     await waitUntil('data to flow', () => writer.written() > 1 << 20);
@@ -116,7 +118,7 @@ describe('a path that dies silently', () => {
     const serve = await startServe();
     const proxy = await relay(serve.port);
     const rPort = await freePort();
-    const connect = await startConnect(serve, { port: proxy.port, remote: [`${rPort}:127.0.0.1:${echo.port}`], fastHeartbeat: true });
+    const connect = await startConnect(serve, { port: proxy.port, remote: [`${rPort}:127.0.0.1:${echo.port}`], fastHeartbeat: true, args: ['--no-resume'] });
     await expectEcho(rPort);
 
     const mark = connect.process.mark();
