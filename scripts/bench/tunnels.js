@@ -29,8 +29,9 @@ export const direct = {
  * `profileDir` adds --cpu-prof to both (written when they stop cleanly).
  * `checkout` runs another built copy of the repository instead of this one,
  * as kind `name`: a change measured side by side with what it changes.
+ * `connectFlags` are added to connect (e.g. --no-resume, kind muxtun-noresume).
  */
-export function muxtun({ profileDir, checkout = root, name = 'muxtun' } = {}) {
+export function muxtun({ profileDir, checkout = root, name = 'muxtun', connectFlags = [] } = {}) {
   const cli = path.join(checkout, 'bin/muxtun.js');
   return {
     name,
@@ -52,7 +53,7 @@ export function muxtun({ profileDir, checkout = root, name = 'muxtun' } = {}) {
         const [, servePort, fingerprint] = await waitForOutput(serve, /listening on 127\.0\.0\.1:(\d+)\nfingerprint: (sha256:[0-9a-fA-F:]+)/, 'muxtun serve');
         const [port, interactivePort] = [await freePort(), await freePort()];
         const forwards = ['-L', `${port}:127.0.0.1:${targets.bulk}`, '-L', `${interactivePort}:127.0.0.1:${targets.interactive}`];
-        const connect = spawnChild(process.execPath, [...nodeArgs('connect'), cli, 'connect', `127.0.0.1:${servePort}`, '--fingerprint', fingerprint, ...forwards, '--log-level', 'warn', '--drain-timeout', '1'], { env });
+        const connect = spawnChild(process.execPath, [...nodeArgs('connect'), cli, 'connect', `127.0.0.1:${servePort}`, '--fingerprint', fingerprint, ...forwards, ...connectFlags, '--log-level', 'warn', '--drain-timeout', '1'], { env });
         children.push(connect);
         await waitForEcho(port, 'muxtun connect');
         await waitForEcho(interactivePort, 'muxtun connect');
