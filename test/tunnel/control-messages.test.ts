@@ -225,3 +225,45 @@ describe('validateMessage: properties', () => {
     );
   });
 });
+
+describe('validateMessage: resumption', () => {
+  it('takes a hello that offers or asks for a resume, and refuses a malformed resumeSession', () => {
+    const hello = { type: 'hello', version: 1, token: 't', clientId: 'c' };
+    expect(validateMessage({ ...hello, resume: true })).toEqual({ ...hello, resume: true });
+    const resuming = { ...hello, resume: true, resumeSession: { sessionId: 's', secret: 'x'.repeat(43) } };
+    expect(validateMessage(resuming)).toEqual(resuming);
+    expect(validateMessage({ ...hello, resume: 'yes' })).toBe('hello.resume must be true or false');
+    for (const bad of [null, 'id', { sessionId: 's' }, { secret: 's' }, { sessionId: 1, secret: 's' }, { sessionId: 's', secret: 'x'.repeat(200) }]) {
+      expect(validateMessage({ ...hello, resumeSession: bad }), JSON.stringify(bad)).toBe('hello.resumeSession must have a sessionId and a secret');
+    }
+  });
+
+  it('takes a welcome with resume terms, and refuses malformed ones', () => {
+    const welcome = { type: 'welcome', version: 1, sessionId: 's', resume: { secret: 'abc', graceMs: 60000 } };
+    expect(validateMessage(welcome)).toEqual(welcome);
+    for (const bad of [{ secret: 'abc' }, { graceMs: 1 }, { secret: 1, graceMs: 1 }, { secret: 'abc', graceMs: -1 }, 'abc']) {
+      expect(validateMessage({ ...welcome, resume: bad }), JSON.stringify(bad)).toBe('malformed welcome.resume');
+    }
+  });
+
+  it('refuses conn states that are not [id, bytes, fin] triples of the right kinds, or too many', () => {
+    const good: Array<[number, number, boolean]> = [[1, 0, false], [2, Number.MAX_SAFE_INTEGER, true]];
+    expect(validateMessage({ type: 'ack', acks: good })).toEqual({ type: 'ack', acks: good });
+    const bad = [
+      'x',
+      [[1, 0]],
+      [[1, 0, false, 4]],
+      [[0.5, 0, false]],
+      [[-1, 0, false]],
+      [[2 ** 31, 0, false]],
+      [[1, -1, false]],
+      [[1, 1.5, false]],
+      [[1, 0, 'no']],
+      [{ id: 1, bytes: 0, fin: false }],
+      Array.from({ length: 1001 }, () => [1, 0, false]),
+    ];
+    for (const acks of bad) expect(validateMessage({ type: 'ack', acks }), JSON.stringify(acks).slice(0, 60)).toBe('malformed ack message');
+    expect(validateMessage({ type: 'resume-state', highestSeen: 3, conns: [[1, 0]], last: true })).toBe('malformed resume-state message');
+    expect(validateMessage({ type: 'resume-state', highestSeen: 3, conns: [], last: 'yes' })).toBe('malformed resume-state message');
+  });
+});
