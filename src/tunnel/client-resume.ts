@@ -186,11 +186,13 @@ export class ClientResumption {
    * received of each conn (its resume-state messages), decide, and carry
    * every conn on again. Resolves with how many conns go on.
    */
-  exchange(session: Session, control: ClientControl, timeoutMs: number): Promise<number> {
+  exchange(session: Session, control: ClientControl, timeoutMs: number, early: { messages: ServerMessage[]; stop(): void } | undefined): Promise<number> {
     return new Promise((resolve, reject) => {
       const states: ConnState[] = [];
       let highestSeen = 0;
+      let finished = false;
       const done = (): void => {
+        finished = true;
         clearTimeout(timer);
         control.off('message', onMessage);
       };
@@ -210,8 +212,12 @@ export class ClientResumption {
           reject(error);
         }
       };
-      control.on('message', onMessage);
+      // What came with the 'resumed' first, then what follows.
+      early?.stop();
+      for (const message of early?.messages ?? []) if (!finished) onMessage(message);
+      if (!finished) control.on('message', onMessage);
       void session.closed.then(() => {
+        if (finished) return;
         done();
         reject(new TunnelError(TunnelErrorCode.SESSION_LOST, 'the link dropped during the resume'));
       });

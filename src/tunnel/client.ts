@@ -246,6 +246,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.#afterTrust(connected);
     this.#backoff.reset();
     if (resuming && connected.resumed) return this.#runResumed(resuming, connected);
+    connected.resumeStates?.stop();
     if (connected.resume && this.#options.resume) {
       this.#resumption = new ClientResumption({ sessionId, secret: connected.resume.secret, graceMs: connected.resume.graceMs }, this.#logger);
     }
@@ -313,7 +314,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     resumption.attach(session, control);
     let kept: number;
     try {
-      kept = await resumption.exchange(session, control, this.#options.timings.handshakeTimeoutMs);
+      kept = await resumption.exchange(session, control, this.#options.timings.handshakeTimeoutMs, connected.resumeStates);
     } catch (error) {
       session.close();
       throw error;
