@@ -129,9 +129,11 @@ export class ServerSession implements LinkOwner {
     this.#graceTimer = null;
     const started = this.#detachedAt || performance.now();
     this.#resume = { states: [], highestSeen: 0, started, early: [], decisions: null };
-    this.#attach(link);
+    // Our state as it was when the link dropped, before the client's (which
+    // may have come with its hello) is applied: both sides decide on the same facts.
     link.send({ type: 'resumed', sessionId: this.sessionId });
     for (const message of this.#table!.resumeMessages()) link.send({ type: 'resume-state', ...message });
+    this.#attach(link);
   }
 
   /** Stops new streams: GOAWAY and no more -R accepts. Open streams go on. */
