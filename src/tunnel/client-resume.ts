@@ -227,7 +227,6 @@ export class ClientResumption {
   #apply(session: Session, highestSeen: number, states: ConnState[]): number {
     const decisions = this.table.decide({ highestSeen, conns: states.map(([id, receivedBytes, finReceived]) => ({ id, receivedBytes, finReceived })) });
     this.#decisions = new Map(decisions.map((d) => [d.id, d]));
-    this.table.resentBytes = 0;
     let kept = 0;
     for (const decision of decisions) {
       const conn = this.table.get(decision.id);

@@ -232,7 +232,6 @@ export class ServerSession implements LinkOwner {
     }
     resume.decisions = new Map(decisions.map((d) => [d.id, d]));
     const table = this.#table!;
-    table.resentBytes = 0;
     let kept = 0;
     for (const decision of decisions) {
       const conn = table.get(decision.id);

@@ -138,14 +138,20 @@ export class ConnTable<Header> {
     return messages;
   }
 
-  /** Decides what becomes of each conn, given what the peer said (see resume-state.ts). */
+  /** Decides what becomes of each conn, given what the peer said (see resume-state.ts); counts what this side will re-send. */
   decide(peer: ResumeMessage): ResumeDecision[] {
-    return decideResume({ isClient: this.isClient, conns: [...this.#conns.values()].map(({ conn }) => conn), highestSeen: this.#highestSeen }, peer);
+    const decisions = decideResume({ isClient: this.isClient, conns: [...this.#conns.values()].map(({ conn }) => conn), highestSeen: this.#highestSeen }, peer);
+    this.resentBytes = 0;
+    for (const decision of decisions) {
+      const conn = this.get(decision.id);
+      if (conn && decision.action === 'attach') this.resentBytes += Math.max(0, conn.sentBytes - decision.peer.bytes);
+      else if (conn && decision.action === 'reopen') this.resentBytes += conn.sentBytes;
+    }
+    return decisions;
   }
 
-  /** Attaches a conn to its new stream, counting what is re-sent. */
+  /** Attaches a conn to its new stream. */
   attach(conn: ResumableConn, stream: Stream, peer: PeerReceived): void {
-    this.resentBytes += Math.max(0, conn.sentBytes - peer.bytes);
     conn.attach(stream, peer);
   }
 
