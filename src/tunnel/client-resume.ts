@@ -2,6 +2,7 @@ import type net from 'node:net';
 import { ErrorCode, StreamResetError, type Session, type Stream } from '../muxado/index.js';
 import { describeError } from '../util/errors.js';
 import type { ClientControl } from './client-handshake.js';
+import { readServerStreamHeader } from './client-streams.js';
 import { logConnection } from './connection-log.js';
 import { StreamKind, type ConnState, type ServerMessage } from './control-messages.js';
 import { dialTarget } from './dial.js';
@@ -12,7 +13,7 @@ import type { TunnelLogger } from './logger.js';
 import { ConnTable } from './resume/conn-table.js';
 import type { ConnEnd, ResumableConn } from './resume/conn.js';
 import type { ResumeDecision } from './resume/resume-state.js';
-import { encodeStreamHeader, isRemoteForwardHeader, isResumeStreamHeader, readStreamHeader, type LocalForwardHeader } from './stream-header.js';
+import { encodeStreamHeader, isRemoteForwardHeader, isResumeStreamHeader, type LocalForwardHeader } from './stream-header.js';
 
 /** Connections one -L listener lets wait while the link is down; more are reset. */
 export const MAX_WAITING_PER_LISTENER = 128;
@@ -123,20 +124,8 @@ export class ClientResumption {
 
   /** A stream the server opened: a new -R connection, or an existing conn after a resume. */
   async serveStream(stream: Stream, remote: readonly ForwardSpec[], timings: { headerTimeoutMs: number; dialTimeoutMs: number }): Promise<void> {
-    stream.on('error', () => {});
-    if (stream.type !== StreamKind.REMOTE_FORWARD && stream.type !== StreamKind.RESUME) {
-      this.#logger.warn({ streamType: stream.type }, 'the server opened a stream of a type it may not open; refusing');
-      stream.reset(ErrorCode.REFUSED_STREAM);
-      return;
-    }
-    let header: unknown;
-    try {
-      header = await readStreamHeader(stream, timings.headerTimeoutMs);
-    } catch (error) {
-      this.#logger.warn({ error: describeError(error) }, 'bad stream header from the server; resetting the stream');
-      stream.reset(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
+    const header = await readServerStreamHeader(stream, [StreamKind.REMOTE_FORWARD, StreamKind.RESUME], timings.headerTimeoutMs, this.#logger);
+    if (header === undefined) return;
     if (stream.type === StreamKind.RESUME) {
       if (!isResumeStreamHeader(header)) {
         stream.reset(ErrorCode.PROTOCOL_ERROR);

@@ -75,22 +75,31 @@ export async function forwardLocalConnection(
   });
 }
 
-/** A stream the server opened for a connection to one of this client's -R listeners: read its header, dial the target, bridge. */
-export async function serveRemoteStream(stream: Stream, remote: readonly ForwardSpec[], timings: { headerTimeoutMs: number; dialTimeoutMs: number }, logger: TunnelLogger): Promise<void> {
+/**
+ * The header of a stream the server opened, if its type is one of `types`
+ * and the header arrives whole in time; otherwise the stream is reset,
+ * the reason logged, and the result is `undefined`.
+ */
+export async function readServerStreamHeader(stream: Stream, types: readonly number[], timeoutMs: number, logger: TunnelLogger): Promise<unknown> {
   stream.on('error', () => {});
-  if (stream.type !== StreamKind.REMOTE_FORWARD) {
+  if (!types.includes(stream.type)) {
     logger.warn({ streamType: stream.type }, 'the server opened a stream of a type it may not open; refusing');
     stream.reset(ErrorCode.REFUSED_STREAM);
-    return;
+    return undefined;
   }
-  let header: unknown;
   try {
-    header = await readStreamHeader(stream, timings.headerTimeoutMs);
+    return await readStreamHeader(stream, timeoutMs);
   } catch (error) {
-    logger.warn({ error: describeError(error) }, 'bad -R stream header; resetting the stream');
+    logger.warn({ error: describeError(error) }, 'bad stream header from the server; resetting the stream');
     stream.reset(ErrorCode.PROTOCOL_ERROR);
-    return;
+    return undefined;
   }
+}
+
+/** A stream the server opened for a connection to one of this client's -R listeners: read its header, dial the target, bridge. */
+export async function serveRemoteStream(stream: Stream, remote: readonly ForwardSpec[], timings: { headerTimeoutMs: number; dialTimeoutMs: number }, logger: TunnelLogger): Promise<void> {
+  const header = await readServerStreamHeader(stream, [StreamKind.REMOTE_FORWARD], timings.headerTimeoutMs, logger);
+  if (header === undefined) return;
   const spec = isRemoteForwardHeader(header) ? remote[header.forward] : undefined;
   if (!isRemoteForwardHeader(header) || spec === undefined) {
     logger.warn({}, '-R stream for a forward this client did not request; refusing');

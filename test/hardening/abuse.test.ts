@@ -215,7 +215,7 @@ describe('a server that breaks the protocol', () => {
       const garbled = session.open({ type: 3 });
       garbled.write(Buffer.from([0xff, 0xff, 1, 2, 3]));
       expect(await streamEnd(garbled)).toEqual({ reset: ErrorCode.PROTOCOL_ERROR });
-      await connect.process.waitForLog('bad -R stream header; resetting the stream');
+      await connect.process.waitForLog('bad stream header from the server; resetting the stream');
 
       // A proper -R stream still works: connect was not disturbed.
       const proper = session.open({ type: 3 });

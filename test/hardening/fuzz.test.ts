@@ -21,21 +21,11 @@ import { u16, u32 } from '../support/bytes.js';
 import { echoServer, expectEcho, freePort } from '../support/net.js';
 import { RawWire, authenticatedSession, controlMessage, forward, startTunnelClient, startTunnelServer, streamEnd, type InProcessServer } from '../support/tunnel.js';
 import { waitUntil, within } from '../support/wait.js';
+import { seededRandom } from '../support/random.js';
 
 const FUZZ_MS = Number(process.env.MUXTUN_FUZZ_MS ?? 12_000);
 const WORKERS = 6;
 
-/** mulberry32: small, fast, seedable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Fuzz {
   constructor(readonly random: () => number) {}
@@ -314,14 +304,14 @@ describe('fuzzing a live server', () => {
     const deadline = Date.now() + FUZZ_MS;
     let goodEchoes = 0;
     const good = (async () => {
-      const f = new Fuzz(prng(seed ^ 0x5eed));
+      const f = new Fuzz(seededRandom(seed ^ 0x5eed));
       while (Date.now() < deadline) {
         await expectEcho(lPort, 1 + f.int(64 * 1024));
         goodEchoes++;
       }
     })();
     const workers = Array.from({ length: WORKERS }, async (_, w) => {
-      const f = new Fuzz(prng(seed + w));
+      const f = new Fuzz(seededRandom(seed + w));
       let n = 0;
       while (Date.now() < deadline) {
         const which = f.int(4);

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/muxado/constants.js';
 import { ErrorCode, ProtocolError, type Session, type SessionEnd } from '../../src/muxado/index.js';
 import { quiet, rawPeerOf, type RawPeer } from './helpers.js';
+import { seededBytes } from '../support/random.js';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 
@@ -41,19 +42,6 @@ async function expectPromptProtocolError(session: Session, peer: RawPeer, what =
   await peer.waitEnded();
 }
 
-/** mulberry32: a small seeded PRNG, so a failing seed reproduces. */
-function randomBytes(length: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  let a = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff;
-  }
-  return out;
-}
 
 describe('an invalid header ends the session before its payload arrives', () => {
   // Each is sent as a header alone: the payload it announces never follows.
@@ -132,7 +120,7 @@ describe('random bytes from the peer end the session promptly', () => {
       const { session, peer } = await rawPeerOf(seed % 2 === 0 ? 'server' : 'client');
       session.on('stream', quiet);
       // The peer's socket stays open for writing: nothing but the bytes themselves can end the session.
-      peer.socket.write(randomBytes(4096, seed));
+      peer.socket.write(seededBytes(4096, seed));
       await expectPromptProtocolError(session, peer, what);
       peer.socket.destroy();
     }

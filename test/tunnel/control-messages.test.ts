@@ -78,7 +78,8 @@ describe('validateMessage: well-formed messages', () => {
 });
 
 describe('validateMessage: malformed fields', () => {
-  for (const type of types) {
+  // ack and resume-state carry lists, checked in 'resumption' below.
+  for (const type of types.filter((t) => Object.keys(fields[t].numbers).length + Object.keys(fields[t].strings).length > 0)) {
     const { message, reason } = valid[type];
     const { numbers, strings } = fields[type];
     describe(type, () => {

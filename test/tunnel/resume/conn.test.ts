@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { StreamResetError } from '../../../src/muxado/index.js';
 import { TunnelError } from '../../../src/tunnel/errors.js';
 import { record, Tunnel, when, within, writeAll } from './helpers.js';
+import { seededRandom } from '../../support/random.js';
 
 function sha256(chunks: Buffer[]): string {
   const hash = createHash('sha256');
@@ -11,17 +12,6 @@ function sha256(chunks: Buffer[]): string {
   return hash.digest('hex');
 }
 
-/** A small deterministic PRNG, so a failing run can be replayed from its seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('ResumableConn while the link holds', () => {
   it('moves bytes both ways, half-closes each direction once and completes on both sides', async () => {
@@ -135,7 +125,7 @@ describe('ResumableConn while the link holds', () => {
 describe('ResumableConn across dropped links', () => {
   it('carries 16 MiB each way across 5 drops at random points, every byte once and in order', async () => {
     const seed = Number(process.env.RESUME_SEED ?? Date.now() % 1_000_000);
-    const random = mulberry32(seed);
+    const random = seededRandom(seed);
     const size = 16 * 1024 * 1024;
     const tunnel = new Tunnel();
     await tunnel.connect();
