@@ -2,7 +2,7 @@ import type net from 'node:net';
 import { ErrorCode, StreamResetError, type Session, type Stream } from '../muxado/index.js';
 import { describeError } from '../util/errors.js';
 import type { ClientControl } from './client-handshake.js';
-import { readServerStreamHeader } from './client-streams.js';
+import { MAX_WAITING_PER_LISTENER, readServerStreamHeader } from './client-streams.js';
 import { logConnection } from './connection-log.js';
 import { StreamKind, type ConnState, type ServerMessage } from './control-messages.js';
 import { dialTarget } from './dial.js';
@@ -14,9 +14,6 @@ import { ConnTable } from './resume/conn-table.js';
 import type { ConnEnd, ResumableConn } from './resume/conn.js';
 import type { ResumeDecision } from './resume/resume-state.js';
 import { encodeStreamHeader, isRemoteForwardHeader, isResumeStreamHeader, type LocalForwardHeader } from './stream-header.js';
-
-/** Connections one -L listener lets wait while the link is down; more are reset. */
-export const MAX_WAITING_PER_LISTENER = 128;
 
 /** What the client needs to come back to its session after the link dropped. */
 export interface ResumeTicket {

@@ -11,7 +11,7 @@ import type { TunnelLogger } from './logger.js';
 import type { SessionSlot } from './session-slot.js';
 import { encodeStreamHeader, isRemoteForwardHeader, readStreamHeader } from './stream-header.js';
 
-/** Connections one -L listener lets wait for a session at once; more are reset. */
+/** Connections one -L listener lets wait for a session at once (connecting, or the link down); more are reset. */
 export const MAX_WAITING_PER_LISTENER = 128;
 
 const waitingBy = new WeakMap<LocalListener, number>();
