@@ -4,7 +4,8 @@ import { defaultKnownHostsFile, knownHostsFile } from '../state/index.js';
 import { parseFingerprint, type ClientTrust } from '../tls/index.js';
 import { defaultClientTimings, TunnelClient, type ForwardSpec } from '../tunnel/index.js';
 import { addCommonOptions, collect, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags } from './common-options.js';
-import { parseForwardSpec, parseServerAddress } from './forward-spec.js';
+import { parseDynamicSpec, parseForwardSpec, parseServerAddress } from './forward-spec.js';
+import { forwardStdio } from './stdio-forward.js';
 import { createLogger } from './logger.js';
 import { asUsage, type FlagName } from './option-errors.js';
 import { onShutdownSignal, type CommandContext } from './process.js';
@@ -15,6 +16,8 @@ import { parseSeconds } from './values.js';
 interface ConnectFlags extends CommonFlags {
   local?: string[];
   remote?: string[];
+  dynamic?: string[];
+  stdio?: string;
   fingerprint?: string;
   ca?: string;
   insecure?: boolean;
@@ -37,6 +40,8 @@ export function connectCommand(context: CommandContext): Command {
     .argument('[host:port]', 'the server (default: $MUXTUN_SERVER)')
     .option('-L, --local <[bind:]port:host:hostport>', 'listen here on port (bind default 127.0.0.1); the server dials host:hostport (repeatable)', collect)
     .option('-R, --remote <[bind:]port:host:hostport>', 'the server listens on port (bind default 0.0.0.0); this side dials host:hostport (repeatable)', collect)
+    .option('-D, --dynamic <[bind:]port>', 'a SOCKS4/4a/5 server here (bind default 127.0.0.1); the server resolves and dials what each client asks for (repeatable)', collect)
+    .option('-W, --stdio <host:port>', 'standard input and output become one connection to host:port, dialled by the server (for ssh ProxyCommand)')
     .option('--fingerprint <sha256:HEX>', 'trust only the server certificate with this fingerprint (printed by `muxtun serve`)')
     .option('--ca <file>', 'verify the server with these CA certificates (PEM) and its host name')
     .option('--insecure', 'do not verify the server at anything (encrypted, but anyone in the path can pose as the server)')
@@ -72,7 +77,8 @@ Environment:
   MUXTUN_TOKEN    the token, if --token and --token-file are not given`,
     )
     .action(async (target: string | undefined, flags: ConnectFlags) => {
-      const logger = createLogger(logLevelFrom(flags), flags.logFormat);
+      // -W: stdout carries the forwarded bytes, so only warnings and errors are logged (to stderr) unless asked.
+      const logger = createLogger(logLevelFrom(flags, flags.stdio !== undefined ? 'warn' : 'info'), flags.logFormat);
       const serverText = target ?? context.env.MUXTUN_SERVER;
       if (serverText === undefined || serverText === '') {
         throw new UsageError('connect: give the server as HOST:PORT or set MUXTUN_SERVER');
@@ -80,7 +86,10 @@ Environment:
       const { host, port } = parseServerAddress(serverText, target === undefined ? 'MUXTUN_SERVER' : 'server address');
       const local: ForwardSpec[] = (flags.local ?? []).map((text) => parseForwardSpec('-L', text));
       const remote: ForwardSpec[] = (flags.remote ?? []).map((text) => parseForwardSpec('-R', text));
-      if (local.length + remote.length === 0) throw new UsageError('connect: nothing to forward: give at least one -L or -R');
+      const dynamic = (flags.dynamic ?? []).map((text) => parseDynamicSpec(text));
+      const stdio = flags.stdio === undefined ? undefined : parseServerAddress(flags.stdio, `-W ${flags.stdio}`);
+      if (stdio && local.length + remote.length + dynamic.length > 0) throw new UsageError('-W combines with neither -L, -R nor -D');
+      if (local.length + remote.length + dynamic.length === 0 && !stdio) throw new UsageError('connect: nothing to forward: give at least one -L, -R, -D or -W');
       rejectDuplicates('-L', local);
       rejectDuplicates('-R', remote);
       const drainMs = drainFrom(flags);
@@ -101,6 +110,7 @@ Environment:
             trust,
             local,
             remote,
+            dynamic,
             reconnect: flags.reconnect,
             keepGoing: flags.keepGoing === true,
             resume: flags.resume,
@@ -112,6 +122,17 @@ Environment:
       if (trust.kind === 'insecure') logger.warn({}, '--insecure: the server is not verified; anyone in the network path can pose as it');
       const shutdownSignal = onShutdownSignal(context.stderr);
       const running = client.run();
+      if (stdio) {
+        // Done when both directions ended (exit 0), or the dial failed (exit 1, its reason on stderr).
+        const carried = forwardStdio(client, stdio.host, stdio.port, context.stdin ?? process.stdin, context.stdout);
+        try {
+          await Promise.race([carried, running.then(() => carried)]);
+        } finally {
+          shutdownSignal.dispose();
+          await client.stop(0);
+        }
+        return;
+      }
       const stopping = shutdownSignal.received.then(async (signal) => {
         logger.info({ signal, drainMs }, 'shutting down: no new connections, letting open ones finish');
         await client.stop(drainMs);

@@ -59,6 +59,15 @@ export function parseForwardSpec(flag: '-L' | '-R', text: string): ForwardSpec {
   };
 }
 
+/** Parses a `-D` value: `[bind:]port`, ssh's syntax; without a bind address it listens on 127.0.0.1. */
+export function parseDynamicSpec(text: string): { bindHost: string; bindPort: number } {
+  const context = `-D ${text}`;
+  const parts = splitParts(text);
+  if (parts.length > 2) throw new UsageError(`${context}: expected [bind:]port (for example 1080 or 0.0.0.0:1080)`);
+  const [bind, port] = parts.length === 2 ? parts : ['127.0.0.1', parts[0]!];
+  return { bindHost: parseHost(bind!, `${context}: bind address`), bindPort: parsePort(port!, `${context}: listening port`, true) };
+}
+
 /** Parses `host:port` (or `[v6]:port`) for the server address. */
 export function parseServerAddress(text: string, context: string): { host: string; port: number } {
   const colon = text.lastIndexOf(':');

@@ -1,6 +1,7 @@
 import type { SessionOptions } from '../muxado/index.js';
 import type { ClientTrust } from '../tls/index.js';
 import { checkInteger, OptionError, resolveIntegers, type IntegerRule } from '../util/validate.js';
+import type { DynamicSpec } from './client-dynamic.js';
 import type { ForwardSpec } from './forward.js';
 import { silentLogger, type TunnelLogger } from './logger.js';
 import { resolveTunnelSessionOptions } from './session-options.js';
@@ -55,6 +56,8 @@ export interface TunnelClientOptions {
   local?: ForwardSpec[];
   /** -R forwards: the server listens, this side dials the target. */
   remote?: ForwardSpec[];
+  /** -D: SOCKS4/4a/5 listeners here; the server resolves and dials each requested target (under its --allow-local). */
+  dynamic?: DynamicSpec[];
   /** Retry an unreachable server, at start too, and reconnect when the session drops. Default true. */
   reconnect?: boolean;
   /** Run with the forwards that work when some cannot be set up at start. Default false: `run()` rejects naming the forward. */
@@ -77,6 +80,7 @@ export interface ResolvedClientOptions {
   trust: ClientTrust;
   local: ForwardSpec[];
   remote: ForwardSpec[];
+  dynamic: DynamicSpec[];
   reconnect: boolean;
   keepGoing: boolean;
   resume: boolean;
@@ -95,6 +99,12 @@ export function resolveClientOptions(options: TunnelClientOptions): ResolvedClie
   if (!TRUST_KINDS.has(options.trust?.kind)) throw new OptionError('trust', `one of ${[...TRUST_KINDS].join(', ')}`, options.trust?.kind);
   const local = checkForwards('local', options.local ?? [], 0);
   const remote = checkForwards('remote', options.remote ?? [], 0);
+  const dynamic = options.dynamic ?? [];
+  if (!Array.isArray(dynamic)) throw new OptionError('dynamic', 'an array of listeners', dynamic);
+  dynamic.forEach((spec, index) => {
+    if (typeof spec?.bindHost !== 'string' || spec.bindHost === '') throw new OptionError(`dynamic[${index}].bindHost`, 'an address', spec?.bindHost);
+    checkInteger(`dynamic[${index}].bindPort`, spec.bindPort, { min: 0, max: 65535 });
+  });
   if (options.reconnect !== undefined && typeof options.reconnect !== 'boolean') throw new OptionError('reconnect', 'true or false', options.reconnect);
   if (options.keepGoing !== undefined && typeof options.keepGoing !== 'boolean') throw new OptionError('keepGoing', 'true or false', options.keepGoing);
   if (options.resume !== undefined && typeof options.resume !== 'boolean') throw new OptionError('resume', 'true or false', options.resume);
@@ -108,6 +118,7 @@ export function resolveClientOptions(options: TunnelClientOptions): ResolvedClie
     trust: options.trust,
     local,
     remote,
+    dynamic,
     reconnect: options.reconnect ?? true,
     keepGoing: options.keepGoing ?? false,
     resume: options.resume ?? true,

@@ -17,6 +17,8 @@ export const StreamKind = {
   REMOTE_FORWARD: 3,
   /** After a resume, carries an existing conn again; opened by the side that opened the conn. */
   RESUME: 4,
+  /** Client-opened per -D (SOCKS) or -W connection; the header names the target, the server answers with a dial reply first. */
+  DYNAMIC: 5,
 } as const;
 
 export interface HelloMessage {

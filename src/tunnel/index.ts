@@ -9,3 +9,4 @@ export { MIN_TOKEN_LENGTH } from './auth.js';
 export { TunnelError, TunnelErrorCode } from './errors.js';
 export { silentLogger, type TunnelLogger } from './logger.js';
 export type { ForwardSpec } from './forward.js';
+export type { DynamicSpec } from './client-dynamic.js';

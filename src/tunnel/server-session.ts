@@ -6,6 +6,7 @@ import { abortSocket, bridge } from './bridge.js';
 import { logConnection } from './connection-log.js';
 import { PROTOCOL_VERSION, StreamKind, type ClientMessage, type ConnState, type ListenMessage } from './control-messages.js';
 import { dialAndBridge, dialTarget } from './dial.js';
+import { classifyDialError, encodeDialReply, type DialReply } from './dial-reply.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
 import { describeListenError, type TunnelLogger } from './logger.js';
 import { checkLocalTarget, checkRemotePort, type ServerPolicy } from './policy.js';
@@ -203,6 +204,10 @@ export class ServerSession implements LinkOwner {
   onStream(stream: Stream): void {
     if (stream.type === StreamKind.LOCAL_FORWARD) {
       void this.#serveLocalForward(stream);
+      return;
+    }
+    if (stream.type === StreamKind.DYNAMIC) {
+      void this.#serveDynamic(stream);
       return;
     }
     if (stream.type === StreamKind.RESUME && this.#table) {
@@ -475,6 +480,61 @@ export class ServerSession implements LinkOwner {
       },
       onEnd: (end) => closed?.(end),
       onFailed,
+    });
+  }
+
+  // ---- -D and -W ----
+
+  /**
+   * A DYNAMIC stream (a SOCKS connection or -W on the client): like -L, but
+   * the client waits for the outcome, so the server answers with a dial
+   * reply before any forwarded byte, and only then carries data. With
+   * resumption the conn is adopted after the reply: its byte accounting
+   * starts behind the header and the reply on both sides.
+   */
+  async #serveDynamic(stream: Stream): Promise<void> {
+    stream.on('error', () => {});
+    let header: unknown;
+    try {
+      header = await readStreamHeader(stream, this.#context.limits.headerTimeoutMs);
+    } catch (error) {
+      this.logger.warn({ error: describeError(error) }, 'bad dynamic stream header; resetting the stream');
+      stream.reset(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const table = this.#table;
+    if (!isLocalForwardHeader(header) || (table !== null) !== (header.conn !== undefined) || (table && header.conn !== undefined && !table.sawPeerId(header.conn))) {
+      this.logger.warn({}, 'malformed dynamic stream header; resetting the stream');
+      stream.reset(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const { host, port, conn: id } = header;
+    const target = `${host}:${port}`;
+    const fields = { forward: '-D', peer: this.#link?.remote ?? '?', target, streamId: stream.id };
+    const refuse = (reply: DialReply & { ok: false }): void => {
+      this.logger.warn({ target, streamId: stream.id, reason: reply.error }, `refused a dynamic connection: ${reply.message}`);
+      stream.end(encodeDialReply(reply));
+      // The client closes its side once it read the reply; what it sent meanwhile is dropped.
+      stream.resume();
+    };
+    const refusal = checkLocalTarget(this.#context.policy, host, port);
+    if (refusal) return refuse({ ok: false, error: 'policy', message: refusal });
+    dialTarget(stream, {
+      host,
+      port,
+      timeoutMs: this.#context.limits.dialTimeoutMs,
+      keepStream: true,
+      onFailed: (error) => refuse({ ok: false, error: classifyDialError(error), message: `dialling ${target} failed: ${describeError(error)}` }),
+      onConnected: (socket) => {
+        this.#applyIdleTimeout(socket);
+        stream.write(encodeDialReply({ ok: true }));
+        if (table && id !== undefined) {
+          const conn = table.adopt(id, socket, { header, onEnd: logConnection(this.logger, fields) });
+          table.attach(conn, stream, { bytes: 0, fin: false });
+          return;
+        }
+        bridge(socket, stream, logConnection(this.logger, fields));
+      },
     });
   }
 

@@ -121,6 +121,8 @@ export interface ConnectOptions extends MuxtunOptions {
   local?: string[];
   /** -R specs. */
   remote?: string[];
+  /** -D specs ([bind:]port). */
+  dynamic?: string[];
   /** Default: --fingerprint of the server. */
   trust?: Trust;
   /** The server's port, when it is not the one of the server given (a relay in between). */
@@ -145,6 +147,7 @@ export function connectArgs(server: { port: number; fingerprint: string }, optio
     `127.0.0.1:${options.port ?? server.port}`,
     ...(options.local ?? []).flatMap((spec) => ['-L', spec]),
     ...(options.remote ?? []).flatMap((spec) => ['-R', spec]),
+    ...(options.dynamic ?? []).flatMap((spec) => ['-D', spec]),
     ...trustArgs(trust),
     '--log-format', 'json',
     ...(options.logLevel ? ['--log-level', options.logLevel] : []),
