@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { defaultKnownHostsFile, knownHostsFile } from '../state/index.js';
 import { parseFingerprint, type ClientTrust } from '../tls/index.js';
-import { defaultClientTimings, TunnelClient, type ForwardSpec } from '../tunnel/index.js';
+import { defaultClientTimings, parseTargetPatternOf, TunnelClient, type ForwardSpec } from '../tunnel/index.js';
 import { addCommonOptions, collect, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags } from './common-options.js';
 import { parseDynamicSpec, parseForwardSpec, parseServerAddress } from './forward-spec.js';
 import { forwardStdio } from './stdio-forward.js';
@@ -18,6 +18,7 @@ interface ConnectFlags extends CommonFlags {
   remote?: string[];
   dynamic?: string[];
   stdio?: string;
+  allowTarget?: string[];
   fingerprint?: string;
   ca?: string;
   insecure?: boolean;
@@ -39,8 +40,9 @@ export function connectCommand(context: CommandContext): Command {
     .description('connect to a muxtun server and forward ports through it (-L: here to there, -R: there to here)')
     .argument('[host:port]', 'the server (default: $MUXTUN_SERVER)')
     .option('-L, --local <[bind:]port:host:hostport>', 'listen here on port (bind default 127.0.0.1); the server dials host:hostport (repeatable)', collect)
-    .option('-R, --remote <[bind:]port:host:hostport>', 'the server listens on port (bind default 0.0.0.0); this side dials host:hostport (repeatable)', collect)
+    .option('-R, --remote <[bind:]port[:host:hostport]>', 'the server listens on port (bind default 0.0.0.0); this side dials host:hostport, or with no target what each SOCKS client asks for (repeatable)', collect)
     .option('-D, --dynamic <[bind:]port>', 'a SOCKS4/4a/5 server here (bind default 127.0.0.1); the server resolves and dials what each client asks for (repeatable)', collect)
+    .option('--allow-target <host:port>', 'what a reverse dynamic -R may reach from this side: *, *.domain, port ranges, as serve --allow-local (repeatable; default anything)', collect)
     .option('-W, --stdio <host:port>', 'standard input and output become one connection to host:port, dialled by the server (for ssh ProxyCommand)')
     .option('--fingerprint <sha256:HEX>', 'trust only the server certificate with this fingerprint (printed by `muxtun serve`)')
     .option('--ca <file>', 'verify the server with these CA certificates (PEM) and its host name')
@@ -92,6 +94,7 @@ Environment:
       if (local.length + remote.length + dynamic.length === 0 && !stdio) throw new UsageError('connect: nothing to forward: give at least one -L, -R, -D or -W');
       rejectDuplicates('-L', local);
       rejectDuplicates('-R', remote);
+      const allowTarget = (flags.allowTarget ?? []).map((text) => asUsageOf(() => parseTargetPatternOf('--allow-target', text)));
       const drainMs = drainFrom(flags);
       const session = sessionFrom(flags);
       const backoffCapMs = flags.reconnectMax === undefined ? undefined : parseSeconds(flags.reconnectMax, '--reconnect-max');
@@ -111,6 +114,7 @@ Environment:
             local,
             remote,
             dynamic,
+            allowTarget,
             reconnect: flags.reconnect,
             keepGoing: flags.keepGoing === true,
             resume: flags.resume,
@@ -119,6 +123,9 @@ Environment:
             logger,
           }),
       );
+      if (remote.some((spec) => spec.dynamic === true) && allowTarget.length === 0) {
+        logger.warn({}, 'reverse dynamic -R without --allow-target: whoever reaches the server\'s port can reach anything this side can reach');
+      }
       if (trust.kind === 'insecure') logger.warn({}, '--insecure: the server is not verified; anyone in the network path can pose as it');
       const shutdownSignal = onShutdownSignal(context.stderr);
       const running = client.run();
@@ -178,4 +185,13 @@ async function trustFrom(flags: ConnectFlags, env: NodeJS.ProcessEnv): Promise<C
   }
   if (flags.insecure) return { kind: 'insecure' };
   return { kind: 'tofu', knownHosts: knownHostsFile(flags.knownHosts ?? defaultKnownHostsFile(env)) };
+}
+
+/** A value the tunnel layer refused (a bad --allow-target pattern) is a usage error. */
+function asUsageOf<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw error instanceof UsageError ? error : new UsageError((error as Error).message);
+  }
 }

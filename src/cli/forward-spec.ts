@@ -42,10 +42,15 @@ function parseHost(text: string, context: string): string {
 /**
  * Parses `-L`/`-R` values: `[bind:]port:host:hostport`, ssh's syntax.
  * Without a bind address -L listens on 127.0.0.1 and -R on 0.0.0.0.
+ * `-R [bind:]port` (no target) is reverse dynamic, as in OpenSSH 7.6+.
  */
 export function parseForwardSpec(flag: '-L' | '-R', text: string): ForwardSpec {
   const context = `${flag} ${text}`;
   const parts = splitParts(text);
+  if (flag === '-R' && (parts.length === 1 || parts.length === 2)) {
+    const [bind, port] = parts.length === 2 ? parts : ['0.0.0.0', parts[0]!];
+    return { bindHost: parseHost(bind!, `${context}: bind address`), bindPort: parsePort(port!, `${context}: listening port`, true), targetHost: '', targetPort: 0, dynamic: true };
+  }
   if (parts.length !== 3 && parts.length !== 4) {
     throw new UsageError(`${context}: expected [bind:]port:host:hostport (for example 8080:localhost:80), got ${parts.length} part${parts.length === 1 ? '' : 's'}`);
   }

@@ -8,18 +8,18 @@
  * its byte sequence, on either side.
  */
 import type net from 'node:net';
-import { ErrorCode, StreamResetError, type Session, type Stream } from '../muxado/index.js';
+import { ErrorCode, type Session, type Stream } from '../muxado/index.js';
 import { describeError } from '../util/errors.js';
 import { bridge } from './bridge.js';
 import { logConnection, type ConnectionFields } from './connection-log.js';
 import { StreamKind } from './control-messages.js';
-import { toDialReply, type DialFailure } from './dial-reply.js';
+import { awaitDialReply, type DialOutcome } from './dial-reply.js';
 import type { LocalListener } from './local-listeners.js';
 import type { TunnelLogger } from './logger.js';
 import type { ConnTable } from './resume/conn-table.js';
 import type { SessionSlot } from './session-slot.js';
 import { acceptSocks } from './socks/accept.js';
-import { encodeStreamHeader, readStreamHeader, type LocalForwardHeader } from './stream-header.js';
+import { encodeStreamHeader, type LocalForwardHeader } from './stream-header.js';
 
 /** A -D listener: where it listens. */
 export interface DynamicSpec {
@@ -27,7 +27,6 @@ export interface DynamicSpec {
   bindPort: number;
 }
 
-export type DynamicOutcome = { ok: true } | { ok: false; failure: DialFailure; message: string };
 
 export interface DynamicDeps {
   slot: SessionSlot;
@@ -49,7 +48,7 @@ export async function dialThroughServer(
   deps: DynamicDeps,
   fields: ConnectionFields,
   beforeCarry?: () => void,
-): Promise<DynamicOutcome> {
+): Promise<DialOutcome> {
   const session: Session | null = deps.slot.current ?? (await deps.slot.wait(deps.timings.waitForSessionMs));
   if (session === null) return { ok: false, failure: 'failed', message: `not connected to the server within ${deps.timings.waitForSessionMs / 1000} s` };
   if (socket.destroyed) return { ok: false, failure: 'failed', message: 'the local connection went away' };
@@ -64,27 +63,9 @@ export async function dialThroughServer(
   }
   stream.on('error', () => {});
   stream.write(encodeStreamHeader(id === undefined ? header : { ...header, conn: id }));
-  let raw: unknown;
-  try {
-    // The server's dial has its own time limit; this one only guards against a server that never answers.
-    raw = await readStreamHeader(stream, deps.timings.dialTimeoutMs + deps.timings.headerTimeoutMs);
-  } catch (error) {
-    stream.reset(ErrorCode.CANCEL);
-    if (error instanceof StreamResetError && error.remote && error.errorCode === ErrorCode.REFUSED_STREAM) {
-      return { ok: false, failure: 'failed', message: 'the server refused the stream: it is at a limit, or too old for -D/-W (it needs a muxtun server with dynamic forwarding)' };
-    }
-    return { ok: false, failure: 'failed', message: `no dial result from the server: ${describeError(error)}` };
-  }
-  const reply = toDialReply(raw);
-  if (reply === null) {
-    stream.reset(ErrorCode.PROTOCOL_ERROR);
-    return { ok: false, failure: 'failed', message: 'the server sent a malformed dial result' };
-  }
-  if (!reply.ok) {
-    stream.end();
-    stream.resume();
-    return { ok: false, failure: reply.error, message: reply.message };
-  }
+  // The server's dial has its own time limit; this one only guards against a server that never answers.
+  const outcome = await awaitDialReply(stream, deps.timings.dialTimeoutMs + deps.timings.headerTimeoutMs);
+  if (!outcome.ok) return outcome;
   if (socket.destroyed) {
     stream.reset(ErrorCode.CANCEL);
     return { ok: false, failure: 'failed', message: 'the local connection went away' };

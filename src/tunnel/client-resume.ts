@@ -5,6 +5,9 @@ import type { ClientControl } from './client-handshake.js';
 import { logConnection } from './connection-log.js';
 import { StreamKind, type ConnState, type ServerMessage } from './control-messages.js';
 import { dialTarget } from './dial.js';
+import { dialAndReply } from './dial-reply.js';
+import { reverseDynamicTarget } from './client-streams.js';
+import type { TargetPattern } from './policy.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
 import { describeForward, type ForwardSpec } from './forward.js';
 import type { LocalListener } from './local-listeners.js';
@@ -122,7 +125,7 @@ export class ClientResumption {
   }
 
   /** A stream the server opened: a new -R connection, or an existing conn after a resume. */
-  async serveStream(stream: Stream, remote: readonly ForwardSpec[], timings: { headerTimeoutMs: number; dialTimeoutMs: number }): Promise<void> {
+  async serveStream(stream: Stream, remote: readonly ForwardSpec[], timings: { headerTimeoutMs: number; dialTimeoutMs: number }, allowTarget: readonly TargetPattern[] = []): Promise<void> {
     stream.on('error', () => {});
     if (stream.type !== StreamKind.REMOTE_FORWARD && stream.type !== StreamKind.RESUME) {
       this.#logger.warn({ streamType: stream.type }, 'the server opened a stream of a type it may not open; refusing');
@@ -164,6 +167,26 @@ export class ClientResumption {
       return;
     }
     const id = header.conn;
+    if (spec.dynamic === true) {
+      const request = reverseDynamicTarget(header, spec, allowTarget);
+      if (request === null) {
+        this.#logger.warn({}, 'reverse dynamic -R stream without a target; resetting the stream');
+        stream.reset(ErrorCode.PROTOCOL_ERROR);
+        return;
+      }
+      const fields = { forward: describeForward('-R', spec), peer: header.peer, target: request.target, streamId: stream.id };
+      dialAndReply(stream, {
+        ...request,
+        timeoutMs: timings.dialTimeoutMs,
+        refused: (reply) => this.#logger.info({ ...fields, reason: reply.failure }, `refused a reverse dynamic connection: ${reply.message}`),
+        carry: (socket) => {
+          // Adopted after the reply: the conn's byte sequence starts behind it, as the server's does.
+          const conn = this.table.adopt(id, socket, { header: { host: request.host, port: request.port }, onEnd: logConnection(this.#logger, fields) });
+          this.table.attach(conn, stream, { bytes: 0, fin: false });
+        },
+      });
+      return;
+    }
     const target = `${spec.targetHost}:${spec.targetPort}`;
     const fields = { forward: describeForward('-R', spec), peer: header.peer, target, streamId: stream.id };
     dialTarget(stream, {

@@ -5,11 +5,13 @@ import { bridge, type BridgeEnd } from './bridge.js';
 import { logConnection } from './connection-log.js';
 import { StreamKind } from './control-messages.js';
 import { dialAndBridge } from './dial.js';
+import { dialAndReply } from './dial-reply.js';
+import { checkTarget, type TargetPattern } from './policy.js';
 import { describeForward, type ForwardSpec } from './forward.js';
 import type { LocalListener } from './local-listeners.js';
 import type { TunnelLogger } from './logger.js';
 import type { SessionSlot } from './session-slot.js';
-import { encodeStreamHeader, isRemoteForwardHeader, readStreamHeader } from './stream-header.js';
+import { encodeStreamHeader, isRemoteForwardHeader, readStreamHeader, type RemoteForwardHeader } from './stream-header.js';
 
 /** Connections one -L listener lets wait for a session at once; more are reset. */
 export const MAX_WAITING_PER_LISTENER = 128;
@@ -76,7 +78,13 @@ export async function forwardLocalConnection(
 }
 
 /** A stream the server opened for a connection to one of this client's -R listeners: read its header, dial the target, bridge. */
-export async function serveRemoteStream(stream: Stream, remote: readonly ForwardSpec[], timings: { headerTimeoutMs: number; dialTimeoutMs: number }, logger: TunnelLogger): Promise<void> {
+export async function serveRemoteStream(
+  stream: Stream,
+  remote: readonly ForwardSpec[],
+  timings: { headerTimeoutMs: number; dialTimeoutMs: number },
+  logger: TunnelLogger,
+  allowTarget: readonly TargetPattern[] = [],
+): Promise<void> {
   stream.on('error', () => {});
   if (stream.type !== StreamKind.REMOTE_FORWARD) {
     logger.warn({ streamType: stream.type }, 'the server opened a stream of a type it may not open; refusing');
@@ -97,6 +105,22 @@ export async function serveRemoteStream(stream: Stream, remote: readonly Forward
     stream.reset(ErrorCode.REFUSED_STREAM);
     return;
   }
+  if (spec.dynamic === true) {
+    const request = reverseDynamicTarget(header, spec, allowTarget);
+    if (request === null) {
+      logger.warn({}, 'reverse dynamic -R stream without a target; resetting the stream');
+      stream.reset(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const fields = { forward: describeForward('-R', spec), peer: header.peer, target: request.target, streamId: stream.id };
+    dialAndReply(stream, {
+      ...request,
+      timeoutMs: timings.dialTimeoutMs,
+      refused: (reply) => logger.info({ ...fields, reason: reply.failure }, `refused a reverse dynamic connection: ${reply.message}`),
+      carry: (socket) => bridge(socket, stream, logConnection(logger, fields)),
+    });
+    return;
+  }
   const target = `${spec.targetHost}:${spec.targetPort}`;
   const fields = { forward: describeForward('-R', spec), peer: header.peer, target, streamId: stream.id };
   let onEnd: ((end: BridgeEnd) => void) | undefined;
@@ -114,4 +138,15 @@ export async function serveRemoteStream(stream: Stream, remote: readonly Forward
     },
     onEnd: (end) => onEnd?.(end),
   });
+}
+
+/** The target a reverse dynamic -R stream asks for, with this side's --allow-target verdict; null when the header names none. */
+export function reverseDynamicTarget(
+  header: RemoteForwardHeader,
+  spec: ForwardSpec,
+  allowTarget: readonly TargetPattern[],
+): { host: string; port: number; target: string; refusal: string | null } | null {
+  if (header.host === undefined || header.port === undefined) return null;
+  const refusal = checkTarget(allowTarget, header.host, header.port, `${describeForward('-R', spec)}: this side's --allow-target`);
+  return { host: header.host, port: header.port, target: `${header.host}:${header.port}`, refusal };
 }

@@ -286,7 +286,9 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     }
     const resumption = this.#resumption;
     session.on('stream', (stream) =>
-      void (resumption ? resumption.serveStream(stream, this.#options.remote, this.#options.timings) : serveRemoteStream(stream, this.#options.remote, this.#options.timings, this.#logger)),
+      void (resumption
+        ? resumption.serveStream(stream, this.#options.remote, this.#options.timings, this.#options.allowTarget)
+        : serveRemoteStream(stream, this.#options.remote, this.#options.timings, this.#logger, this.#options.allowTarget)),
     );
     control.on('message', (message) => this.#onServerMessage(message));
     control.on('invalid', (error) => {
@@ -339,7 +341,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   async #runResumed(resumption: ClientResumption, connected: ClientSession): Promise<SessionEnd> {
     const { session, control } = connected;
     const lostAt = resumption.lostAt ?? performance.now();
-    session.on('stream', (stream) => void resumption.serveStream(stream, this.#options.remote, this.#options.timings));
+    session.on('stream', (stream) => void resumption.serveStream(stream, this.#options.remote, this.#options.timings, this.#options.allowTarget));
     control.on('message', (message) => this.#onServerMessage(message));
     control.on('invalid', (error) => {
       this.#logger.error({ error: error.message }, 'the server sent a bad control message; reconnecting');

@@ -4,7 +4,7 @@ export { defaultResumeConfig, type ResumeOptions } from './resume/config.js';
 export { TunnelClient, type TunnelClientEvents } from './client.js';
 export { defaultClientTimings, resolveClientOptions, type ClientTimings, type TunnelClientOptions, type ResolvedClientOptions } from './client-options.js';
 export { defaultServerLimits, resolveServerLimits, serverLimitRules, type ServerLimits } from './server-limits.js';
-export { defaultPolicy, parsePortRange, parseTargetPattern, type ServerPolicy, type PortRange, type TargetPattern } from './policy.js';
+export { defaultPolicy, parsePortRange, parseTargetPattern, parseTargetPatternOf, type ServerPolicy, type PortRange, type TargetPattern } from './policy.js';
 export { MIN_TOKEN_LENGTH } from './auth.js';
 export { TunnelError, TunnelErrorCode } from './errors.js';
 export { silentLogger, type TunnelLogger } from './logger.js';
