@@ -49,6 +49,8 @@ export function parseForwardSpec(flag: '-L' | '-R', text: string): ForwardSpec {
   const parts = splitParts(text);
   if (flag === '-R' && (parts.length === 1 || parts.length === 2)) {
     const [bind, port] = parts.length === 2 ? parts : ['0.0.0.0', parts[0]!];
+    // "9000:3000" is a -R with its target host forgotten, not a bind address "9000".
+    if (/^\d+$/.test(bind!)) throw new UsageError(`${context}: expected [bind:]port:host:hostport, or [bind:]port for reverse dynamic (SOCKS); "${bind}" is not a bind address`);
     return { bindHost: parseHost(bind!, `${context}: bind address`), bindPort: parsePort(port!, `${context}: listening port`, true), targetHost: '', targetPort: 0, dynamic: true };
   }
   if (parts.length !== 3 && parts.length !== 4) {
