@@ -28,6 +28,8 @@ export interface MuxtunOptions {
   cwd?: string;
   /** Killed when this scope closes; default the current test's. */
   scope?: Scope;
+  /** 'pipe' to write to its stdin (`connect -W`); default 'ignore'. */
+  stdin?: 'ignore' | 'pipe';
 }
 
 /** Starts `muxtun ...args` (see {@link MuxtunOptions}). */
@@ -40,6 +42,7 @@ export function spawnMuxtun(args: string[], options: MuxtunOptions = {}): TestPr
     name: options.name ?? `muxtun ${args[0] ?? ''}`.trim(),
     ...(options.cwd ? { cwd: options.cwd } : {}),
     ...(options.scope ? { scope: options.scope } : {}),
+    ...(options.stdin ? { stdin: options.stdin } : {}),
   });
 }
 
