@@ -8,11 +8,11 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { runMuxtun, spawnMuxtun, startConnect, startServe, connectArgs } from '../support/muxtun.js';
-import { closedPort, connectionEnd, echoServer, freePort, hashServer, sha256 } from '../support/net.js';
+import { connectArgs, runMuxtun, spawnMuxtun, startConnect, startServe, type Connect, type ConnectOptions } from '../support/muxtun.js';
+import { closedPort, connectionEnd, echoServer, freePort, hashServer, relay, sha256, type Relay } from '../support/net.js';
 import { Scope, track } from '../support/scope.js';
 import { socksConnect, socksRefusal } from '../support/socks.js';
-import { within } from '../support/wait.js';
+import { waitUntil, within } from '../support/wait.js';
 
 async function roundTrip(socket: net.Socket, text: string): Promise<string> {
   const got: Buffer[] = [];
@@ -161,5 +161,56 @@ describe.concurrent('connect -W refusals', () => {
     const usage = await runMuxtun(connectArgs(server, { local: ['0:127.0.0.1:1'], args: ['-W', '127.0.0.1:1'] }), { scope, env: { MUXTUN_TOKEN: server.token } });
     expect(usage.exit.code).toBe(2);
     expect(usage.stderr).toContain('-W combines with neither -L, -R nor -D');
+  });
+});
+
+describe.concurrent('dynamic forwards across a dropped link (session resumption)', () => {
+  /** serve, a relay the test cuts, and connect through it with the fast heartbeat, retrying every second. */
+  async function rig(scope: Scope, extra: ConnectOptions): Promise<{ path: Relay; connect: Connect }> {
+    const serve = await startServe({ scope });
+    const path = await relay(serve.port, scope);
+    const connect = await startConnect(serve, { scope, port: path.port, fastHeartbeat: true, ...extra, args: ['--reconnect-max', '1', ...(extra.args ?? [])] });
+    return { path, connect };
+  }
+
+  it('a -D connection and a reverse dynamic one carry on after the link is cut and back', { timeout: 40_000 }, async (context) => {
+    const scope = new Scope(context);
+    const echo = await echoServer(scope);
+    const socksPort = await freePort();
+    const { path, connect } = await rig(scope, { dynamic: [String(socksPort)], remote: ['127.0.0.1:0'], args: ['--allow-target', `127.0.0.1:${echo.port}`] });
+    const forward = await socksConnect(socksPort, '127.0.0.1', echo.port, { scope });
+    const reverse = await socksConnect(connect.remotePorts[0]!, '127.0.0.1', echo.port, { scope });
+    expect(await roundTrip(forward, 'before -D')).toBe('before -D');
+    expect(await roundTrip(reverse, 'before -R')).toBe('before -R');
+    const after = connect.process.logs().length;
+    expect(path.cut()).toBeGreaterThan(0);
+    path.restore();
+    await connect.process.waitForLog(/^resumed after /, { after, timeoutMs: 20_000 });
+    expect(await roundTrip(forward, 'after -D')).toBe('after -D');
+    expect(await roundTrip(reverse, 'after -R')).toBe('after -R');
+  });
+
+  it('-W: stdin/stdout survive a cut link', { timeout: 40_000 }, async (context) => {
+    const scope = new Scope(context);
+    const echo = await echoServer(scope);
+    const serve = await startServe({ scope });
+    const path = await relay(serve.port, scope);
+    const child = spawnMuxtun(connectArgs(serve, { port: path.port, fastHeartbeat: true, args: ['--reconnect-max', '1', '--log-level', 'info', '-W', `127.0.0.1:${echo.port}`] }), {
+      scope,
+      stdin: 'pipe',
+      env: { MUXTUN_TOKEN: serve.token },
+      name: 'connect -W',
+    });
+    let out = '';
+    child.child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.child.stdin!.write('one;');
+    await waitUntil('the first echo on stdout', () => out === 'one;', 10_000);
+    const after = child.logs().length;
+    expect(path.cut()).toBeGreaterThan(0);
+    path.restore();
+    await child.waitForLog(/^resumed after /, { after, timeoutMs: 20_000 });
+    child.child.stdin!.end('two;');
+    expect((await child.waitForExit(10_000)).code, child.tail()).toBe(0);
+    expect(out).toBe('one;two;');
   });
 });
