@@ -34,6 +34,8 @@ export interface DynamicDeps {
   table(): ConnTable<LocalForwardHeader> | null;
   logger: TunnelLogger;
   timings: { headerTimeoutMs: number; dialTimeoutMs: number; waitForSessionMs: number };
+  /** SOCKS connections closed for a bad or missing handshake, for the debug log. */
+  counters: { socksRefused: number };
 }
 
 /**
@@ -82,9 +84,6 @@ export async function dialThroughServer(
   return { ok: true };
 }
 
-/** Counts SOCKS connections closed for a bad or missing handshake, for the debug log. */
-let socksRefused = 0;
-
 /** A connection to a -D listener: the SOCKS handshake, then the server dials. */
 export async function serveSocksConnection(listener: LocalListener<DynamicSpec>, socket: net.Socket, deps: DynamicDeps): Promise<void> {
   socket.on('error', () => {});
@@ -94,7 +93,7 @@ export async function serveSocksConnection(listener: LocalListener<DynamicSpec>,
   try {
     request = await acceptSocks(socket, deps.timings.headerTimeoutMs);
   } catch (error) {
-    socksRefused++;
+    const socksRefused = ++deps.counters.socksRefused;
     deps.logger.debug({ forward, peer, error: describeError(error), socksRefused }, 'closed a SOCKS connection');
     return;
   }

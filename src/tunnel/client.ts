@@ -95,8 +95,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.#options = resolveClientOptions(options);
     this.#logger = this.#options.logger;
     this.#backoff = new Backoff({ baseMs: this.#options.timings.backoffBaseMs, capMs: this.#options.timings.backoffCapMs });
-    this.#listeners = new LocalListeners(this.#logger, (listener, socket) => this.#onLocalConnection(listener, socket));
-    this.#dynamic = { slot: this.#slot, table: () => this.#resumption?.table ?? null, logger: this.#logger, timings: this.#options.timings };
+    this.#listeners = new LocalListeners<ForwardSpec>(this.#logger, (listener, socket) => this.#onLocalConnection(listener, socket), (spec) => describeForward('-L', spec));
+    this.#dynamic = { slot: this.#slot, table: () => this.#resumption?.table ?? null, logger: this.#logger, timings: this.#options.timings, counters: { socksRefused: 0 } };
     this.#socksListeners = new LocalListeners<DynamicSpec>(
       this.#logger,
       (listener, socket) => {

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { describeError } from '../util/errors.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
-import { describeForward, type ForwardSpec } from './forward.js';
+import type { ForwardSpec } from './forward.js';
 import { describeListenError, type TunnelLogger } from './logger.js';
 
 /** A bound -L listener: its forward, and the address it actually got (port 0 becomes a real port). */
@@ -29,10 +29,11 @@ export class LocalListeners<Spec extends ListenSpec = ForwardSpec> {
   readonly #onConnection: (listener: LocalListener<Spec>, socket: net.Socket) => void;
   readonly #describe: (spec: Spec) => string;
 
-  constructor(logger: TunnelLogger, onConnection: (listener: LocalListener<Spec>, socket: net.Socket) => void, describe?: (spec: Spec) => string) {
+  /** `describe` names a listener in errors and logs (`-L 127.0.0.1:8080 -> db:5432`, `-D 127.0.0.1:1080`). */
+  constructor(logger: TunnelLogger, onConnection: (listener: LocalListener<Spec>, socket: net.Socket) => void, describe: (spec: Spec) => string) {
     this.#logger = logger;
     this.#onConnection = onConnection;
-    this.#describe = describe ?? ((spec) => describeForward('-L', spec as unknown as ForwardSpec));
+    this.#describe = describe;
   }
 
   get all(): ReadonlyArray<LocalListener<Spec>> {
