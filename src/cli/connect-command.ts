@@ -37,7 +37,7 @@ const FLAG_NAMES: Readonly<Record<string, FlagName>> = {
 
 export function connectCommand(context: CommandContext): Command {
   const command = new Command('connect')
-    .description('connect to a muxtun server and forward ports through it (-L: here to there, -R: there to here)')
+    .description('connect to a muxtun server and forward ports through it (-L: here to there, -R: there to here, -D: SOCKS, -W: stdio)')
     .argument('[host:port]', 'the server (default: $MUXTUN_SERVER)')
     .option('-L, --local <[bind:]port:host:hostport>', 'listen here on port (bind default 127.0.0.1); the server dials host:hostport (repeatable)', collect)
     .option('-R, --remote <[bind:]port[:host:hostport]>', 'the server listens on port (bind default 0.0.0.0); this side dials host:hostport, or with no target what each SOCKS client asks for (repeatable)', collect)
@@ -65,6 +65,9 @@ Examples:
   muxtun connect tunnel.example.com:4443 -R 9000:localhost:3000
       tunnel.example.com:9000 reaches port 3000 on this machine.
   MUXTUN_SERVER=tunnel.example.com:4443 muxtun connect -L 5432:db.internal:5432 -R 9000:localhost:3000
+  muxtun connect tunnel.example.com:4443 -D 1080
+      curl --socks5-hostname localhost:1080 ... goes out from the server's side.
+  ssh -o ProxyCommand='muxtun connect tunnel.example.com:4443 -W %h:%p' user@internal-host
 
 Reaching the server: an unreachable server (refused, timed out, DNS down) is
 retried with backoff (0.5 s doubling to --reconnect-max), at start too; a
