@@ -2,9 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { defaultKnownHostsFile, knownHostsFile } from '../state/index.js';
 import { parseFingerprint, type ClientTrust } from '../tls/index.js';
-import { defaultClientTimings, TunnelClient, type ForwardSpec } from '../tunnel/index.js';
+import { defaultClientTimings, parseTargetPatternOf, TunnelClient, type ForwardSpec } from '../tunnel/index.js';
 import { addCommonOptions, collect, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags } from './common-options.js';
-import { parseForwardSpec, parseServerAddress } from './forward-spec.js';
+import { parseDynamicSpec, parseForwardSpec, parseServerAddress } from './forward-spec.js';
+import { forwardStdio } from './stdio-forward.js';
 import { createLogger } from './logger.js';
 import { asUsage, type FlagName } from './option-errors.js';
 import { onShutdownSignal, type CommandContext } from './process.js';
@@ -15,6 +16,9 @@ import { parseSeconds } from './values.js';
 interface ConnectFlags extends CommonFlags {
   local?: string[];
   remote?: string[];
+  dynamic?: string[];
+  stdio?: string;
+  allowTarget?: string[];
   fingerprint?: string;
   ca?: string;
   insecure?: boolean;
@@ -33,10 +37,13 @@ const FLAG_NAMES: Readonly<Record<string, FlagName>> = {
 
 export function connectCommand(context: CommandContext): Command {
   const command = new Command('connect')
-    .description('connect to a muxtun server and forward ports through it (-L: here to there, -R: there to here)')
+    .description('connect to a muxtun server and forward ports through it (-L: here to there, -R: there to here, -D: SOCKS, -W: stdio)')
     .argument('[host:port]', 'the server (default: $MUXTUN_SERVER)')
     .option('-L, --local <[bind:]port:host:hostport>', 'listen here on port (bind default 127.0.0.1); the server dials host:hostport (repeatable)', collect)
-    .option('-R, --remote <[bind:]port:host:hostport>', 'the server listens on port (bind default 0.0.0.0); this side dials host:hostport (repeatable)', collect)
+    .option('-R, --remote <[bind:]port[:host:hostport]>', 'the server listens on port (bind default 0.0.0.0); this side dials host:hostport, or with no target what each SOCKS client asks for (repeatable)', collect)
+    .option('-D, --dynamic <[bind:]port>', 'a SOCKS4/4a/5 server here (bind default 127.0.0.1); the server resolves and dials what each client asks for (repeatable)', collect)
+    .option('--allow-target <host:port>', 'what a reverse dynamic -R may reach from this side: *, *.domain, port ranges, as serve --allow-local (repeatable; default anything)', collect)
+    .option('-W, --stdio <host:port>', 'standard input and output become one connection to host:port, dialled by the server (for ssh ProxyCommand)')
     .option('--fingerprint <sha256:HEX>', 'trust only the server certificate with this fingerprint (printed by `muxtun serve`)')
     .option('--ca <file>', 'verify the server with these CA certificates (PEM) and its host name')
     .option('--insecure', 'do not verify the server at anything (encrypted, but anyone in the path can pose as the server)')
@@ -58,6 +65,9 @@ Examples:
   muxtun connect tunnel.example.com:4443 -R 9000:localhost:3000
       tunnel.example.com:9000 reaches port 3000 on this machine.
   MUXTUN_SERVER=tunnel.example.com:4443 muxtun connect -L 5432:db.internal:5432 -R 9000:localhost:3000
+  muxtun connect tunnel.example.com:4443 -D 1080
+      curl --socks5-hostname localhost:1080 ... goes out from the server's side.
+  ssh -o ProxyCommand='muxtun connect tunnel.example.com:4443 -W %h:%p' user@internal-host
 
 Reaching the server: an unreachable server (refused, timed out, DNS down) is
 retried with backoff (0.5 s doubling to --reconnect-max), at start too; a
@@ -72,7 +82,8 @@ Environment:
   MUXTUN_TOKEN    the token, if --token and --token-file are not given`,
     )
     .action(async (target: string | undefined, flags: ConnectFlags) => {
-      const logger = createLogger(logLevelFrom(flags), flags.logFormat);
+      // -W: stdout carries the forwarded bytes, so only warnings and errors are logged (to stderr) unless asked.
+      const logger = createLogger(logLevelFrom(flags, flags.stdio !== undefined ? 'warn' : 'info'), flags.logFormat);
       const serverText = target ?? context.env.MUXTUN_SERVER;
       if (serverText === undefined || serverText === '') {
         throw new UsageError('connect: give the server as HOST:PORT or set MUXTUN_SERVER');
@@ -80,9 +91,13 @@ Environment:
       const { host, port } = parseServerAddress(serverText, target === undefined ? 'MUXTUN_SERVER' : 'server address');
       const local: ForwardSpec[] = (flags.local ?? []).map((text) => parseForwardSpec('-L', text));
       const remote: ForwardSpec[] = (flags.remote ?? []).map((text) => parseForwardSpec('-R', text));
-      if (local.length + remote.length === 0) throw new UsageError('connect: nothing to forward: give at least one -L or -R');
+      const dynamic = (flags.dynamic ?? []).map((text) => parseDynamicSpec(text));
+      const stdio = flags.stdio === undefined ? undefined : parseServerAddress(flags.stdio, `-W ${flags.stdio}`);
+      if (stdio && local.length + remote.length + dynamic.length > 0) throw new UsageError('-W combines with neither -L, -R nor -D');
+      if (local.length + remote.length + dynamic.length === 0 && !stdio) throw new UsageError('connect: nothing to forward: give at least one -L, -R, -D or -W');
       rejectDuplicates('-L', local);
       rejectDuplicates('-R', remote);
+      const allowTarget = (flags.allowTarget ?? []).map((text) => asUsageOf(() => parseTargetPatternOf('--allow-target', text)));
       const drainMs = drainFrom(flags);
       const session = sessionFrom(flags);
       const backoffCapMs = flags.reconnectMax === undefined ? undefined : parseSeconds(flags.reconnectMax, '--reconnect-max');
@@ -101,6 +116,8 @@ Environment:
             trust,
             local,
             remote,
+            dynamic,
+            allowTarget,
             reconnect: flags.reconnect,
             keepGoing: flags.keepGoing === true,
             resume: flags.resume,
@@ -109,9 +126,23 @@ Environment:
             logger,
           }),
       );
+      if (remote.some((spec) => spec.dynamic === true) && allowTarget.length === 0) {
+        logger.warn({}, 'reverse dynamic -R without --allow-target: whoever reaches the server\'s port can reach anything this side can reach');
+      }
       if (trust.kind === 'insecure') logger.warn({}, '--insecure: the server is not verified; anyone in the network path can pose as it');
       const shutdownSignal = onShutdownSignal(context.stderr);
       const running = client.run();
+      if (stdio) {
+        // Done when both directions ended (exit 0), or the dial failed (exit 1, its reason on stderr).
+        const carried = forwardStdio(client, stdio.host, stdio.port, context.stdin ?? process.stdin, context.stdout);
+        try {
+          await Promise.race([carried, running.then(() => carried)]);
+        } finally {
+          shutdownSignal.dispose();
+          await client.stop(0);
+        }
+        return;
+      }
       const stopping = shutdownSignal.received.then(async (signal) => {
         logger.info({ signal, drainMs }, 'shutting down: no new connections, letting open ones finish');
         await client.stop(drainMs);
@@ -157,4 +188,13 @@ async function trustFrom(flags: ConnectFlags, env: NodeJS.ProcessEnv): Promise<C
   }
   if (flags.insecure) return { kind: 'insecure' };
   return { kind: 'tofu', knownHosts: knownHostsFile(flags.knownHosts ?? defaultKnownHostsFile(env)) };
+}
+
+/** A value the tunnel layer refused (a bad --allow-target pattern) is a usage error. */
+function asUsageOf<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw error instanceof UsageError ? error : new UsageError((error as Error).message);
+  }
 }

@@ -42,10 +42,17 @@ function parseHost(text: string, context: string): string {
 /**
  * Parses `-L`/`-R` values: `[bind:]port:host:hostport`, ssh's syntax.
  * Without a bind address -L listens on 127.0.0.1 and -R on 0.0.0.0.
+ * `-R [bind:]port` (no target) is reverse dynamic, as in OpenSSH 7.6+.
  */
 export function parseForwardSpec(flag: '-L' | '-R', text: string): ForwardSpec {
   const context = `${flag} ${text}`;
   const parts = splitParts(text);
+  if (flag === '-R' && (parts.length === 1 || parts.length === 2)) {
+    const [bind, port] = parts.length === 2 ? parts : ['0.0.0.0', parts[0]!];
+    // "9000:3000" is a -R with its target host forgotten, not a bind address "9000".
+    if (/^\d+$/.test(bind!)) throw new UsageError(`${context}: expected [bind:]port:host:hostport, or [bind:]port for reverse dynamic (SOCKS); "${bind}" is not a bind address`);
+    return { bindHost: parseHost(bind!, `${context}: bind address`), bindPort: parsePort(port!, `${context}: listening port`, true), targetHost: '', targetPort: 0, dynamic: true };
+  }
   if (parts.length !== 3 && parts.length !== 4) {
     throw new UsageError(`${context}: expected [bind:]port:host:hostport (for example 8080:localhost:80), got ${parts.length} part${parts.length === 1 ? '' : 's'}`);
   }
@@ -57,6 +64,15 @@ export function parseForwardSpec(flag: '-L' | '-R', text: string): ForwardSpec {
     targetHost: parseHost(host!, `${context}: target host`),
     targetPort: parsePort(hostPort!, `${context}: target port`),
   };
+}
+
+/** Parses a `-D` value: `[bind:]port`, ssh's syntax; without a bind address it listens on 127.0.0.1. */
+export function parseDynamicSpec(text: string): { bindHost: string; bindPort: number } {
+  const context = `-D ${text}`;
+  const parts = splitParts(text);
+  if (parts.length > 2) throw new UsageError(`${context}: expected [bind:]port (for example 1080 or 0.0.0.0:1080)`);
+  const [bind, port] = parts.length === 2 ? parts : ['127.0.0.1', parts[0]!];
+  return { bindHost: parseHost(bind!, `${context}: bind address`), bindPort: parsePort(port!, `${context}: listening port`, true) };
 }
 
 /** Parses `host:port` (or `[v6]:port`) for the server address. */

@@ -1,11 +1,13 @@
 import { basename, isAbsolute, relative } from 'node:path';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 /** What a command needs from the process, so tests can run commands in-process too. */
 export interface CommandContext {
   env: NodeJS.ProcessEnv;
   stdout: Writable;
   stderr: Writable;
+  /** What `connect -W` forwards (default: process.stdin). */
+  stdin?: Readable;
   /** How the user runs muxtun, for commands printed to copy (default: from process.argv). */
   invocation?: string;
 }

@@ -1,7 +1,9 @@
 import type { SessionOptions } from '../muxado/index.js';
 import type { ClientTrust } from '../tls/index.js';
 import { checkInteger, OptionError, resolveIntegers, type IntegerRule } from '../util/validate.js';
+import type { DynamicSpec } from './client-dynamic.js';
 import type { ForwardSpec } from './forward.js';
+import type { TargetPattern } from './policy.js';
 import { silentLogger, type TunnelLogger } from './logger.js';
 import { resolveTunnelSessionOptions } from './session-options.js';
 
@@ -55,6 +57,13 @@ export interface TunnelClientOptions {
   local?: ForwardSpec[];
   /** -R forwards: the server listens, this side dials the target. */
   remote?: ForwardSpec[];
+  /**
+   * What a reverse dynamic -R may reach from this side (the pattern language of serve's --allow-local).
+   * Empty (the default): anything this side can reach.
+   */
+  allowTarget?: TargetPattern[];
+  /** -D: SOCKS4/4a/5 listeners here; the server resolves and dials each requested target (under its --allow-local). */
+  dynamic?: DynamicSpec[];
   /** Retry an unreachable server, at start too, and reconnect when the session drops. Default true. */
   reconnect?: boolean;
   /** Run with the forwards that work when some cannot be set up at start. Default false: `run()` rejects naming the forward. */
@@ -77,6 +86,8 @@ export interface ResolvedClientOptions {
   trust: ClientTrust;
   local: ForwardSpec[];
   remote: ForwardSpec[];
+  dynamic: DynamicSpec[];
+  allowTarget: TargetPattern[];
   reconnect: boolean;
   keepGoing: boolean;
   resume: boolean;
@@ -95,6 +106,12 @@ export function resolveClientOptions(options: TunnelClientOptions): ResolvedClie
   if (!TRUST_KINDS.has(options.trust?.kind)) throw new OptionError('trust', `one of ${[...TRUST_KINDS].join(', ')}`, options.trust?.kind);
   const local = checkForwards('local', options.local ?? [], 0);
   const remote = checkForwards('remote', options.remote ?? [], 0);
+  const dynamic = options.dynamic ?? [];
+  if (!Array.isArray(dynamic)) throw new OptionError('dynamic', 'an array of listeners', dynamic);
+  dynamic.forEach((spec, index) => {
+    if (typeof spec?.bindHost !== 'string' || spec.bindHost === '') throw new OptionError(`dynamic[${index}].bindHost`, 'an address', spec?.bindHost);
+    checkInteger(`dynamic[${index}].bindPort`, spec.bindPort, { min: 0, max: 65535 });
+  });
   if (options.reconnect !== undefined && typeof options.reconnect !== 'boolean') throw new OptionError('reconnect', 'true or false', options.reconnect);
   if (options.keepGoing !== undefined && typeof options.keepGoing !== 'boolean') throw new OptionError('keepGoing', 'true or false', options.keepGoing);
   if (options.resume !== undefined && typeof options.resume !== 'boolean') throw new OptionError('resume', 'true or false', options.resume);
@@ -108,6 +125,8 @@ export function resolveClientOptions(options: TunnelClientOptions): ResolvedClie
     trust: options.trust,
     local,
     remote,
+    dynamic,
+    allowTarget: options.allowTarget ?? [],
     reconnect: options.reconnect ?? true,
     keepGoing: options.keepGoing ?? false,
     resume: options.resume ?? true,
@@ -120,11 +139,22 @@ export function resolveClientOptions(options: TunnelClientOptions): ResolvedClie
 function checkForwards(field: string, specs: ForwardSpec[], minBindPort: number): ForwardSpec[] {
   if (!Array.isArray(specs)) throw new OptionError(field, 'an array of forwards', specs);
   specs.forEach((spec, index) => {
+    if (spec?.dynamic === undefined) return;
+    if (typeof spec.dynamic !== 'boolean') throw new OptionError(`${field}[${index}].dynamic`, 'true or false', spec.dynamic);
+    if (spec.dynamic && field !== 'remote') throw new OptionError(`${field}[${index}].dynamic`, 'false: only -R forwards can be dynamic (use `dynamic` for -D)', spec.dynamic);
+  });
+  checkTargets(field, specs, minBindPort);
+  return specs;
+}
+
+function checkTargets(field: string, specs: ForwardSpec[], minBindPort: number): void {
+  if (!Array.isArray(specs)) throw new OptionError(field, 'an array of forwards', specs);
+  specs.forEach((spec, index) => {
     const at = `${field}[${index}]`;
     if (typeof spec?.bindHost !== 'string' || spec.bindHost === '') throw new OptionError(`${at}.bindHost`, 'an address', spec?.bindHost);
-    if (typeof spec.targetHost !== 'string' || spec.targetHost === '') throw new OptionError(`${at}.targetHost`, 'a host name or address', spec.targetHost);
     checkInteger(`${at}.bindPort`, spec.bindPort, { min: minBindPort, max: 65535 });
+    if (spec.dynamic === true) return;
+    if (typeof spec.targetHost !== 'string' || spec.targetHost === '') throw new OptionError(`${at}.targetHost`, 'a host name or address', spec.targetHost);
     checkInteger(`${at}.targetPort`, spec.targetPort, { min: 1, max: 65535 });
   });
-  return specs;
 }

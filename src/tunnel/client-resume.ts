@@ -2,10 +2,12 @@ import type net from 'node:net';
 import { ErrorCode, StreamResetError, type Session, type Stream } from '../muxado/index.js';
 import { describeError } from '../util/errors.js';
 import type { ClientControl } from './client-handshake.js';
-import { MAX_WAITING_PER_LISTENER, readServerStreamHeader } from './client-streams.js';
 import { logConnection } from './connection-log.js';
 import { StreamKind, type ConnState, type ServerMessage } from './control-messages.js';
 import { dialTarget } from './dial.js';
+import { dialAndReply } from './dial-reply.js';
+import { MAX_WAITING_PER_LISTENER, readServerStreamHeader, reverseDynamicTarget } from './client-streams.js';
+import type { TargetPattern } from './policy.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
 import { describeForward, type ForwardSpec } from './forward.js';
 import type { LocalListener } from './local-listeners.js';
@@ -120,7 +122,7 @@ export class ClientResumption {
   }
 
   /** A stream the server opened: a new -R connection, or an existing conn after a resume. */
-  async serveStream(stream: Stream, remote: readonly ForwardSpec[], timings: { headerTimeoutMs: number; dialTimeoutMs: number }): Promise<void> {
+  async serveStream(stream: Stream, remote: readonly ForwardSpec[], timings: { headerTimeoutMs: number; dialTimeoutMs: number }, allowTarget: readonly TargetPattern[] = []): Promise<void> {
     const header = await readServerStreamHeader(stream, [StreamKind.REMOTE_FORWARD, StreamKind.RESUME], timings.headerTimeoutMs, this.#logger);
     if (header === undefined) return;
     if (stream.type === StreamKind.RESUME) {
@@ -150,6 +152,26 @@ export class ClientResumption {
       return;
     }
     const id = header.conn;
+    if (spec.dynamic === true) {
+      const request = reverseDynamicTarget(header, spec, allowTarget);
+      if (request === null) {
+        this.#logger.warn({}, 'reverse dynamic -R stream without a target; resetting the stream');
+        stream.reset(ErrorCode.PROTOCOL_ERROR);
+        return;
+      }
+      const fields = { forward: describeForward('-R', spec), peer: header.peer, target: request.target, streamId: stream.id };
+      dialAndReply(stream, {
+        ...request,
+        timeoutMs: timings.dialTimeoutMs,
+        refused: (reply) => this.#logger.info({ ...fields, reason: reply.failure }, `refused a reverse dynamic connection: ${reply.message}`),
+        carry: (socket) => {
+          // Adopted after the reply: the conn's byte sequence starts behind it, as the server's does.
+          const conn = this.table.adopt(id, socket, { header: { host: request.host, port: request.port }, onEnd: logConnection(this.#logger, fields) });
+          this.table.attach(conn, stream, { bytes: 0, fin: false });
+        },
+      });
+      return;
+    }
     const target = `${spec.targetHost}:${spec.targetPort}`;
     const fields = { forward: describeForward('-R', spec), peer: header.peer, target, streamId: stream.id };
     dialTarget(stream, {

@@ -5,13 +5,15 @@ import { bridge, type BridgeEnd } from './bridge.js';
 import { logConnection } from './connection-log.js';
 import { StreamKind } from './control-messages.js';
 import { dialAndBridge } from './dial.js';
+import { dialAndReply } from './dial-reply.js';
+import { checkTarget, type TargetPattern } from './policy.js';
 import { describeForward, type ForwardSpec } from './forward.js';
 import type { LocalListener } from './local-listeners.js';
 import type { TunnelLogger } from './logger.js';
 import type { SessionSlot } from './session-slot.js';
-import { encodeStreamHeader, isRemoteForwardHeader, readStreamHeader } from './stream-header.js';
+import { encodeStreamHeader, isRemoteForwardHeader, readStreamHeader, type RemoteForwardHeader } from './stream-header.js';
 
-/** Connections one -L listener lets wait for a session at once (connecting, or the link down); more are reset. */
+/** Connections one -L listener lets wait for a session at once; more are reset. */
 export const MAX_WAITING_PER_LISTENER = 128;
 
 const waitingBy = new WeakMap<LocalListener, number>();
@@ -97,13 +99,35 @@ export async function readServerStreamHeader(stream: Stream, types: readonly num
 }
 
 /** A stream the server opened for a connection to one of this client's -R listeners: read its header, dial the target, bridge. */
-export async function serveRemoteStream(stream: Stream, remote: readonly ForwardSpec[], timings: { headerTimeoutMs: number; dialTimeoutMs: number }, logger: TunnelLogger): Promise<void> {
+export async function serveRemoteStream(
+  stream: Stream,
+  remote: readonly ForwardSpec[],
+  timings: { headerTimeoutMs: number; dialTimeoutMs: number },
+  logger: TunnelLogger,
+  allowTarget: readonly TargetPattern[] = [],
+): Promise<void> {
   const header = await readServerStreamHeader(stream, [StreamKind.REMOTE_FORWARD], timings.headerTimeoutMs, logger);
   if (header === undefined) return;
   const spec = isRemoteForwardHeader(header) ? remote[header.forward] : undefined;
   if (!isRemoteForwardHeader(header) || spec === undefined) {
     logger.warn({}, '-R stream for a forward this client did not request; refusing');
     stream.reset(ErrorCode.REFUSED_STREAM);
+    return;
+  }
+  if (spec.dynamic === true) {
+    const request = reverseDynamicTarget(header, spec, allowTarget);
+    if (request === null) {
+      logger.warn({}, 'reverse dynamic -R stream without a target; resetting the stream');
+      stream.reset(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const fields = { forward: describeForward('-R', spec), peer: header.peer, target: request.target, streamId: stream.id };
+    dialAndReply(stream, {
+      ...request,
+      timeoutMs: timings.dialTimeoutMs,
+      refused: (reply) => logger.info({ ...fields, reason: reply.failure }, `refused a reverse dynamic connection: ${reply.message}`),
+      carry: (socket) => bridge(socket, stream, logConnection(logger, fields)),
+    });
     return;
   }
   const target = `${spec.targetHost}:${spec.targetPort}`;
@@ -123,4 +147,15 @@ export async function serveRemoteStream(stream: Stream, remote: readonly Forward
     },
     onEnd: (end) => onEnd?.(end),
   });
+}
+
+/** The target a reverse dynamic -R stream asks for, with this side's --allow-target verdict; null when the header names none. */
+export function reverseDynamicTarget(
+  header: RemoteForwardHeader,
+  spec: ForwardSpec,
+  allowTarget: readonly TargetPattern[],
+): { host: string; port: number; target: string; refusal: string | null } | null {
+  if (header.host === undefined || header.port === undefined) return null;
+  const refusal = checkTarget(allowTarget, header.host, header.port, `${describeForward('-R', spec)}: this side's --allow-target`);
+  return { host: header.host, port: header.port, target: `${header.host}:${header.port}`, refusal };
 }

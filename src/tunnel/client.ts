@@ -6,6 +6,7 @@ import { describeError, errnoCode } from '../util/errors.js';
 import { Backoff } from './backoff.js';
 import { clientHandshake, type ClientSession } from './client-handshake.js';
 import { resolveClientOptions, type ResolvedClientOptions, type TunnelClientOptions } from './client-options.js';
+import { dialThroughServer, serveSocksConnection, type DynamicDeps, type DynamicSpec } from './client-dynamic.js';
 import { ClientResumption } from './client-resume.js';
 import { forwardLocalConnection, serveRemoteStream } from './client-streams.js';
 import type { ServerMessage } from './control-messages.js';
@@ -74,6 +75,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   readonly #logger: TunnelLogger;
   readonly #backoff: Backoff;
   readonly #listeners: LocalListeners;
+  readonly #socksListeners: LocalListeners<DynamicSpec>;
+  readonly #dynamic: DynamicDeps;
   readonly #slot = new SessionSlot();
   /** Ports the server picked for -R forwards that asked for port 0, by forward id. */
   readonly #grantedPorts = new Map<number, number>();
@@ -92,7 +95,33 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.#options = resolveClientOptions(options);
     this.#logger = this.#options.logger;
     this.#backoff = new Backoff({ baseMs: this.#options.timings.backoffBaseMs, capMs: this.#options.timings.backoffCapMs });
-    this.#listeners = new LocalListeners(this.#logger, (listener, socket) => this.#onLocalConnection(listener, socket));
+    this.#listeners = new LocalListeners<ForwardSpec>(this.#logger, (listener, socket) => this.#onLocalConnection(listener, socket), (spec) => describeForward('-L', spec));
+    this.#dynamic = { slot: this.#slot, table: () => this.#resumption?.table ?? null, logger: this.#logger, timings: this.#options.timings, counters: { socksRefused: 0 } };
+    this.#socksListeners = new LocalListeners<DynamicSpec>(
+      this.#logger,
+      (listener, socket) => {
+        if (this.#stopping) socket.resetAndDestroy();
+        else void serveSocksConnection(listener, socket, this.#dynamic);
+      },
+      (spec) => `-D ${spec.bindHost}:${spec.bindPort}`,
+    );
+  }
+
+  /** Addresses of the -D (SOCKS) listeners, in the order given. */
+  get socksAddresses(): net.AddressInfo[] {
+    return this.#socksListeners.all.map((l) => l.address);
+  }
+
+  /**
+   * One connection through the server to host:port, for `connect -W`:
+   * waits for a session, has the server dial, then carries `socket` (a
+   * resumable conn when the session resumes). Resolves once the server's
+   * dial succeeded; rejects with ERR_MUXTUN_DIAL (or ERR_MUXTUN_POLICY)
+   * saying why it did not. The socket must allow half-open.
+   */
+  async dial(host: string, port: number, socket: net.Socket): Promise<void> {
+    const outcome = await dialThroughServer(socket, { host, port }, this.#dynamic, { forward: '-W', peer: 'stdio', target: `${host}:${port}` });
+    if (!outcome.ok) throw new TunnelError(outcome.failure === 'policy' ? TunnelErrorCode.POLICY : TunnelErrorCode.DIAL, outcome.message);
   }
 
   /** Counts for monitoring and tests: whether a session is up, its open forward streams, -L listeners. */
@@ -126,6 +155,10 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       for (const spec of this.#options.local) {
         const { address } = await this.#listeners.bind(spec);
         this.#logger.debug({ forward: describeForward('-L', { ...spec, bindPort: address.port }) }, '-L bound; connecting to the server');
+      }
+      for (const spec of this.#options.dynamic) {
+        const { address } = await this.#socksListeners.bind(spec);
+        this.#logger.info({ forward: `-D ${address.address}:${address.port}` }, '-D SOCKS listening');
       }
       let everConnected = false;
       while (!this.#stopping) {
@@ -175,6 +208,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       }
     } finally {
       this.#listeners.close();
+      this.#socksListeners.close();
       this.#slot.close();
       if (this.#retryTimer) clearTimeout(this.#retryTimer);
       this.#resumption?.abort('connect stopped');
@@ -201,6 +235,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       this.#stopping = true;
       this.#wake?.();
       this.#listeners.close();
+      this.#socksListeners.close();
       const current = this.#current;
       const session = this.#slot.current;
       this.#slot.close();
@@ -252,7 +287,9 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     }
     const resumption = this.#resumption;
     session.on('stream', (stream) =>
-      void (resumption ? resumption.serveStream(stream, this.#options.remote, this.#options.timings) : serveRemoteStream(stream, this.#options.remote, this.#options.timings, this.#logger)),
+      void (resumption
+        ? resumption.serveStream(stream, this.#options.remote, this.#options.timings, this.#options.allowTarget)
+        : serveRemoteStream(stream, this.#options.remote, this.#options.timings, this.#logger, this.#options.allowTarget)),
     );
     control.on('message', (message) => this.#onServerMessage(message));
     control.on('invalid', (error) => {
@@ -276,7 +313,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       );
     }
     const ok = results.filter((r): r is Extract<RemoteForwardResult, { ok: true }> => r.ok);
-    if (this.#options.local.length === 0 && ok.length === 0 && this.#options.remote.length > 0) {
+    if (this.#options.local.length === 0 && this.#options.dynamic.length === 0 && ok.length === 0 && this.#options.remote.length > 0) {
       session.close();
       throw new TunnelError(TunnelErrorCode.NO_FORWARDS, 'no forward could be set up (see the errors above)');
     }
@@ -305,7 +342,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   async #runResumed(resumption: ClientResumption, connected: ClientSession): Promise<SessionEnd> {
     const { session, control } = connected;
     const lostAt = resumption.lostAt ?? performance.now();
-    session.on('stream', (stream) => void resumption.serveStream(stream, this.#options.remote, this.#options.timings));
+    session.on('stream', (stream) => void resumption.serveStream(stream, this.#options.remote, this.#options.timings, this.#options.allowTarget));
     control.on('message', (message) => this.#onServerMessage(message));
     control.on('invalid', (error) => {
       this.#logger.error({ error: error.message }, 'the server sent a bad control message; reconnecting');

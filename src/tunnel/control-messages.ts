@@ -17,6 +17,8 @@ export const StreamKind = {
   REMOTE_FORWARD: 3,
   /** After a resume, carries an existing conn again; opened by the side that opened the conn. */
   RESUME: 4,
+  /** Client-opened per -D (SOCKS) or -W connection; the header names the target, the server answers with a dial reply first. */
+  DYNAMIC: 5,
 } as const;
 
 export interface HelloMessage {
@@ -69,6 +71,8 @@ export interface ListenMessage {
   id: number;
   bindHost: string;
   port: number;
+  /** Reverse dynamic: the listener speaks SOCKS, and each stream's header names the target the client asked for. */
+  dynamic?: boolean;
 }
 
 export interface ListeningMessage {
@@ -157,7 +161,7 @@ export function validateMessage(value: unknown): ControlMessage | string {
       if (!isConnStates(value.acks)) return 'malformed ack message';
       return value as unknown as AckMessage;
     case 'listen':
-      if (!isUint(value.id) || !isString(value.bindHost, 255) || !isPort(value.port)) return 'malformed listen request';
+      if (!isUint(value.id) || !isString(value.bindHost, 255) || !isPort(value.port) || (value.dynamic !== undefined && typeof value.dynamic !== 'boolean')) return 'malformed listen request';
       return value as unknown as ListenMessage;
     case 'listening':
       if (!isUint(value.id) || !isString(value.bindHost, 255) || !isPort(value.port)) return 'malformed listening reply';

@@ -10,8 +10,10 @@ export interface DialOptions {
   timeoutMs: number;
   /** The target answered: the socket is the caller's (or bridged to the stream, for dialAndBridge). */
   onConnected?(socket: net.Socket): void;
-  /** Dialling failed; the stream is reset (CANCEL) right after. */
+  /** Dialling failed; the stream is reset (CANCEL) right after, unless `keepStream`. */
   onFailed(error: Error): void;
+  /** Leave the stream to `onFailed` (a DYNAMIC stream says why in a dial reply instead of a reset). */
+  keepStream?: boolean;
   /** The bridged connection ended (see bridge()); dialAndBridge only. */
   onEnd?(end: BridgeEnd): void;
 }
@@ -44,7 +46,7 @@ export function dialTarget(stream: Stream, options: DialOptions): void {
   socket.once('error', (error) => {
     if (stream.destroyed) return;
     options.onFailed(error);
-    stream.reset(ErrorCode.CANCEL);
+    if (options.keepStream !== true) stream.reset(ErrorCode.CANCEL);
   });
 }
 

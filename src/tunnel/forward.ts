@@ -4,9 +4,15 @@ export interface ForwardSpec {
   bindPort: number;
   targetHost: string;
   targetPort: number;
+  /**
+   * -R only: reverse dynamic (`ssh -R [bind:]port`): the server's listener
+   * speaks SOCKS and this side dials what each client asks for (within
+   * `allowTarget`); targetHost and targetPort are not used.
+   */
+  dynamic?: boolean;
 }
 
 /** `8080:localhost:80` style, with the bind host only when given. */
 export function describeForward(kind: '-L' | '-R', spec: ForwardSpec): string {
-  return `${kind} ${spec.bindHost}:${spec.bindPort} -> ${spec.targetHost}:${spec.targetPort}`;
+  return `${kind} ${spec.bindHost}:${spec.bindPort} -> ${spec.dynamic === true ? 'SOCKS' : `${spec.targetHost}:${spec.targetPort}`}`;
 }

@@ -49,7 +49,12 @@ export function parsePortRange(text: string, what = 'port range'): PortRange {
 
 /** Parses `host:port`, `host:*`, `*:443`, `*.internal:8000-9000`, `[::1]:80`. */
 export function parseTargetPattern(text: string): TargetPattern {
-  const what = `--allow-local "${text}"`;
+  return parseTargetPatternOf('--allow-local', text);
+}
+
+/** The same, for a flag other than serve's --allow-local (connect's --allow-target), named in errors. */
+export function parseTargetPatternOf(flag: string, text: string): TargetPattern {
+  const what = `${flag} "${text}"`;
   const colon = text.lastIndexOf(':');
   if (colon <= 0) throw new TunnelError(TunnelErrorCode.POLICY, `${what}: expected HOST:PORT (use * for any host or port)`);
   let host = text.slice(0, colon).toLowerCase();
@@ -66,11 +71,16 @@ function hostMatches(pattern: string, host: string): boolean {
 
 const inRange = (range: PortRange, port: number): boolean => port >= range.from && port <= range.to;
 
-/** Why a -L target is refused, or null if allowed. */
+/** Why a -L (or -D, -W) target is refused, or null if allowed. */
 export function checkLocalTarget(policy: ServerPolicy, host: string, port: number): string | null {
-  if (policy.allowLocal.length === 0) return null;
-  if (policy.allowLocal.some((p) => hostMatches(p.host, host) && inRange(p.ports, port))) return null;
-  return `the server's --allow-local does not include ${host}:${port}`;
+  return checkTarget(policy.allowLocal, host, port, "the server's --allow-local");
+}
+
+/** Why `host:port` is outside `patterns` (named `what` in the reason), or null if allowed; no patterns allow anything. */
+export function checkTarget(patterns: readonly TargetPattern[], host: string, port: number, what: string): string | null {
+  if (patterns.length === 0) return null;
+  if (patterns.some((p) => hostMatches(p.host, host) && inRange(p.ports, port))) return null;
+  return `${what} does not include ${host}:${port}`;
 }
 
 /** Why a -R port is refused, or null if allowed. Port 0 (any free port) is allowed when any range is. */

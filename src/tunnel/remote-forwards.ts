@@ -47,7 +47,7 @@ export function requestRemoteForwards(
           onRetryAnyPort?.(spec, asked);
           ports.delete(id);
           requested.set(id, spec.bindPort);
-          control.send({ type: 'listen', id, bindHost: spec.bindHost, port: spec.bindPort });
+          control.send({ type: 'listen', id, bindHost: spec.bindHost, port: spec.bindPort, ...(spec.dynamic === true ? { dynamic: true } : {}) });
           return;
         }
         answers.set(id, { id, spec, ok: false, code: message.code, message: message.message });
@@ -56,6 +56,6 @@ export function requestRemoteForwards(
     };
     control.on('message', onMessage);
     void session.closed.then(finish);
-    for (const { id, spec } of forwards) control.send({ type: 'listen', id, bindHost: spec.bindHost, port: requested.get(id)! });
+    for (const { id, spec } of forwards) control.send({ type: 'listen', id, bindHost: spec.bindHost, port: requested.get(id)!, ...(spec.dynamic === true ? { dynamic: true } : {}) });
   });
 }

@@ -6,6 +6,8 @@ import { abortSocket, bridge } from './bridge.js';
 import { logConnection } from './connection-log.js';
 import { PROTOCOL_VERSION, StreamKind, type ClientMessage, type ConnState, type ListenMessage } from './control-messages.js';
 import { dialAndBridge, dialTarget } from './dial.js';
+import { awaitDialReply, dialAndReply } from './dial-reply.js';
+import { acceptSocks, type AcceptedSocks } from './socks/accept.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
 import { describeListenError, type TunnelLogger } from './logger.js';
 import { checkLocalTarget, checkRemotePort, type ServerPolicy } from './policy.js';
@@ -57,6 +59,8 @@ export class ServerSession implements LinkOwner {
   #graceTimer: NodeJS.Timeout | null = null;
   #ended = false;
   #expired = false;
+  /** SOCKS connections to reverse dynamic listeners closed for a bad or missing handshake (debug log). */
+  #socksRefused = 0;
   #draining = false;
   /** The resume exchange in progress: the client's conn states so far, and RESUME streams that came before the decisions. */
   #resume: { states: ConnState[]; highestSeen: number; started: number; early: Stream[]; decisions: Map<number, ResumeDecision> | null } | null = null;
@@ -207,6 +211,10 @@ export class ServerSession implements LinkOwner {
       void this.#serveLocalForward(stream);
       return;
     }
+    if (stream.type === StreamKind.DYNAMIC) {
+      void this.#serveDynamic(stream);
+      return;
+    }
     if (stream.type === StreamKind.RESUME && this.#table) {
       void this.#onResumeStream(stream);
       return;
@@ -321,7 +329,7 @@ export class ServerSession implements LinkOwner {
     // Held from now, not from when the bind completes: requests that arrive
     // together must all see it, or each would pass the limit.
     this.#listeners.set(id, listener);
-    listener.on('connection', (socket) => this.#onRemoteConnection(id, socket));
+    listener.on('connection', (socket) => (request.dynamic === true ? void this.#onReverseDynamic(id, socket) : this.#onRemoteConnection(id, socket)));
     listener.once('error', (error: NodeJS.ErrnoException) => {
       if (this.#listeners.get(id) === listener) this.#listeners.delete(id);
       refuse(TunnelErrorCode.BIND, `cannot listen on ${bindHost}:${port}: ${describeListenError(error)}`);
@@ -389,6 +397,68 @@ export class ServerSession implements LinkOwner {
     stream.write(encodeStreamHeader(header));
     // bridge() handles both sides' errors from here; no listener of our own is needed.
     bridge(socket, stream, logConnection(this.logger, { ...fields, streamId: stream.id }));
+  }
+
+  /**
+   * A connection to a reverse dynamic -R listener: the SOCKS handshake
+   * here, then a REMOTE_FORWARD stream whose header names the requested
+   * target; the client checks its --allow-target, dials, and answers with
+   * a dial reply before any forwarded byte. Only then does the SOCKS
+   * client hear success. With resumption the conn id is reserved for the
+   * header and the conn adopted after the reply, as for -D.
+   */
+  async #onReverseDynamic(forward: number, socket: net.Socket): Promise<void> {
+    socket.on('error', () => {});
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    const local = socket.address() as net.AddressInfo;
+    const fields = { forward: `-R ${local.address}:${local.port} (SOCKS)`, peer, target: '?' };
+    let request: AcceptedSocks;
+    try {
+      request = await acceptSocks(socket, this.#context.limits.headerTimeoutMs);
+    } catch (error) {
+      this.#socksRefused++;
+      this.logger.debug({ ...fields, error: describeError(error), socksRefused: this.#socksRefused }, 'closed a SOCKS connection');
+      return;
+    }
+    fields.target = `${request.host}:${request.port}`;
+    const link = this.#link;
+    if (!link || this.#draining) {
+      request.answer('failed');
+      return;
+    }
+    const table = this.#table;
+    const id = table?.reserveId();
+    const header: RemoteForwardHeader = { forward, peer, host: request.host, port: request.port };
+    let stream: Stream;
+    try {
+      stream = link.session.open({ type: StreamKind.REMOTE_FORWARD });
+    } catch (error) {
+      this.logger.warn({ error: describeError(error) }, 'cannot open a -R stream; refusing a SOCKS connection');
+      request.answer('failed');
+      return;
+    }
+    stream.on('error', () => {});
+    stream.write(encodeStreamHeader(id === undefined ? header : { ...header, conn: id }));
+    const outcome = await awaitDialReply(stream, this.#context.limits.dialTimeoutMs + this.#context.limits.headerTimeoutMs);
+    if (!outcome.ok) {
+      request.answer(outcome.failure);
+      this.logger.info({ ...fields, reason: outcome.failure }, `SOCKS connection refused by the client: ${outcome.message}`);
+      return;
+    }
+    if (socket.destroyed) {
+      stream.reset(ErrorCode.CANCEL);
+      return;
+    }
+    request.answer(null);
+    this.#applyIdleTimeout(socket);
+    const closed = logConnection(this.logger, { ...fields, streamId: stream.id });
+    if (table && id !== undefined && !link.session.isClosed) {
+      const conn = table.adopt(id, socket, { header, onEnd: closed });
+      table.attach(conn, stream, { bytes: 0, fin: false });
+      return;
+    }
+    bridge(socket, stream, closed);
+    socket.resume();
   }
 
   /** A -R connection that came while the link was down: reset if no resume claims it in time. */
@@ -476,6 +546,52 @@ export class ServerSession implements LinkOwner {
       },
       onEnd: (end) => closed?.(end),
       onFailed,
+    });
+  }
+
+  // ---- -D and -W ----
+
+  /**
+   * A DYNAMIC stream (a SOCKS connection or -W on the client): like -L, but
+   * the client waits for the outcome, so the server answers with a dial
+   * reply before any forwarded byte, and only then carries data. With
+   * resumption the conn is adopted after the reply: its byte accounting
+   * starts behind the header and the reply on both sides.
+   */
+  async #serveDynamic(stream: Stream): Promise<void> {
+    stream.on('error', () => {});
+    let header: unknown;
+    try {
+      header = await readStreamHeader(stream, this.#context.limits.headerTimeoutMs);
+    } catch (error) {
+      this.logger.warn({ error: describeError(error) }, 'bad dynamic stream header; resetting the stream');
+      stream.reset(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const table = this.#table;
+    if (!isLocalForwardHeader(header) || (table !== null) !== (header.conn !== undefined) || (table && header.conn !== undefined && !table.sawPeerId(header.conn))) {
+      this.logger.warn({}, 'malformed dynamic stream header; resetting the stream');
+      stream.reset(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const { host, port, conn: id } = header;
+    const target = `${host}:${port}`;
+    const fields = { forward: '-D', peer: this.#link?.remote ?? '?', target, streamId: stream.id };
+    dialAndReply(stream, {
+      host,
+      port,
+      timeoutMs: this.#context.limits.dialTimeoutMs,
+      refusal: checkLocalTarget(this.#context.policy, host, port),
+      refused: (reply) => this.logger.warn({ target, streamId: stream.id, reason: reply.failure }, `refused a dynamic connection: ${reply.message}`),
+      carry: (socket) => {
+        this.#applyIdleTimeout(socket);
+        if (table && id !== undefined) {
+          const conn = table.adopt(id, socket, { header, onEnd: logConnection(this.logger, fields) });
+          table.attach(conn, stream, { bytes: 0, fin: false });
+          return;
+        }
+        bridge(socket, stream, logConnection(this.logger, fields));
+      },
     });
   }
 

@@ -16,6 +16,9 @@ export interface LocalForwardHeader {
 export interface RemoteForwardHeader {
   forward: number;
   peer: string;
+  /** Reverse dynamic -R only: the target the SOCKS client asked for; this side dials it and writes a dial reply first. */
+  host?: string;
+  port?: number;
   /** The conn id, when the session resumes. */
   conn?: number;
 }
@@ -27,7 +30,12 @@ export interface ResumeStreamHeader {
 
 /** Encodes a header: u16 big-endian length, then UTF-8 JSON. Data may follow at once. */
 export function encodeStreamHeader(header: LocalForwardHeader | RemoteForwardHeader | ResumeStreamHeader): Buffer {
-  const body = Buffer.from(JSON.stringify(header), 'utf8');
+  return encodeFramedJson(header);
+}
+
+/** u16 big-endian length, then UTF-8 JSON: stream headers and DYNAMIC dial replies. */
+export function encodeFramedJson(value: object): Buffer {
+  const body = Buffer.from(JSON.stringify(value), 'utf8');
   if (body.length > MAX_STREAM_HEADER) throw new TunnelError(TunnelErrorCode.PROTOCOL, `stream header of ${body.length} bytes exceeds ${MAX_STREAM_HEADER}`);
   const out = Buffer.allocUnsafe(2 + body.length);
   out.writeUInt16BE(body.length, 0);
@@ -89,13 +97,14 @@ export function readStreamHeader(stream: Duplex, timeoutMs: number): Promise<unk
 export function isLocalForwardHeader(value: unknown): value is LocalForwardHeader {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v.host === 'string' && v.host.length > 0 && v.host.length <= 255 && Number.isInteger(v.port) && (v.port as number) >= 1 && (v.port as number) <= 65535 && isOptionalConnId(v.conn);
+  return isHost(v.host) && isPort(v.port) && isOptionalConnId(v.conn);
 }
 
 export function isRemoteForwardHeader(value: unknown): value is RemoteForwardHeader {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return Number.isInteger(v.forward) && (v.forward as number) >= 0 && typeof v.peer === 'string' && v.peer.length <= 300 && isOptionalConnId(v.conn);
+  const target = v.host === undefined && v.port === undefined ? true : isHost(v.host) && isPort(v.port);
+  return Number.isInteger(v.forward) && (v.forward as number) >= 0 && typeof v.peer === 'string' && v.peer.length <= 300 && isOptionalConnId(v.conn) && target;
 }
 
 export function isResumeStreamHeader(value: unknown): value is ResumeStreamHeader {
@@ -104,3 +113,5 @@ export function isResumeStreamHeader(value: unknown): value is ResumeStreamHeade
 
 const isConnId = (value: unknown): value is number => Number.isInteger(value) && (value as number) > 0 && (value as number) <= 0x7fffffff;
 const isOptionalConnId = (value: unknown): boolean => value === undefined || isConnId(value);
+const isHost = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= 255;
+const isPort = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { thrown } from '../support/wait.js';
-import { parseForwardSpec, parsePort, parseServerAddress } from '../../src/cli/forward-spec.js';
+import { parseDynamicSpec, parseForwardSpec, parsePort, parseServerAddress } from '../../src/cli/forward-spec.js';
 
 const USAGE = 'ERR_MUXTUN_USAGE';
 
@@ -51,7 +51,6 @@ describe('parseForwardSpec', () => {
   it.each([
     ['-L', '80', 'got 1 part'],
     ['-L', '', 'got 1 part'],
-    ['-R', '9000:3000', 'got 2 parts'],
     ['-L', 'a:1:b:2:c', 'got 5 parts'],
     // IPv6 without brackets splits into too many parts.
     ['-L', '8080:::1:80', 'got 5 parts'],
@@ -77,6 +76,32 @@ describe('parseForwardSpec', () => {
     ['-R', 'any where:9000:localhost:80', 'bind address: "any where" is not a host name or address'],
   ] as const)('%s %j: %s', (flag, text, why) => {
     expectUsage(() => parseForwardSpec(flag, text), `${flag} ${text}: ${why}`);
+  });
+});
+
+describe('dynamic forwards: -D [bind:]port and -R [bind:]port (reverse dynamic, as OpenSSH 7.6+)', () => {
+  it.each([
+    ['1080', { bindHost: '127.0.0.1', bindPort: 1080 }],
+    ['0.0.0.0:1080', { bindHost: '0.0.0.0', bindPort: 1080 }],
+    ['[::1]:0', { bindHost: '::1', bindPort: 0 }],
+  ] as const)('-D %s', (text, spec) => {
+    expect(parseDynamicSpec(text)).toEqual(spec);
+  });
+
+  it('-D refuses a target and a bad port, naming them', () => {
+    expectUsage(() => parseDynamicSpec('1080:localhost:80'), '-D 1080:localhost:80: expected [bind:]port (for example 1080 or 0.0.0.0:1080)');
+    expectUsage(() => parseDynamicSpec('socks'), '-D socks: listening port: "socks" is not a port number');
+  });
+
+  it.each([
+    ['9000', { bindHost: '0.0.0.0', bindPort: 9000, targetHost: '', targetPort: 0, dynamic: true }],
+    ['127.0.0.1:9000', { bindHost: '127.0.0.1', bindPort: 9000, targetHost: '', targetPort: 0, dynamic: true }],
+  ] as const)('-R %s', (text, spec) => {
+    expect(parseForwardSpec('-R', text)).toEqual(spec);
+  });
+
+  it('-R 9000:3000 is a forgotten target host, not a bind address "9000"', () => {
+    expectUsage(() => parseForwardSpec('-R', '9000:3000'), '-R 9000:3000: expected [bind:]port:host:hostport, or [bind:]port for reverse dynamic (SOCKS); "9000" is not a bind address');
   });
 });
 

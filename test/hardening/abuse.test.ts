@@ -247,3 +247,65 @@ describe('a server that breaks the protocol', () => {
     }
   });
 });
+
+describe('DYNAMIC streams (-D, -W) from a hand-driven client', () => {
+  /** The first framed JSON the server writes on a stream (its dial result), and what follows it. */
+  async function dialResult(stream: Stream): Promise<{ result: unknown; rest: Promise<Buffer> }> {
+    let buffered = Buffer.alloc(0);
+    const chunks: Buffer[] = [];
+    let resolveRest: (b: Buffer) => void = () => {};
+    const rest = new Promise<Buffer>((resolve) => (resolveRest = resolve));
+    const result = await within(
+      new Promise<unknown>((resolve) => {
+        let parsed = false;
+        stream.on('data', (chunk: Buffer) => {
+          if (parsed) return void chunks.push(chunk);
+          buffered = Buffer.concat([buffered, chunk]);
+          if (buffered.length < 2 || buffered.length < 2 + buffered.readUInt16BE(0)) return;
+          parsed = true;
+          const length = buffered.readUInt16BE(0);
+          chunks.push(buffered.subarray(2 + length));
+          resolve(JSON.parse(buffered.subarray(2, 2 + length).toString()));
+        });
+        stream.on('end', () => resolveRest(Buffer.concat(chunks)));
+        stream.on('error', () => resolveRest(Buffer.concat(chunks)));
+      }),
+      10_000,
+      'a dial result',
+    );
+    return { result, rest };
+  }
+  const frame = (value: object): Buffer => {
+    const body = Buffer.from(JSON.stringify(value));
+    return Buffer.concat([Buffer.from([body.length >> 8, body.length & 0xff]), body]);
+  };
+
+  it('answers with the dial result before any byte: ok then the target\'s bytes; refused then FIN; bad headers are reset', async () => {
+    const echo = await echoServer();
+    const serve = await startServe();
+    const { session } = await authenticatedSession(serve);
+
+    const ok = session.open({ type: 5 });
+    ok.end(Buffer.concat([frame({ host: '127.0.0.1', port: echo.port }), Buffer.from('ping')]));
+    const good = await dialResult(ok);
+    expect(good.result).toEqual({ ok: true });
+    expect((await within(good.rest, 5_000, 'the echo')).toString()).toBe('ping');
+
+    const closed = session.open({ type: 5 });
+    closed.write(frame({ host: '127.0.0.1', port: await freePort() }));
+    const refused = await dialResult(closed);
+    expect(refused.result).toMatchObject({ error: 'refused', message: expect.stringMatching(/ECONNREFUSED/) });
+    closed.end();
+    expect((await within(refused.rest, 5_000, 'FIN after the refusal')).length).toBe(0);
+
+    for (const bad of [Buffer.from([0, 13, ...Buffer.from('{"host":true}')]), frame({ host: 'h', port: 80, conn: 1 })]) {
+      const stream = session.open({ type: 5 });
+      stream.write(bad);
+      expect(await streamEnd(stream)).toEqual({ reset: ErrorCode.PROTOCOL_ERROR });
+    }
+    // The session is fine afterwards.
+    const again = session.open({ type: 5 });
+    again.end(Buffer.concat([frame({ host: 'localhost', port: echo.port }), Buffer.from('again')]));
+    expect((await within((await dialResult(again)).rest, 5_000, 'the second echo')).toString()).toBe('again');
+  });
+});

@@ -28,6 +28,8 @@ export interface MuxtunOptions {
   cwd?: string;
   /** Killed when this scope closes; default the current test's. */
   scope?: Scope;
+  /** 'pipe' to write to its stdin (`connect -W`); default 'ignore'. */
+  stdin?: 'ignore' | 'pipe';
 }
 
 /** Starts `muxtun ...args` (see {@link MuxtunOptions}). */
@@ -40,6 +42,7 @@ export function spawnMuxtun(args: string[], options: MuxtunOptions = {}): TestPr
     name: options.name ?? `muxtun ${args[0] ?? ''}`.trim(),
     ...(options.cwd ? { cwd: options.cwd } : {}),
     ...(options.scope ? { scope: options.scope } : {}),
+    ...(options.stdin ? { stdin: options.stdin } : {}),
   });
 }
 
@@ -121,6 +124,8 @@ export interface ConnectOptions extends MuxtunOptions {
   local?: string[];
   /** -R specs. */
   remote?: string[];
+  /** -D specs ([bind:]port). */
+  dynamic?: string[];
   /** Default: --fingerprint of the server. */
   trust?: Trust;
   /** The server's port, when it is not the one of the server given (a relay in between). */
@@ -145,6 +150,7 @@ export function connectArgs(server: { port: number; fingerprint: string }, optio
     `127.0.0.1:${options.port ?? server.port}`,
     ...(options.local ?? []).flatMap((spec) => ['-L', spec]),
     ...(options.remote ?? []).flatMap((spec) => ['-R', spec]),
+    ...(options.dynamic ?? []).flatMap((spec) => ['-D', spec]),
     ...trustArgs(trust),
     '--log-format', 'json',
     ...(options.logLevel ? ['--log-level', options.logLevel] : []),

@@ -76,10 +76,20 @@ export class ConnTable<Header> {
     return this.#conns.get(id)?.origin;
   }
 
-  /** A conn this side opens: a new id of its parity. It starts detached, reading its socket into the replay buffer. */
-  open(socket: Socket, origin: ConnOrigin<Header>): ResumableConn {
+  /**
+   * A new id of this side's parity, for a conn that exists only once the
+   * peer's dial succeeded (DYNAMIC streams): the header carries it, and
+   * `adopt()` registers the conn after the dial reply.
+   */
+  reserveId(): number {
     const id = this.#nextId;
     this.#nextId += 2;
+    return id;
+  }
+
+  /** A conn this side opens: a new id of its parity. It starts detached, reading its socket into the replay buffer. */
+  open(socket: Socket, origin: ConnOrigin<Header>): ResumableConn {
+    const id = this.reserveId();
     const conn = new ResumableConn(id, socket, this.context);
     this.#conns.set(id, { conn, origin });
     return conn;
