@@ -1,5 +1,6 @@
 import { client as muxadoClient, type Session } from '../muxado/index.js';
 import { connectTls } from '../tls/index.js';
+import { dialTransport } from '../transport/index.js';
 import type { ResolvedClientOptions } from './client-options.js';
 import { ControlChannel } from './control-channel.js';
 import { PROTOCOL_VERSION, StreamKind, validateServerMessage, type ClientMessage, type ServerMessage } from './control-messages.js';
@@ -38,9 +39,12 @@ export interface HelloResume {
 
 export async function clientHandshake(options: ResolvedClientOptions, clientId: string, resume?: HelloResume): Promise<ClientSession> {
   const { host, port, timings } = options;
+  // A proxy or a WebSocket first, when there is one; the TLS inside it is the same.
+  const via = await dialTransport(options.transport, timings.connectTimeoutMs);
   const connection = await connectTls({
     host,
     port,
+    ...(via ? { socket: via } : {}),
     trust: options.trust,
     ...(options.servername ? { servername: options.servername } : {}),
     timeoutMs: timings.connectTimeoutMs,

@@ -37,6 +37,8 @@ const FATAL_CODES = new Set<string>([
   'ERR_MUXTUN_KNOWN_HOSTS_READ',
   'ERR_MUXTUN_KNOWN_HOSTS_INVALID',
   'ERR_MUXTUN_KNOWN_HOSTS_WRITE',
+  // The proxy wants other credentials: retrying with the same ones cannot help.
+  'ERR_MUXTUN_PROXY_AUTH',
 ]);
 
 // Before the first session: a server that is not a muxtun server (or not
