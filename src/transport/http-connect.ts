@@ -55,9 +55,10 @@ export function httpConnect(proxy: ProxyConfig, host: string, port: number, sign
       const status = /^HTTP\/1\.[01] (\d{3})\b/.exec(statusLine)?.[1];
       if (status === undefined) {
         finish(new TransportError(TransportErrorCode.PROXY_REFUSED, `The proxy ${proxyName} answered CONNECT with something that is not HTTP ("${statusLine}"): is it an HTTP proxy?`));
-      } else if (status === '407') {
+      } else if (status === '407' || status === '401') {
+        // 407 is the standard answer; some proxies (tinyproxy 1.11) say 401.
         const why = proxy.username === undefined ? 'it wants credentials: give them in the proxy URL (http://user:pass@host:port)' : 'it refused the user name and password given';
-        finish(new TransportError(TransportErrorCode.PROXY_AUTH, `The proxy ${proxyName} requires authentication (407): ${why}`));
+        finish(new TransportError(TransportErrorCode.PROXY_AUTH, `The proxy ${proxyName} requires authentication ("${statusLine}"): ${why}`));
       } else if (!status.startsWith('2')) {
         finish(new TransportError(TransportErrorCode.PROXY_REFUSED, `The proxy ${proxyName} refused CONNECT ${target}: "${statusLine}"`));
       } else {

@@ -1,7 +1,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import WebSocket, { createWebSocketStream, type ClientOptions } from 'ws';
+import WebSocket, { type ClientOptions } from 'ws';
+import { webSocketByteStream } from './websocket-stream.js';
 import { MuxtunTlsError, TlsErrorCode } from '../tls/index.js';
 import { errnoCode, errorMessage } from '../util/errors.js';
 import { TransportError, TransportErrorCode } from './errors.js';
@@ -60,7 +61,7 @@ export function dialWebSocket(url: URL, proxy: ProxyConfig | undefined, signal: 
       settled = true;
       signal.removeEventListener('abort', onAbort);
       ws.removeAllListeners();
-      resolve(createWebSocketStream(ws));
+      resolve(webSocketByteStream(ws));
     });
   });
 }

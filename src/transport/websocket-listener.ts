@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, createWebSocketStream } from 'ws';
+import { WebSocketServer } from 'ws';
+import { webSocketByteStream } from './websocket-stream.js';
 import { WS_MAX_PAYLOAD_BYTES } from './websocket-limits.js';
 
 /** Default of {@link WebSocketListenerOptions.path}. */
@@ -87,7 +88,7 @@ export class WebSocketListener {
     const remoteAddress = socket.remoteAddress ?? '?';
     const remotePort = socket.remotePort ?? 0;
     this.#ws.handleUpgrade(request, socket, head, (ws) => {
-      this.#options.onConnection({ stream: createWebSocketStream(ws), remoteAddress, remotePort });
+      this.#options.onConnection({ stream: webSocketByteStream(ws), remoteAddress, remotePort });
     });
   }
 

@@ -8,7 +8,7 @@ import { TunnelError, TunnelErrorCode } from './errors.js';
 
 export type ClientControl = ControlChannel<ServerMessage, ClientMessage>;
 
-/** A session that passed the handshake: authenticated and welcomed (or resumed). */
+/** A session that passed the handshake: authenticated and welcomed (or resumed). Its control channel is held: release it once listening. */
 export interface ClientSession {
   session: Session;
   control: ClientControl;
@@ -96,6 +96,8 @@ function awaitWelcome(session: Session, control: ClientControl, server: string, 
         case 'welcome':
         case 'resumed':
           done();
+          // Whatever follows (a resume's state) waits for the caller's listeners: it releases.
+          control.hold();
           resolve(message);
           return;
         case 'error': {

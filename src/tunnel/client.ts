@@ -260,6 +260,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       this.#logger.error({ error: error.message }, 'the server sent a bad control message; reconnecting');
       session.close();
     });
+    control.release();
 
     const forwards = this.#options.remote.map((spec, id) => ({ id, spec }));
     const results = await requestRemoteForwards(session, control, forwards, this.#grantedPorts, (spec, lost) =>
@@ -315,7 +316,9 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     resumption.attach(session, control);
     let kept: number;
     try {
-      kept = await resumption.exchange(session, control, this.#options.timings.handshakeTimeoutMs);
+      const exchanging = resumption.exchange(session, control, this.#options.timings.handshakeTimeoutMs);
+      control.release();
+      kept = await exchanging;
     } catch (error) {
       session.close();
       throw error;
