@@ -63,8 +63,13 @@ export function httpConnect(proxy: ProxyConfig, host: string, port: number, sign
         finish(new TransportError(TransportErrorCode.PROXY_REFUSED, `The proxy ${proxyName} refused CONNECT ${target}: "${statusLine}"`));
       } else {
         const rest = head.subarray(end + 4);
+        // Anything that came after the answer goes back for the next reader
+        // (paused, so it is not emitted to no one before that reader listens).
+        if (rest.length > 0) {
+          socket.pause();
+          socket.unshift(rest);
+        }
         finish(undefined);
-        if (rest.length > 0) socket.unshift(rest);
       }
     };
     if (signal.aborted) return onAbort();
