@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { defaultKnownHostsFile, knownHostsFile } from '../state/index.js';
 import { parseFingerprint, type ClientTrust } from '../tls/index.js';
 import { defaultClientTimings, TunnelClient, type ForwardSpec } from '../tunnel/index.js';
-import { parseProxyUrl, redactUrl, type ProxyConfig } from '../transport/index.js';
+import { parseProxyUrl, parseWebSocketUrl, redactUrl, type ProxyConfig } from '../transport/index.js';
 import { addCommonOptions, collect, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags } from './common-options.js';
 import { parseForwardSpec, parseServerAddress } from './forward-spec.js';
 import { createLogger } from './logger.js';
@@ -82,9 +82,7 @@ Environment:
       if (serverText === undefined || serverText === '') {
         throw new UsageError('connect: give the server as HOST:PORT or set MUXTUN_SERVER');
       }
-      const server = /^wss?:\/\//i.test(serverText)
-        ? { url: serverText }
-        : parseServerAddress(serverText, target === undefined ? 'MUXTUN_SERVER' : 'server address');
+      const server = serverFrom(serverText, target === undefined ? 'MUXTUN_SERVER' : 'server address');
       const proxy = proxyFrom(flags.proxy, context.env);
       const local: ForwardSpec[] = (flags.local ?? []).map((text) => parseForwardSpec('-L', text));
       const remote: ForwardSpec[] = (flags.remote ?? []).map((text) => parseForwardSpec('-R', text));
@@ -132,6 +130,20 @@ Environment:
       }
       logger.info({}, 'stopped');
     });
+}
+
+/** HOST:PORT for the TLS port, or a ws:// / wss:// URL for a server behind a reverse proxy. */
+function serverFrom(text: string, context: string): { host: string; port: number } | { url: URL } {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)?.[1]?.toLowerCase();
+  if (scheme === undefined) return parseServerAddress(text, context);
+  if (scheme !== 'ws' && scheme !== 'wss') {
+    throw new UsageError(`${context}: ${scheme}:// is not a muxtun server address; give HOST:PORT (its TLS port) or a wss:// (or ws://) URL behind a reverse proxy`);
+  }
+  try {
+    return { url: parseWebSocketUrl(text) };
+  } catch (error) {
+    throw new UsageError(`${context}: ${(error as Error).message}`);
+  }
 }
 
 /** --proxy, else MUXTUN_PROXY, as a value; `direct` (or `none`) turns every proxy off, the environment's too. */
