@@ -34,7 +34,7 @@ export function dialWebSocket(url: URL, proxy: ProxyConfig | undefined, signal: 
       maxPayload: WS_MAX_PAYLOAD_BYTES,
       followRedirects: false,
       // An all-zero mask: ws then skips masking here and unmasking at the
-      // server (a third of the transport's CPU in the bench). Masking keeps a
+      // server (a pass over every byte each side). Masking keeps a
       // browser script from choosing the bytes a proxy sees (RFC 6455 10.3);
       // ours are TLS records, which no one outside the two ends chooses.
       generateMask: zeroMask,
