@@ -280,3 +280,29 @@ describe.skipIf(skipWithout('Dante as a SOCKS5 proxy', dantedProgram))('through 
     expect(stderr).toContain('connection refused by the target');
   });
 });
+
+describe.skipIf(skipWithout('wss:// through an HTTP proxy', nginxProgram, tinyproxyProgram))('wss:// through HTTPS_PROXY (tinyproxy, then nginx)', () => {
+  it('tunnels the outer TLS through CONNECT and checks it end to end; --proxy direct ignores the variable', async () => {
+    const ca = await caPem('muxtun proxy test CA');
+    const leaf = await writePem(await makeLeaf({ names: ['localhost', '127.0.0.1'], ca }), ca);
+    const serve = await serveWs();
+    const nginx = await startNginx({ wsPort: serve.wsPort, cert: leaf.cert, key: leaf.key });
+    const proxy = await startTinyproxy({ connectPort: nginx.port });
+    const echo = await echoServer();
+    const local = await freePort();
+    const url = `wss://localhost:${nginx.port}/muxtun`;
+    await startConnect(serve, { server: url, env: { NODE_EXTRA_CA_CERTS: leaf.ca!, HTTPS_PROXY: `http://127.0.0.1:${proxy.port}` }, local: [`${local}:127.0.0.1:${echo.port}`] });
+    await expectEcho(local, 256 * 1024);
+    expect(proxy.process.stdout.concat(proxy.process.stderr).join('\n')).toContain(`localhost:${nginx.port}`);
+
+    // --proxy direct: the variable (naming a dead proxy) is ignored.
+    const local2 = await freePort();
+    await startConnect(serve, {
+      server: url,
+      env: { NODE_EXTRA_CA_CERTS: leaf.ca!, HTTPS_PROXY: `http://127.0.0.1:${await closedPort()}` },
+      local: [`${local2}:127.0.0.1:${echo.port}`],
+      args: ['--proxy', 'direct'],
+    });
+    await expectEcho(local2, 4096);
+  }, 60_000);
+});
