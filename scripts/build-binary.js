@@ -58,6 +58,25 @@ if (process.argv.includes('--if-stale') && !isStale()) {
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
+/**
+ * ws tries these native add-ons in a try/catch and falls back to JavaScript
+ * without them; they are not installed, and a binary could not load them
+ * anyway. Resolve each to a module that throws, so the fallback is taken.
+ */
+function optionalNativeAddons(names) {
+  const filter = new RegExp(`^(${names.map((name) => name.replace(/[-/]/g, '\\$&')).join('|')})$`);
+  return {
+    name: 'optional-native-addons',
+    setup(builder) {
+      builder.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'optional-native-addon' }));
+      builder.onLoad({ filter: /.*/, namespace: 'optional-native-addon' }, (args) => ({
+        contents: `throw new Error(${JSON.stringify(`${args.path} is not bundled in the single binary`)});`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
 // 1. One CommonJS file. The entry mirrors bin/muxtun.js without its top-level
 // await, which CommonJS cannot have.
 const bundle = join(work, 'muxtun.cjs');
@@ -89,6 +108,7 @@ const result = await build({
   legalComments: 'none',
   logLevel: 'warning',
   metafile: true,
+  plugins: [optionalNativeAddons(['bufferutil', 'utf-8-validate'])],
 });
 if (result.warnings.length > 0) fail(`esbuild warned ${result.warnings.length} time(s); a warning here usually means a require the binary cannot satisfy`);
 assertOnlyBuiltins(result.metafile);

@@ -12,7 +12,7 @@
 // Sizes (env): BENCH_BULK_BYTES (1 GiB), BENCH_PARALLEL_BYTES (per connection,
 // BENCH_BULK_BYTES / 8), BENCH_RATE_SECONDS (5), BENCH_LATENCY_SECONDS (3),
 // BENCH_IDLE_CONNECTIONS (5000), BENCH_ROUNDS (3). Selection:
-// BENCH_KINDS=direct,muxtun,ssh (also muxtun-noresume: connect --no-resume) and BENCH_WORKLOADS=memory,bulk,parallel,rate,latency;
+// BENCH_KINDS=direct,muxtun,muxtun-ws,ssh (muxtun-ws: the TLS inside a WebSocket to serve --ws-listen; also muxtun-noresume: connect --no-resume) and BENCH_WORKLOADS=memory,bulk,parallel,rate,latency;
 // BENCH_COMPARE=../other-checkout[,...] adds other built copies of muxtun as
 // kinds of their own, so a change is measured against HEAD in the same rounds.
 import { spawnSync } from 'node:child_process';
@@ -66,7 +66,7 @@ const config = {
   idleConnections: envNumber('BENCH_IDLE_CONNECTIONS', smoke ? 100 : 5000),
   rounds: envNumber('BENCH_ROUNDS', smoke ? 1 : 3),
 };
-const selectedKinds = envList('BENCH_KINDS', ['direct', 'muxtun', 'muxtun-noresume', 'ssh'], ['direct', 'muxtun', 'ssh']);
+const selectedKinds = envList('BENCH_KINDS', ['direct', 'muxtun', 'muxtun-ws', 'muxtun-noresume', 'ssh'], ['direct', 'muxtun', 'muxtun-ws', 'ssh']);
 const selectedWorkloads = envList('BENCH_WORKLOADS', ['memory', 'bulk', 'parallel', 'rate', 'latency'], ['memory', 'bulk', 'parallel', 'rate', 'latency']);
 
 const profileDir = profiling ? path.join(root, '.tmp/bench-profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined;
@@ -107,6 +107,8 @@ const kinds = [
   selectedKinds.includes('muxtun') && muxtun({ profileDir }),
   // What session resumption costs: the same muxtun with connect --no-resume.
   selectedKinds.includes('muxtun-noresume') && muxtun({ profileDir, name: 'muxtun --no-resume', connectFlags: ['--no-resume'] }),
+  // The same TLS inside a WebSocket, straight to serve --ws-listen (no reverse proxy): what the transport costs.
+  selectedKinds.includes('muxtun-ws') && muxtun({ profileDir, name: 'muxtun-ws', webSocket: true }),
   ...compared.map((checkout) => muxtun({ profileDir, checkout, name: `muxtun@${path.basename(checkout)}` })),
   selectedKinds.includes('ssh') && ssh(),
 ].filter(Boolean);

@@ -31,7 +31,7 @@ export const direct = {
  * as kind `name`: a change measured side by side with what it changes.
  * `connectFlags` are added to connect (e.g. --no-resume, kind muxtun-noresume).
  */
-export function muxtun({ profileDir, checkout = root, name = 'muxtun', connectFlags = [] } = {}) {
+export function muxtun({ profileDir, checkout = root, name = 'muxtun', connectFlags = [], webSocket = false } = {}) {
   const cli = path.join(checkout, 'bin/muxtun.js');
   return {
     name,
@@ -48,12 +48,15 @@ export function muxtun({ profileDir, checkout = root, name = 'muxtun', connectFl
         rmSync(dir, { recursive: true, force: true });
       };
       try {
-        const serve = spawnChild(process.execPath, [...nodeArgs('serve'), cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--state-dir', path.join(dir, 'state'), '--log-level', 'warn', '--drain-timeout', '1'], { env });
+        const wsArgs = webSocket ? ['--ws-listen', '127.0.0.1:0', '--no-tls-listen'] : [];
+        const serve = spawnChild(process.execPath, [...nodeArgs('serve'), cli, 'serve', '--host', '127.0.0.1', '--port', '0', ...wsArgs, '--state-dir', path.join(dir, 'state'), '--log-level', 'warn', '--drain-timeout', '1'], { env });
         children.push(serve);
         const [, servePort, fingerprint] = await waitForOutput(serve, /listening on 127\.0\.0\.1:(\d+)\nfingerprint: (sha256:[0-9a-fA-F:]+)/, 'muxtun serve');
+        // With --no-tls-listen the one port serve prints is the WebSocket listener's.
+        const server = webSocket ? `ws://127.0.0.1:${servePort}/muxtun` : `127.0.0.1:${servePort}`;
         const [port, interactivePort] = [await freePort(), await freePort()];
         const forwards = ['-L', `${port}:127.0.0.1:${targets.bulk}`, '-L', `${interactivePort}:127.0.0.1:${targets.interactive}`];
-        const connect = spawnChild(process.execPath, [...nodeArgs('connect'), cli, 'connect', `127.0.0.1:${servePort}`, '--fingerprint', fingerprint, ...forwards, ...connectFlags, '--log-level', 'warn', '--drain-timeout', '1'], { env });
+        const connect = spawnChild(process.execPath, [...nodeArgs('connect'), cli, 'connect', server, '--fingerprint', fingerprint, ...forwards, ...connectFlags, '--log-level', 'warn', '--drain-timeout', '1'], { env });
         children.push(connect);
         await waitForEcho(port, 'muxtun connect');
         await waitForEcho(interactivePort, 'muxtun connect');

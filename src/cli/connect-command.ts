@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { defaultKnownHostsFile, knownHostsFile } from '../state/index.js';
 import { parseFingerprint, type ClientTrust } from '../tls/index.js';
 import { defaultClientTimings, parseTargetPatternOf, TunnelClient, type ForwardSpec } from '../tunnel/index.js';
+import { parseProxyUrl, parseWebSocketUrl, redactUrl, type ProxyConfig } from '../transport/index.js';
 import { addCommonOptions, collect, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags } from './common-options.js';
 import { parseDynamicSpec, parseForwardSpec, parseServerAddress } from './forward-spec.js';
 import { forwardStdio } from './stdio-forward.js';
@@ -28,6 +29,7 @@ interface ConnectFlags extends CommonFlags {
   reconnectMax?: string;
   keepGoing?: boolean;
   resume: boolean;
+  proxy?: string;
 }
 
 const FLAG_NAMES: Readonly<Record<string, FlagName>> = {
@@ -38,7 +40,8 @@ const FLAG_NAMES: Readonly<Record<string, FlagName>> = {
 export function connectCommand(context: CommandContext): Command {
   const command = new Command('connect')
     .description('connect to a muxtun server and forward ports through it (-L: here to there, -R: there to here, -D: SOCKS, -W: stdio)')
-    .argument('[host:port]', 'the server (default: $MUXTUN_SERVER)')
+    .argument('[host:port | wss://host/path]', 'the server: host:port for its TLS port, or a wss:// / ws:// URL behind a reverse proxy (default: $MUXTUN_SERVER)')
+    .option('--proxy <url>', 'reach the server through this proxy: http://[user:pass@]host:port (CONNECT), socks5:// or socks5h:// (default: $MUXTUN_PROXY; for wss:// servers also HTTPS_PROXY/NO_PROXY; "direct": none)')
     .option('-L, --local <[bind:]port:host:hostport>', 'listen here on port (bind default 127.0.0.1); the server dials host:hostport (repeatable)', collect)
     .option('-R, --remote <[bind:]port[:host:hostport]>', 'the server listens on port (bind default 0.0.0.0); this side dials host:hostport, or with no target what each SOCKS client asks for (repeatable)', collect)
     .option('-D, --dynamic <[bind:]port>', 'a SOCKS4/4a/5 server here (bind default 127.0.0.1); the server resolves and dials what each client asks for (repeatable)', collect)
@@ -78,7 +81,9 @@ known_hosts and later ones insist on it; --fingerprint pins it up front;
 --ca checks a CA-signed certificate; --insecure checks nothing.
 
 Environment:
-  MUXTUN_SERVER   host:port of the server, if not given as an argument
+  MUXTUN_SERVER   host:port (or wss:// URL) of the server, if not given as an argument
+  MUXTUN_PROXY    the proxy, if --proxy is not given
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY   honoured for wss:// and ws:// servers only, as other HTTP clients do
   MUXTUN_TOKEN    the token, if --token and --token-file are not given`,
     )
     .action(async (target: string | undefined, flags: ConnectFlags) => {
@@ -88,7 +93,8 @@ Environment:
       if (serverText === undefined || serverText === '') {
         throw new UsageError('connect: give the server as HOST:PORT or set MUXTUN_SERVER');
       }
-      const { host, port } = parseServerAddress(serverText, target === undefined ? 'MUXTUN_SERVER' : 'server address');
+      const server = serverFrom(serverText, target === undefined ? 'MUXTUN_SERVER' : 'server address');
+      const proxy = proxyFrom(flags.proxy, context.env);
       const local: ForwardSpec[] = (flags.local ?? []).map((text) => parseForwardSpec('-L', text));
       const remote: ForwardSpec[] = (flags.remote ?? []).map((text) => parseForwardSpec('-R', text));
       const dynamic = (flags.dynamic ?? []).map((text) => parseDynamicSpec(text));
@@ -109,8 +115,9 @@ Environment:
         FLAG_NAMES,
         () =>
           new TunnelClient({
-            host,
-            port,
+            ...server,
+            ...(proxy !== undefined ? { proxy } : {}),
+            env: context.env,
             ...(flags.servername ? { servername: flags.servername } : {}),
             token,
             trust,
@@ -154,6 +161,32 @@ Environment:
       }
       logger.info({}, 'stopped');
     });
+}
+
+/** HOST:PORT for the TLS port, or a ws:// / wss:// URL for a server behind a reverse proxy. */
+function serverFrom(text: string, context: string): { host: string; port: number } | { url: URL } {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)?.[1]?.toLowerCase();
+  if (scheme === undefined) return parseServerAddress(text, context);
+  if (scheme !== 'ws' && scheme !== 'wss') {
+    throw new UsageError(`${context}: ${scheme}:// is not a muxtun server address; give HOST:PORT (its TLS port) or a wss:// (or ws://) URL behind a reverse proxy`);
+  }
+  try {
+    return { url: parseWebSocketUrl(text) };
+  } catch (error) {
+    throw new UsageError(`${context}: ${(error as Error).message}`);
+  }
+}
+
+/** --proxy, else MUXTUN_PROXY, as a value; `direct` (or `none`) turns every proxy off, the environment's too. */
+function proxyFrom(flag: string | undefined, env: NodeJS.ProcessEnv): ProxyConfig | 'direct' | undefined {
+  const [text, source] = flag !== undefined ? [flag, '--proxy'] : [env.MUXTUN_PROXY, 'MUXTUN_PROXY'];
+  if (text === undefined || text === '') return undefined;
+  if (text === 'direct' || text === 'none') return 'direct';
+  try {
+    return parseProxyUrl(text, source);
+  } catch (error) {
+    throw new UsageError(`${source} ${redactUrl(text)}: ${(error as Error).message}`);
+  }
 }
 
 /** Two forwards on one local (or one server) port is a typo, not a runtime EADDRINUSE. */

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { Command } from 'commander';
 import { defaultStateDir, loadCertificateFiles, loadOrCreateServerCertificate, loadOrCreateToken } from '../state/index.js';
+import { DEFAULT_WS_PATH } from '../transport/index.js';
 import { DEFAULT_RESUME_GRACE_MS, defaultServerLimits, MIN_TOKEN_LENGTH, parsePortRange, parseTargetPattern, TunnelServer, type ServerLimits, type ServerPolicy } from '../tunnel/index.js';
 import { addCommonOptions, collect, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags } from './common-options.js';
 import { createLogger } from './logger.js';
@@ -26,6 +27,9 @@ interface ServeFlags extends CommonFlags {
   handshakeTimeout?: string;
   idleTimeout?: string;
   resumeGrace?: string;
+  wsListen?: string;
+  wsPath?: string;
+  tlsListen: boolean;
 }
 
 /** The limit flags: each names one field of ServerLimits, counted or in seconds. */
@@ -43,6 +47,9 @@ const FLAG_NAMES: Readonly<Record<string, FlagName>> = {
   port: { flag: '--port' },
   token: { flag: '--token' },
   resumeGraceMs: { flag: '--resume-grace', seconds: true },
+  'webSocket.path': { flag: '--ws-path' },
+  'webSocket.port': { flag: '--ws-listen' },
+  'webSocket.host': { flag: '--ws-listen' },
   ...Object.fromEntries(LIMIT_FLAGS.map(({ flag, field, seconds }) => [`limits.${field}`, { flag, seconds }])),
 };
 
@@ -56,6 +63,9 @@ export function serveCommand(context: CommandContext): Command {
     .option('--state-dir <dir>', 'where the generated certificate, key and token live (default: $XDG_STATE_HOME/muxtun or ~/.local/state/muxtun)')
     .option('--allow-local <pattern>', 'let -L reach only HOST:PORT targets matching this (repeatable; * and *.domain and port ranges work; default: anything)', collect)
     .option('--allow-remote <ports>', 'let -R bind only these ports or ranges (repeatable, e.g. 9000-9100; default: 1024-65535)', collect)
+    .option('--ws-listen <[host:]port>', 'also accept clients over WebSocket (plain HTTP, for a reverse proxy that terminates TLS in front; host default 127.0.0.1)')
+    .option('--ws-path <path>', `the path WebSocket upgrades are accepted at (default ${DEFAULT_WS_PATH}); others get a 404`)
+    .option('--no-tls-listen', 'with --ws-listen: do not open the TLS port (--port) at all')
     .option('--resume-grace <seconds>', `keep a client's session this long after its link dropped, so its connections survive a reconnect (default ${DEFAULT_RESUME_GRACE_MS / 1000}; 0: off)`);
   for (const { flag, field, seconds, help } of LIMIT_FLAGS) {
     const fallback = defaultServerLimits[field];
@@ -113,10 +123,13 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
           ? { ...(await loadCertificateFiles(flags.cert, flags.key)), created: false }
           : await loadOrCreateServerCertificate(stateDir);
 
+      const webSocket = flags.wsListen === undefined ? undefined : { ...parseListenAddress(flags.wsListen), ...(flags.wsPath !== undefined ? { path: flags.wsPath } : {}) };
+      if (webSocket === undefined && flags.wsPath !== undefined) throw new UsageError('--ws-path goes with --ws-listen');
+      if (webSocket === undefined && !flags.tlsListen) throw new UsageError('--no-tls-listen needs --ws-listen: the server must listen somewhere');
       const resumeGraceMs = flags.resumeGrace === undefined ? undefined : parseSeconds(flags.resumeGrace, '--resume-grace');
       const server = asUsage(
         FLAG_NAMES,
-        () => new TunnelServer({ host: flags.host, port, tls: material, token, policy, limits, session, logger, ...(resumeGraceMs !== undefined ? { resumeGraceMs } : {}) }),
+        () => new TunnelServer({ host: flags.host, port, tlsListen: flags.tlsListen, ...(webSocket ? { webSocket } : {}), tls: material, token, policy, limits, session, logger, ...(resumeGraceMs !== undefined ? { resumeGraceMs } : {}) }),
       );
       // Listen for signals before anything is printed: whoever reads our
       // output may stop us at once, and must get a clean stop.
@@ -133,6 +146,11 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
       const onTerminal = (context.stdout as { isTTY?: boolean }).isTTY === true;
       logger.info({ address: `${address.address}:${address.port}`, ...(onTerminal ? {} : { fingerprint: material.fingerprint }) }, 'listening');
       if (tokenNote) logger.info({}, tokenNote);
+      const wsAddress = server.webSocketAddress;
+      if (wsAddress) {
+        logger.info({ address: `${wsAddress.address}:${wsAddress.port}`, path: webSocket?.path ?? DEFAULT_WS_PATH }, 'listening for WebSockets (plain HTTP: put a TLS reverse proxy in front)');
+        context.stdout.write(`muxtun WebSocket listener on ${wsAddress.address}:${wsAddress.port}${webSocket?.path ?? DEFAULT_WS_PATH}\n`);
+      }
 
       const specific = flags.host !== '0.0.0.0' && flags.host !== '::';
       const shownHost = specific ? (flags.host.includes(':') ? `[${flags.host}]` : flags.host) : hostname();
@@ -149,6 +167,15 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
       const { drained } = await server.stop(drainMs);
       logger.info({ drained }, 'stopped');
     });
+}
+
+/** `[host:]port` of --ws-listen; the host defaults to 127.0.0.1 (it sits behind a reverse proxy on the same machine). */
+function parseListenAddress(text: string): { host: string; port: number } {
+  const colon = text.lastIndexOf(':');
+  if (colon < 0) return { host: '127.0.0.1', port: parsePort(text, '--ws-listen', true) };
+  const host = text.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  if (host === '') throw new UsageError(`--ws-listen ${text}: the host is empty`);
+  return { host, port: parsePort(text.slice(colon + 1), '--ws-listen', true) };
 }
 
 /** Turns a policy parse error into a usage error (exit 2). */

@@ -1,4 +1,5 @@
 import { connect, type TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
 import { clientTlsOptions, verifyServer, type ClientTrust } from './client-trust.js';
 import { NOT_MUXTUN_HINT, classifyError, timeoutError, type Phase } from './connect-errors.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -27,6 +28,13 @@ export interface ConnectTlsOptions {
    * TLS handshake and the trust check. Default {@link DEFAULT_CONNECT_TIMEOUT_MS}.
    */
   timeoutMs?: number;
+  /**
+   * A byte stream already open to the server (through a proxy, or a
+   * WebSocket) to run TLS over instead of a new TCP connection to
+   * `host:port`, which then only name the server (SNI, host check,
+   * known_hosts). On failure it is destroyed with the TLS socket.
+   */
+  socket?: Duplex;
 }
 
 /** A TLS connection whose server passed the trust check. */
@@ -70,16 +78,18 @@ export async function connectTls(options: ConnectTlsOptions): Promise<TlsConnect
     port,
     ...(options.servername === undefined ? {} : { servername: options.servername }),
   });
+  const preconnected = options.socket;
 
   return new Promise<TlsConnection>((resolve, reject) => {
     // Which step failed decides the error code: before 'connect' it is the
     // TCP connection, before 'secureConnect' the handshake, then the check.
-    let phase: Phase = 'tcp';
+    let phase: Phase = preconnected ? 'tls' : 'tcp';
     let settled = false;
     let socket: TLSSocket;
     try {
-      socket = connect(tlsOptions);
+      socket = connect(preconnected ? { ...tlsOptions, socket: preconnected } : tlsOptions);
     } catch (error) {
+      preconnected?.destroy();
       reject(
         new MuxtunTlsError(TlsErrorCode.TLS_CONFIG, `Cannot set up TLS to ${hostPort}: ${errorMessage(error)}`, {
           cause: error,
@@ -126,6 +136,7 @@ export async function connectTls(options: ConnectTlsOptions): Promise<TlsConnect
       // but an 'error' without a listener would crash the process.
       socket.on('error', () => undefined);
       socket.destroy();
+      preconnected?.destroy();
       reject(error);
     }
 

@@ -1,5 +1,6 @@
 import { client as muxadoClient, type Session } from '../muxado/index.js';
 import { connectTls } from '../tls/index.js';
+import { dialTransport } from '../transport/index.js';
 import type { ResolvedClientOptions } from './client-options.js';
 import { ControlChannel } from './control-channel.js';
 import { PROTOCOL_VERSION, StreamKind, validateServerMessage, type ClientMessage, type ServerMessage } from './control-messages.js';
@@ -7,7 +8,7 @@ import { TunnelError, TunnelErrorCode } from './errors.js';
 
 export type ClientControl = ControlChannel<ServerMessage, ClientMessage>;
 
-/** A session that passed the handshake: authenticated and welcomed (or resumed). */
+/** A session that passed the handshake: authenticated and welcomed (or resumed). Its control channel is held: release it once listening. */
 export interface ClientSession {
   session: Session;
   control: ClientControl;
@@ -45,9 +46,12 @@ export interface HelloResume {
 
 export async function clientHandshake(options: ResolvedClientOptions, clientId: string, resume?: HelloResume): Promise<ClientSession> {
   const { host, port, timings } = options;
+  // A proxy or a WebSocket first, when there is one; the TLS inside it is the same.
+  const via = await dialTransport(options.transport, timings.connectTimeoutMs);
   const connection = await connectTls({
     host,
     port,
+    ...(via ? { socket: via } : {}),
     trust: options.trust,
     ...(options.servername ? { servername: options.servername } : {}),
     timeoutMs: timings.connectTimeoutMs,
@@ -110,6 +114,8 @@ function awaitWelcome(session: Session, control: ClientControl, server: string, 
         case 'welcome':
         case 'resumed':
           done();
+          // Whatever follows (a resume's state) waits for the caller's listeners: it releases.
+          control.hold();
           resolve(message);
           return;
         case 'error': {

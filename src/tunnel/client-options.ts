@@ -1,5 +1,6 @@
 import type { SessionOptions } from '../muxado/index.js';
 import type { ClientTrust } from '../tls/index.js';
+import { parseWebSocketUrl, resolveTransport, type ProxyConfig, type ResolvedTransport } from '../transport/index.js';
 import { checkInteger, OptionError, resolveIntegers, type IntegerRule } from '../util/validate.js';
 import type { DynamicSpec } from './client-dynamic.js';
 import type { ForwardSpec } from './forward.js';
@@ -46,9 +47,15 @@ const timingRules: Readonly<Record<keyof ClientTimings, IntegerRule>> = Object.f
 });
 
 export interface TunnelClientOptions {
-  /** The server's host name or address. */
-  host: string;
-  port: number;
+  /** The server's host name or address (unless `url` is given). */
+  host?: string;
+  port?: number;
+  /** A `wss://` or `ws://` URL: reach the server's TLS inside a WebSocket (behind a reverse proxy) instead of `host:port`. */
+  url?: string | URL;
+  /** A proxy to go through; `'direct'`: none, whatever `env` says. Default: for a `url`, HTTPS_PROXY/HTTP_PROXY/NO_PROXY from `env`. */
+  proxy?: ProxyConfig | 'direct';
+  /** Where the HTTP proxy variables are read (WebSocket servers only). Default: none. */
+  env?: NodeJS.ProcessEnv;
   /** SNI / CA host name, when it differs from `host`. */
   servername?: string;
   token: string;
@@ -79,8 +86,11 @@ export interface TunnelClientOptions {
 }
 
 export interface ResolvedClientOptions {
+  /** The name and port the server's TLS is checked against (from `url` for a WebSocket). */
   host: string;
   port: number;
+  /** How its bytes travel: directly, through a proxy, in a WebSocket. */
+  transport: ResolvedTransport;
   servername: string | undefined;
   token: string;
   trust: ClientTrust;
@@ -100,8 +110,16 @@ const TRUST_KINDS = new Set(['fingerprint', 'ca', 'tofu', 'insecure']);
 
 /** Validates a client's options once, naming what is wrong (`ERR_MUXTUN_INVALID_ARGUMENT`), and fills in defaults. */
 export function resolveClientOptions(options: TunnelClientOptions): ResolvedClientOptions {
-  if (typeof options.host !== 'string' || options.host === '') throw new OptionError('host', 'the server\'s host name or address', options.host);
-  const port = checkInteger('port', options.port, { min: 1, max: 65535 });
+  let transport: ResolvedTransport;
+  if (options.url !== undefined) {
+    if (options.host !== undefined || options.port !== undefined) throw new OptionError('url', 'either url or host and port, not both', String(options.url));
+    transport = resolveTransport({ endpoint: { kind: 'websocket', url: parseWebSocketUrl(String(options.url)) }, ...transportExtras(options) });
+  } else {
+    if (typeof options.host !== 'string' || options.host === '') throw new OptionError('host', 'the server\'s host name or address', options.host);
+    const tcpPort = checkInteger('port', options.port, { min: 1, max: 65535 });
+    transport = resolveTransport({ endpoint: { kind: 'tcp', host: options.host, port: tcpPort }, ...transportExtras(options) });
+  }
+  const { host, port } = transport;
   if (typeof options.token !== 'string' || options.token === '') throw new OptionError('token', 'a non-empty string', options.token);
   if (!TRUST_KINDS.has(options.trust?.kind)) throw new OptionError('trust', `one of ${[...TRUST_KINDS].join(', ')}`, options.trust?.kind);
   const local = checkForwards('local', options.local ?? [], 0);
@@ -118,8 +136,9 @@ export function resolveClientOptions(options: TunnelClientOptions): ResolvedClie
   const timings = resolveIntegers<ClientTimings>('timings', options.timings, defaultClientTimings, timingRules);
   if (timings.backoffCapMs < timings.backoffBaseMs) throw new OptionError('timings.backoffCapMs', `at least timings.backoffBaseMs (${timings.backoffBaseMs})`, timings.backoffCapMs);
   return {
-    host: options.host,
+    host,
     port,
+    transport,
     servername: options.servername,
     token: options.token,
     trust: options.trust,
@@ -157,4 +176,11 @@ function checkTargets(field: string, specs: ForwardSpec[], minBindPort: number):
     if (typeof spec.targetHost !== 'string' || spec.targetHost === '') throw new OptionError(`${at}.targetHost`, 'a host name or address', spec.targetHost);
     checkInteger(`${at}.targetPort`, spec.targetPort, { min: 1, max: 65535 });
   });
+}
+
+function transportExtras(options: TunnelClientOptions): { proxy?: ProxyConfig | 'direct'; env?: NodeJS.ProcessEnv } {
+  if (options.proxy !== undefined && options.proxy !== 'direct' && (typeof options.proxy !== 'object' || typeof options.proxy.host !== 'string')) {
+    throw new OptionError('proxy', "a proxy (parseProxyUrl) or 'direct'", options.proxy);
+  }
+  return { ...(options.proxy !== undefined ? { proxy: options.proxy } : {}), ...(options.env !== undefined ? { env: options.env } : {}) };
 }

@@ -38,6 +38,8 @@ const FATAL_CODES = new Set<string>([
   'ERR_MUXTUN_KNOWN_HOSTS_READ',
   'ERR_MUXTUN_KNOWN_HOSTS_INVALID',
   'ERR_MUXTUN_KNOWN_HOSTS_WRITE',
+  // The proxy wants other credentials: retrying with the same ones cannot help.
+  'ERR_MUXTUN_PROXY_AUTH',
 ]);
 
 // Before the first session: a server that is not a muxtun server (or not
@@ -296,6 +298,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       this.#logger.error({ error: error.message }, 'the server sent a bad control message; reconnecting');
       session.close();
     });
+    control.release();
 
     const forwards = this.#options.remote.map((spec, id) => ({ id, spec }));
     const results = await requestRemoteForwards(session, control, forwards, this.#grantedPorts, (spec, lost) =>
@@ -351,7 +354,9 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     resumption.attach(session, control);
     let kept: number;
     try {
-      kept = await resumption.exchange(session, control, this.#options.timings.handshakeTimeoutMs, connected.resumeStates);
+      const exchanging = resumption.exchange(session, control, this.#options.timings.handshakeTimeoutMs, connected.resumeStates);
+      control.release();
+      kept = await exchanging;
     } catch (error) {
       session.close();
       throw error;

@@ -21,6 +21,7 @@ export class ControlChannel<In extends ControlMessage, Out extends ControlMessag
   readonly #validate: (value: unknown) => In | string;
   #pending: Buffer = Buffer.alloc(0);
   #failed = false;
+  #holding = false;
 
   constructor(stream: Stream, validate: (value: unknown) => In | string) {
     super();
@@ -40,10 +41,31 @@ export class ControlChannel<In extends ControlMessage, Out extends ControlMessag
     this.stream.write(frame);
   }
 
+  /**
+   * Stops emitting messages until {@link release}: what arrives meanwhile
+   * waits (the stream is paused, so the peer's window bounds it). For
+   * handing the channel from one listener to another across an await: the
+   * server's resume-state follows its 'resumed' at once, often in the same
+   * chunk (always over a WebSocket), and emitted before the resume exchange
+   * listens it was lost.
+   */
+  hold(): void {
+    this.#holding = true;
+    this.stream.pause();
+  }
+
+  /** Emits what {@link hold} kept, then goes on as before. */
+  release(): void {
+    if (!this.#holding) return;
+    this.#holding = false;
+    this.#onData(Buffer.alloc(0));
+    if (!this.#holding) this.stream.resume();
+  }
+
   #onData(chunk: Buffer): void {
     if (this.#failed) return;
     this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
-    while (this.#pending.length >= 4) {
+    while (!this.#holding && this.#pending.length >= 4) {
       const length = this.#pending.readUInt32BE(0);
       if (length > MAX_CONTROL_MESSAGE) {
         this.#fail(`a control message of ${length} bytes exceeds the limit of ${MAX_CONTROL_MESSAGE}`);

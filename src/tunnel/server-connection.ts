@@ -45,10 +45,11 @@ export class ServerConnection {
   #closing = false;
   #helloSeen = false;
 
-  constructor(context: LinkContext, socket: TLSSocket) {
+  /** `peer`: who is at the other end when the socket cannot say (TLS over a WebSocket: the HTTP peer). */
+  constructor(context: LinkContext, socket: TLSSocket, peer?: { address: string; port: number }) {
     this.#context = context;
-    this.remoteAddress = socket.remoteAddress ?? '?';
-    this.remote = `${this.remoteAddress}:${socket.remotePort ?? '?'}`;
+    this.remoteAddress = peer?.address ?? socket.remoteAddress ?? '?';
+    this.remote = `${this.remoteAddress}:${peer?.port ?? socket.remotePort ?? '?'}`;
     this.logger = context.logger.child({ client: this.remote });
     this.session = muxadoServer(socket, {
       ...context.session,

@@ -1,5 +1,6 @@
 import type { SessionOptions } from '../muxado/index.js';
 import { checkInteger, OptionError } from '../util/validate.js';
+import { DEFAULT_WS_PATH } from '../transport/index.js';
 import { MIN_TOKEN_LENGTH } from './auth.js';
 import { silentLogger, type TunnelLogger } from './logger.js';
 import { defaultPolicy, type ServerPolicy } from './policy.js';
@@ -11,6 +12,10 @@ export interface TunnelServerOptions {
   host: string;
   /** TLS port; 0 for any free port. */
   port: number;
+  /** Listen on the TLS port. Default true; false needs `webSocket` (the server then runs behind a reverse proxy alone). */
+  tlsListen?: boolean;
+  /** Also accept the tunnel's TLS inside WebSockets (plain HTTP, behind a reverse proxy that terminates the public TLS). */
+  webSocket?: { host: string; port: number; path?: string };
   /** PEM certificate and key. */
   tls: { cert: string; key: string };
   /** The shared secret clients present; at least 16 characters. */
@@ -33,6 +38,8 @@ export const DEFAULT_RESUME_GRACE_MS = 60_000;
 export interface ResolvedServerOptions {
   host: string;
   port: number;
+  tlsListen: boolean;
+  webSocket: { host: string; port: number; path: string } | undefined;
   tls: { cert: string; key: string };
   token: string;
   policy: ServerPolicy;
@@ -50,9 +57,24 @@ export function resolveServerOptions(options: TunnelServerOptions): ResolvedServ
   if (typeof options.token !== 'string' || options.token.length < MIN_TOKEN_LENGTH) {
     throw new OptionError('token', `at least ${MIN_TOKEN_LENGTH} characters (a short token can be guessed)`, typeof options.token === 'string' ? `${options.token.length} characters` : options.token);
   }
+  if (options.tlsListen !== undefined && typeof options.tlsListen !== 'boolean') throw new OptionError('tlsListen', 'true or false', options.tlsListen);
+  const tlsListen = options.tlsListen ?? true;
+  let webSocket: ResolvedServerOptions['webSocket'];
+  if (options.webSocket !== undefined) {
+    const ws = options.webSocket;
+    if (typeof ws?.host !== 'string' || ws.host === '') throw new OptionError('webSocket.host', 'an address to listen on', ws?.host);
+    const path = ws.path ?? DEFAULT_WS_PATH;
+    if (typeof path !== 'string' || !/^\/[\x21-\x7e]{0,200}$/.test(path) || path.includes('?') || path.includes('#')) {
+      throw new OptionError('webSocket.path', 'a URL path starting with / (no spaces, query or fragment)', path);
+    }
+    webSocket = { host: ws.host, port: checkInteger('webSocket.port', ws.port, { min: 0, max: 65535 }), path };
+  }
+  if (!tlsListen && !webSocket) throw new OptionError('tlsListen', 'true unless webSocket is set (the server must listen somewhere)', false);
   return {
     host: options.host,
     port,
+    tlsListen,
+    webSocket,
     tls: options.tls,
     token: options.token,
     policy: options.policy ?? defaultPolicy,

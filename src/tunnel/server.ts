@@ -1,6 +1,8 @@
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
 import { serverTlsOptions } from '../tls/index.js';
+import { WebSocketListener, type WebSocketConnection } from '../transport/index.js';
 import { waitForDrain } from './drain.js';
 import { describeError } from '../util/errors.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
@@ -20,6 +22,10 @@ export class TunnelServer {
   readonly #logger: TunnelLogger;
   readonly #tcp: net.Server;
   readonly #tls: tls.Server;
+  /** For TLS over WebSockets, which the TLS server cannot be handed (their TLS sockets would not know the peer). */
+  readonly #secureContext: tls.SecureContext;
+  readonly #webSocket: WebSocketListener | null;
+  #webSocketAddress: AddressInfo | null = null;
   /** Connections not authenticated yet, by remote address:port: the way to uncount each. */
   readonly #unauthenticatedBy = new Map<string, () => void>();
   /** Every TLS connection, authenticated or not. */
@@ -53,10 +59,44 @@ export class TunnelServer {
     // maxUnauthenticated from accept on: a flood of TLS handshakes that never
     // finish is the cheapest way to tie the server up.
     this.#tcp = net.createServer((socket) => this.#onTcpConnection(socket));
+    this.#secureContext = tls.createSecureContext(serverTlsOptions(this.#options.tls));
+    const ws = this.#options.webSocket;
+    this.#webSocket = ws
+      ? new WebSocketListener({
+          ...ws,
+          requestTimeoutMs: this.#limits.handshakeTimeoutMs,
+          onConnection: (connection) => this.#onWebSocket(connection),
+          onRefused: (info) => this.#logger.debug(info, 'WebSocket listener: refused a request'),
+        })
+      : null;
   }
 
-  /** Starts listening; resolves with the bound address, rejects if the port cannot be bound. */
-  listen(): Promise<AddressInfo> {
+  /**
+   * Starts listening (the TLS port unless `tlsListen` is false, and the
+   * WebSocket listener when configured); resolves with the TLS port's bound
+   * address (the WebSocket one when it is alone), rejects if a port cannot be bound.
+   */
+  async listen(): Promise<AddressInfo> {
+    let address: AddressInfo | null = null;
+    if (this.#options.tlsListen) address = await this.#listenTcp();
+    if (this.#webSocket) {
+      const ws = this.#options.webSocket!;
+      try {
+        this.#webSocketAddress = await this.#webSocket.listen();
+      } catch (error) {
+        if (address) await new Promise((resolve) => this.#tcp.close(resolve));
+        throw new TunnelError(TunnelErrorCode.BIND, `cannot listen for WebSockets on ${ws.host}:${ws.port}: ${describeListenError(error as Error)}`, { cause: error });
+      }
+    }
+    return address ?? this.#webSocketAddress!;
+  }
+
+  /** Where `--ws-listen` is bound, once listening; null without it. */
+  get webSocketAddress(): AddressInfo | null {
+    return this.#webSocketAddress;
+  }
+
+  #listenTcp(): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       const onError = (error: Error): void =>
         reject(
@@ -105,7 +145,10 @@ export class TunnelServer {
   async stop(drainMs = 5_000): Promise<{ drained: boolean }> {
     if (this.#stopping) return { drained: true };
     this.#stopping = true;
-    const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
+    const closed = Promise.all([
+      this.#tcp.listening ? new Promise<void>((resolve) => this.#tcp.close(() => resolve())) : undefined,
+      this.#webSocket?.close(),
+    ]);
     const sessions = [...this.#byClientId.values()];
     for (const session of sessions) session.drainStart('server shutting down');
     const links = [...this.#links];
@@ -121,16 +164,47 @@ export class TunnelServer {
   }
 
   #onTcpConnection(socket: net.Socket): void {
-    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.on('error', () => {});
+    if (!this.#admit(`${socket.remoteAddress}:${socket.remotePort}`, socket)) return;
+    this.#tls.emit('connection', socket);
+  }
+
+  /**
+   * A WebSocket at --ws-path: the same TLS, run by hand over the stream (the
+   * TLS server's sockets would not know the peer), counted like a TCP
+   * connection from the upgrade on. The peer is the HTTP one: behind a
+   * reverse proxy, the proxy's address.
+   */
+  #onWebSocket(connection: WebSocketConnection): void {
+    const { stream, remoteAddress, remotePort } = connection;
+    const remote = `${remoteAddress}:${remotePort}`;
+    stream.on('error', () => {});
+    if (!this.#admit(remote, stream)) return;
+    const socket = new tls.TLSSocket(stream, { isServer: true, secureContext: this.#secureContext });
+    const timer = setTimeout(() => socket.destroy(), this.#limits.handshakeTimeoutMs);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    socket.on('error', (error) => {
+      if (socket.listenerCount('secure') > 0) this.#logger.info({ remote, via: 'websocket', error: describeError(error) }, 'TLS handshake failed');
+      socket.destroy();
+    });
+    // 'secure' is what the TLS server itself waits for on the sockets it makes.
+    socket.once('secure', () => {
+      clearTimeout(timer);
+      this.#onConnection(socket, { address: remoteAddress, port: remotePort });
+    });
+  }
+
+  /** Counts a new connection against maxUnauthenticated until it authenticates or closes; false (and destroyed) when over the limit or stopping. */
+  #admit(remote: string, socket: net.Socket | Duplex): boolean {
     if (this.#stopping) {
       socket.destroy();
-      return;
+      return false;
     }
     if (this.#unauthenticated >= this.#limits.maxUnauthenticated) {
       this.#logger.warn({ remote, limit: this.#limits.maxUnauthenticated }, 'too many unauthenticated connections; dropping one');
       socket.destroy();
-      return;
+      return false;
     }
     this.#unauthenticated++;
     let counted = true;
@@ -142,11 +216,11 @@ export class TunnelServer {
     };
     this.#unauthenticatedBy.set(remote, uncount);
     socket.once('close', uncount);
-    this.#tls.emit('connection', socket);
+    return true;
   }
 
-  #onConnection(socket: tls.TLSSocket): void {
-    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+  #onConnection(socket: tls.TLSSocket, peer?: { address: string; port: number }): void {
+    const remote = peer ? `${peer.address}:${peer.port}` : `${socket.remoteAddress}:${socket.remotePort}`;
     socket.on('error', () => {});
     // The TLS socket runs on the TCP connection counted at accept: same peer address.
     const uncount = this.#unauthenticatedBy.get(remote) ?? ((): void => {});
@@ -168,6 +242,7 @@ export class TunnelServer {
         },
       },
       socket,
+      peer,
     );
     this.#links.add(link);
     link.logger.debug({}, 'TLS connection accepted');

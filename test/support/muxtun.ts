@@ -80,6 +80,8 @@ export interface Serve extends ServeBanner {
   stateDir: string;
   /** `127.0.0.1:port`, to give to connect. */
   address: string;
+  /** With `--ws-listen` among the args: the port of the WebSocket listener. */
+  wsPort?: number;
 }
 
 export interface ServeOptions extends MuxtunOptions {
@@ -113,7 +115,10 @@ export async function startServe(options: ServeOptions = {}): Promise<Serve> {
   const env = { ...(options.token === undefined ? {} : { MUXTUN_TOKEN: options.token }), ...options.env };
   const process = spawnMuxtun(args, { name: 'serve', ...options, env, scope });
   const banner = await serveBanner(process);
-  return { process, ...banner, stateDir, address: `127.0.0.1:${banner.port}` };
+  const wsPort = args.includes('--ws-listen')
+    ? Number(await process.waitForStdout('the WebSocket listener line', (line) => /^muxtun WebSocket listener on .*:(\d+)\//.exec(line)?.[1]))
+    : undefined;
+  return { process, ...banner, stateDir, address: `127.0.0.1:${banner.port}`, ...(wsPort !== undefined ? { wsPort } : {}) };
 }
 
 /** How connect trusts the server. */
@@ -130,6 +135,8 @@ export interface ConnectOptions extends MuxtunOptions {
   trust?: Trust;
   /** The server's port, when it is not the one of the server given (a relay in between). */
   port?: number;
+  /** The server argument as given (a `wss://` URL, say), instead of 127.0.0.1 and the port. */
+  server?: string;
   /** Passed as MUXTUN_TOKEN; default the server's. */
   token?: string;
   /** Default debug; '' leaves it to the flags in `args` (-v, -q). */
@@ -147,7 +154,7 @@ export function connectArgs(server: { port: number; fingerprint: string }, optio
   const trust = options.trust ?? { fingerprint: server.fingerprint };
   return [
     'connect',
-    `127.0.0.1:${options.port ?? server.port}`,
+    options.server ?? `127.0.0.1:${options.port ?? server.port}`,
     ...(options.local ?? []).flatMap((spec) => ['-L', spec]),
     ...(options.remote ?? []).flatMap((spec) => ['-R', spec]),
     ...(options.dynamic ?? []).flatMap((spec) => ['-D', spec]),

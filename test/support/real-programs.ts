@@ -6,6 +6,9 @@
  * (.ci/run sets it) that is a failure instead.
  */
 import { execFileSync } from 'node:child_process';
+import net from 'node:net';
+import { writeFile } from 'node:fs/promises';
+
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './fs.js';
@@ -104,4 +107,162 @@ export async function startSshd(scope: Scope = currentScope()): Promise<Sshd> {
     '-i', join(dir, 'user_key'),
   ];
   return { port, sshArgs, dir };
+}
+
+// ---- nginx (a TLS reverse proxy passing WebSocket upgrades), tinyproxy (an
+// HTTP CONNECT proxy) and Dante (a SOCKS5 server), for the transport tests.
+// Each runs in the foreground as a child of the test, with its own config,
+// pid and temp paths in a temp dir, on a free port, killed with the scope.
+
+export const NGINX = '/usr/sbin/nginx';
+export const TINYPROXY = '/usr/bin/tinyproxy';
+export const DANTED = '/usr/sbin/danted';
+
+export interface RealProgram {
+  available: boolean;
+  /** MUXTUN_REAL_PROGRAMS=required: a missing program fails the suite instead of skipping it. */
+  required: boolean;
+  reason: string;
+}
+
+/**
+ * Whether `programs` are installed, for `describe.skipIf(skipSuiteWithout(...))`.
+ * Prints why a suite is skipped; throws when they are required.
+ */
+export function skipSuiteWithout(suite: string, ...programs: Array<{ path: string; apt: string }>): boolean {
+  const missing = programs.filter(({ path }) => !onPath(path));
+  const required = process.env.MUXTUN_REAL_PROGRAMS === 'required';
+  if (missing.length === 0) return false;
+  const reason = `${missing.map((p) => p.path).join(', ')} not installed (Debian: apt-get install ${missing.map((p) => p.apt).join(' ')})`;
+  if (required) throw new Error(`${suite}: MUXTUN_REAL_PROGRAMS=required but ${reason}`);
+  console.warn(`[skipped] ${suite}: ${reason}; .ci/run installs it and sets MUXTUN_REAL_PROGRAMS=required`);
+  return true;
+}
+
+export const nginxProgram = { path: NGINX, apt: 'nginx-light' };
+export const tinyproxyProgram = { path: TINYPROXY, apt: 'tinyproxy' };
+export const dantedProgram = { path: DANTED, apt: 'dante-server' };
+
+/** The programs print nothing when ready: wait (bounded) until the port accepts a connection, or the child exits. */
+export async function waitForPort(port: number, child: TestProcess, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (child.child.exitCode !== null || child.child.signalCode !== null) throw new Error(`${child.name} exited before listening on ${port}\n${child.tail()}`);
+    if (Date.now() > deadline) throw new Error(`${child.name} did not listen on ${port} within ${timeoutMs} ms\n${child.tail()}`);
+    // Polling is the only way: none of these programs says when it is ready.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export interface NginxOptions {
+  /** Where `serve --ws-listen` listens. */
+  wsPort: number;
+  /** PEM files of nginx's own (public-facing) certificate. */
+  cert: string;
+  key: string;
+  /** The path proxied to serve; default /muxtun. */
+  path?: string;
+  /** nginx's proxy_read_timeout / proxy_send_timeout in seconds; default 60 (nginx's own default). */
+  readTimeoutS?: number;
+  scope?: Scope;
+}
+
+/** nginx terminating TLS on a free port, passing WebSocket upgrades at `path` to 127.0.0.1:wsPort (the README's location block). */
+export async function startNginx(options: NginxOptions): Promise<{ port: number; process: TestProcess }> {
+  const scope = options.scope ?? currentScope();
+  const dir = await tempDir('muxtun-nginx-', scope);
+  const port = await freePort();
+  const path = options.path ?? '/muxtun';
+  const timeout = `${options.readTimeoutS ?? 60}s`;
+  const conf = `
+daemon off;
+# One process: a worker would outlive a killed master and hold the test's pipes.
+master_process off;
+pid ${dir}/nginx.pid;
+error_log stderr warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  server {
+    listen 127.0.0.1:${port} ssl;
+    server_name localhost;
+    ssl_certificate ${options.cert};
+    ssl_certificate_key ${options.key};
+    location ${path} {
+      proxy_pass http://127.0.0.1:${options.wsPort};
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_read_timeout ${timeout};
+      proxy_send_timeout ${timeout};
+    }
+  }
+}
+`;
+  await writeFile(join(dir, 'nginx.conf'), conf);
+  const child = new TestProcess({ command: NGINX, args: ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], name: 'nginx', scope });
+  await waitForPort(port, child);
+  return { port, process: child };
+}
+
+/** tinyproxy in the foreground, allowing CONNECT to `connectPort` only, with Basic credentials when given. */
+export async function startTinyproxy(options: { connectPort: number; auth?: { user: string; password: string }; scope?: Scope }): Promise<{ port: number; process: TestProcess }> {
+  const scope = options.scope ?? currentScope();
+  const dir = await tempDir('muxtun-tinyproxy-', scope);
+  const port = await freePort();
+  const conf = [
+    `Port ${port}`,
+    'Listen 127.0.0.1',
+    'Timeout 60',
+    'MaxClients 32',
+    'LogLevel Info',
+    `PidFile "${dir}/tinyproxy.pid"`,
+    'Allow 127.0.0.1',
+    `ConnectPort ${options.connectPort}`,
+    ...(options.auth ? [`BasicAuth ${options.auth.user} ${options.auth.password}`] : []),
+    ...(process.getuid?.() === 0 ? ['User nobody', 'Group nogroup'] : []),
+    '',
+  ].join('\n');
+  await writeFile(join(dir, 'tinyproxy.conf'), conf);
+  const child = new TestProcess({ command: TINYPROXY, args: ['-d', '-c', join(dir, 'tinyproxy.conf')], name: 'tinyproxy', scope });
+  await waitForPort(port, child);
+  return { port, process: child };
+}
+
+/** Dante's SOCKS5 server (danted) in the foreground on a free port, no authentication, loopback only. */
+export async function startDanted(options: { scope?: Scope } = {}): Promise<{ port: number; process: TestProcess }> {
+  const scope = options.scope ?? currentScope();
+  const dir = await tempDir('muxtun-danted-', scope);
+  const port = await freePort();
+  const conf = `
+logoutput: stderr
+internal: 127.0.0.1 port = ${port}
+external: 127.0.0.1
+clientmethod: none
+socksmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
+socks pass { from: 127.0.0.0/8 to: 127.0.0.0/8 command: connect }
+`;
+  await writeFile(join(dir, 'danted.conf'), conf);
+  const child = new TestProcess({ command: DANTED, args: ['-f', join(dir, 'danted.conf'), '-p', join(dir, 'danted.pid'), '-N', '1'], name: 'danted', scope });
+  await waitForPort(port, child);
+  return { port, process: child };
 }
