@@ -128,7 +128,7 @@ function heldTarget(socket: net.Socket): { read: () => void; done: Promise<{ byt
 }
 
 describe('replay memory across a drop', () => {
-  it('with -L and -R targets that stop reading and the link cut: replay stays within 1 MiB per connection on each side, everything arrives, replay drains to 0', { timeout: 60_000 }, async () => {
+  it('with -L and -R targets that stop reading and the link cut: replay stays within its bound per connection on each side, everything arrives, replay drains to 0', { timeout: 60_000 }, async () => {
     const bound = defaultResumeConfig.maxReplayBytes;
     const TOTAL = 32 * MiB;
     const sink = await sinkServer();

@@ -10,8 +10,10 @@ export interface ResumeOptions {
    * Most bytes one forwarded connection holds unacknowledged (its replay
    * buffer). At the bound the local socket is paused, so further bytes wait
    * in the kernel and TCP slows the sender. It also caps the bytes in flight
-   * per connection, so acks must come well before it fills (every 64 KiB or
-   * a few ms). Default 1 MiB.
+   * per connection, so it must cover what the stream window (up to 1 MiB),
+   * the queues ahead of the socket and the ack delay (256 KiB or 20 ms) keep
+   * unacknowledged: at 1 MiB a bulk transfer stalled on it and ran at about
+   * 0.7x of --no-resume (docs/benchmarks.md). Default 4 MiB.
    */
   maxReplayBytes?: number;
   /**
@@ -25,7 +27,7 @@ export interface ResumeOptions {
 export type ResumeConfig = Required<ResumeOptions>;
 
 export const defaultResumeConfig: Readonly<ResumeConfig> = Object.freeze({
-  maxReplayBytes: 1024 * 1024,
+  maxReplayBytes: 4 * 1024 * 1024,
   maxSessionReplayBytes: 64 * 1024 * 1024,
 });
 

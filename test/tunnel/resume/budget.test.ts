@@ -64,8 +64,8 @@ describe('ReplayBudget', () => {
 });
 
 describe('resolveResumeConfig', () => {
-  it('fills in defaults: 1 MiB per conn, 64 MiB per session', () => {
-    expect(resolveResumeConfig()).toEqual({ maxReplayBytes: 1024 * 1024, maxSessionReplayBytes: 64 * 1024 * 1024 });
+  it('fills in defaults: 4 MiB per conn, 64 MiB per session', () => {
+    expect(resolveResumeConfig()).toEqual({ maxReplayBytes: 4 * 1024 * 1024, maxSessionReplayBytes: 64 * 1024 * 1024 });
     expect(resolveResumeConfig({ maxReplayBytes: 128 * 1024, maxSessionReplayBytes: undefined })).toEqual({
       ...defaultResumeConfig,
       maxReplayBytes: 128 * 1024,
