@@ -9,10 +9,9 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, onPath } from '../../test/support/ports.js';
+import { freePort, onPath, portAccepts } from '../../test/support/ports.js';
 import { processTree, root, spawnChild, stopChild, waitForEcho, waitForOutput } from './procs.js';
 
 export const direct = {
@@ -161,15 +160,7 @@ async function waitForListen(port, child, what) {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}\n${child.stderrTail()}`);
-    const ok = await new Promise((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
+    if (await portAccepts(port)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`${what} did not listen on ${port} within 15 s\n${child.stderrTail()}`);

@@ -24,7 +24,7 @@ function packageVersion(): string {
 /** Builds the `muxtun` program. Commands throw; `main` turns that into messages and exit codes. */
 export function buildProgram(context: CommandContext, version = packageVersion()): Command {
   const program = new Command('muxtun')
-    .description('A small, fast TCP tunnel: -L and -R port forwards over one TLS connection, multiplexed with muxado.')
+    .description('A small, fast TCP tunnel: -L, -R, -D and -W forwards over one TLS connection (or a WebSocket), multiplexed with muxado; connections survive a dropped link.')
     .version(version, '-V, --version', 'print the version')
     .addHelpText(
       'after',

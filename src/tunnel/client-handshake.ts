@@ -17,13 +17,6 @@ export interface ClientSession {
   resumed: boolean;
   /** A fresh session that the server keeps for a resume: its secret and grace. */
   resume?: { secret: string; graceMs: number };
-  /**
-   * When resuming: the server's resume-state messages that came with its
-   * 'resumed' (they can share one chunk with it, before anyone else
-   * listens), and the listener that keeps collecting them until the
-   * exchange takes over.
-   */
-  resumeStates?: { messages: Array<Extract<ServerMessage, { type: 'resume-state' }>>; stop(): void };
   /** The server certificate's fingerprint, and whether trust on first use just recorded it. */
   fingerprint: string;
   recorded: boolean;
@@ -67,16 +60,7 @@ export async function clientHandshake(options: ResolvedClientOptions, clientId: 
     ...(options.resume ? { resume: true } : {}),
     ...(resume?.resumeSession ? { resumeSession: resume.resumeSession } : {}),
   });
-  let resumeStates: ClientSession['resumeStates'];
-  if (resume?.resumeSession) {
-    for (const state of resume.states ?? []) control.send(state);
-    const messages: Array<Extract<ServerMessage, { type: 'resume-state' }>> = [];
-    const collect = (message: ServerMessage): void => {
-      if (message.type === 'resume-state') messages.push(message);
-    };
-    control.on('message', collect);
-    resumeStates = { messages, stop: () => control.off('message', collect) };
-  }
+  if (resume?.resumeSession) for (const state of resume.states ?? []) control.send(state);
   try {
     const answer = await awaitWelcome(session, control, `${host}:${port}`, timings.handshakeTimeoutMs);
     return {
@@ -84,14 +68,12 @@ export async function clientHandshake(options: ResolvedClientOptions, clientId: 
       control,
       sessionId: answer.sessionId,
       resumed: answer.type === 'resumed',
-      ...(resumeStates ? { resumeStates } : {}),
       ...(answer.type === 'welcome' && answer.resume ? { resume: answer.resume } : {}),
       fingerprint: connection.fingerprint,
       recorded: connection.recorded,
       validTo: connection.validTo,
     };
   } catch (error) {
-    resumeStates?.stop();
     session.close();
     throw error;
   }

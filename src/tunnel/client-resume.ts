@@ -194,7 +194,7 @@ export class ClientResumption {
    * received of each conn (its resume-state messages), decide, and carry
    * every conn on again. Resolves with how many conns go on.
    */
-  exchange(session: Session, control: ClientControl, timeoutMs: number, early: { messages: ServerMessage[]; stop(): void } | undefined): Promise<number> {
+  exchange(session: Session, control: ClientControl, timeoutMs: number): Promise<number> {
     return new Promise((resolve, reject) => {
       const states: ConnState[] = [];
       let highestSeen = 0;
@@ -220,10 +220,8 @@ export class ClientResumption {
           reject(error);
         }
       };
-      // What came with the 'resumed' first, then what follows.
-      early?.stop();
-      for (const message of early?.messages ?? []) if (!finished) onMessage(message);
-      if (!finished) control.on('message', onMessage);
+      // The channel is held since the 'resumed' (client-handshake.ts): what came with it is emitted on release.
+      control.on('message', onMessage);
       void session.closed.then(() => {
         if (finished) return;
         done();

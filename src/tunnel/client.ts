@@ -283,7 +283,6 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.#afterTrust(connected);
     this.#backoff.reset();
     if (resuming && connected.resumed) return this.#runResumed(resuming, connected);
-    connected.resumeStates?.stop();
     if (connected.resume && this.#options.resume) {
       this.#resumption = new ClientResumption({ sessionId, secret: connected.resume.secret, graceMs: connected.resume.graceMs }, this.#logger);
     }
@@ -354,7 +353,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     resumption.attach(session, control);
     let kept: number;
     try {
-      const exchanging = resumption.exchange(session, control, this.#options.timings.handshakeTimeoutMs, connected.resumeStates);
+      const exchanging = resumption.exchange(session, control, this.#options.timings.handshakeTimeoutMs);
       control.release();
       kept = await exchanging;
     } catch (error) {

@@ -50,3 +50,15 @@ export function onPath(command) {
   if (command.startsWith('/')) return existsSync(command);
   return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(path.join(dir, command)));
 }
+
+/** Whether 127.0.0.1:`port` accepts a TCP connection now (for programs that say nothing when ready). */
+export function portAccepts(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

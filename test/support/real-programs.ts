@@ -6,17 +6,15 @@
  * (.ci/run sets it) that is a failure instead.
  */
 import { execFileSync } from 'node:child_process';
-import net from 'node:net';
 import { writeFile } from 'node:fs/promises';
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './fs.js';
-import { dial, freePort } from './net.js';
-import { onPath } from './ports.js';
+import { freePort } from './net.js';
+import { onPath, portAccepts } from './ports.js';
 import { TestProcess } from './process.js';
 import { currentScope, type Scope } from './scope.js';
-import { waitUntil } from './wait.js';
 
 export const SSHD = '/usr/sbin/sshd';
 
@@ -86,16 +84,7 @@ export async function startSshd(scope: Scope = currentScope()): Promise<Sshd> {
   );
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const sshd = new TestProcess({ command: SSHD, args: ['-D', '-e', '-f', join(dir, 'sshd_config'), '-p', String(port)], name: 'sshd', scope });
-  // sshd prints nothing when ready: wait until its port takes a connection.
-  await waitUntil('sshd to listen', async () => {
-    if (!sshd.alive) throw new Error(`sshd exited\n${sshd.tail()}`);
-    try {
-      (await dial(port, { scope })).destroy();
-      return true;
-    } catch {
-      return false;
-    }
-  }, 15_000, 50);
+  await waitForPort(port, sshd, 15_000);
   writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${readFileSync(join(dir, 'host_key.pub'), 'utf8')}`);
   const sshArgs = [
     '-F', '/dev/null',
@@ -147,15 +136,7 @@ export const dantedProgram = { path: DANTED, apt: 'dante-server' };
 export async function waitForPort(port: number, child: TestProcess, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
+    if (await portAccepts(port)) return;
     if (child.child.exitCode !== null || child.child.signalCode !== null) throw new Error(`${child.name} exited before listening on ${port}\n${child.tail()}`);
     if (Date.now() > deadline) throw new Error(`${child.name} did not listen on ${port} within ${timeoutMs} ms\n${child.tail()}`);
     // Polling is the only way: none of these programs says when it is ready.
