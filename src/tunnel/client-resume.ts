@@ -12,7 +12,7 @@ import { TunnelError, TunnelErrorCode } from './errors.js';
 import { describeForward, type ForwardSpec } from './forward.js';
 import type { LocalListener } from './local-listeners.js';
 import type { TunnelLogger } from './logger.js';
-import { ConnTable } from './resume/conn-table.js';
+import { ConnTable, MAX_RESUME_CONNS } from './resume/conn-table.js';
 import type { ConnEnd, ResumableConn } from './resume/conn.js';
 import type { ResumeDecision } from './resume/resume-state.js';
 import { encodeStreamHeader, isRemoteForwardHeader, isResumeStreamHeader, type LocalForwardHeader } from './stream-header.js';
@@ -212,6 +212,11 @@ export class ClientResumption {
         if (message.type !== 'resume-state') return;
         states.push(...message.conns);
         highestSeen = message.highestSeen;
+        if (states.length > MAX_RESUME_CONNS) {
+          done();
+          reject(new TunnelError(TunnelErrorCode.PROTOCOL, `the server listed more than ${MAX_RESUME_CONNS} conns in its resume`));
+          return;
+        }
         if (!message.last) return;
         done();
         try {

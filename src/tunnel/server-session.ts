@@ -11,7 +11,7 @@ import { acceptSocks, type AcceptedSocks } from './socks/accept.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
 import { describeListenError, type TunnelLogger } from './logger.js';
 import { checkLocalTarget, checkRemotePort, type ServerPolicy } from './policy.js';
-import { ConnTable, type ConnOrigin } from './resume/conn-table.js';
+import { ConnTable, MAX_RESUME_CONNS, type ConnOrigin } from './resume/conn-table.js';
 import type { ResumableConn } from './resume/conn.js';
 import type { ResumeDecision } from './resume/resume-state.js';
 import type { LinkOwner, ServerConnection } from './server-connection.js';
@@ -230,7 +230,7 @@ export class ServerSession implements LinkOwner {
     if (!resume || resume.decisions !== null) return link.refuse(TunnelErrorCode.PROTOCOL, 'resume-state outside a resume');
     resume.states.push(...states);
     resume.highestSeen = highestSeen;
-    if (resume.states.length > 1_000_000) return link.refuse(TunnelErrorCode.PROTOCOL, 'too many conns in a resume');
+    if (resume.states.length > MAX_RESUME_CONNS) return link.refuse(TunnelErrorCode.PROTOCOL, 'too many conns in a resume');
     if (!last) return;
     let decisions: ResumeDecision[];
     try {

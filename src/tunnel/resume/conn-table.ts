@@ -19,6 +19,8 @@ export type AckEntry = [id: number, bytes: number, fin: boolean];
 const ACK_EVERY_BYTES = 256 * 1024;
 /** The longest an ack waits for more bytes to batch with. */
 const ACK_DELAY_MS = 20;
+/** Most conn states one side may list at a resume: far above any real session's conns, and a bound on what a peer can make us hold. */
+export const MAX_RESUME_CONNS = 1_000_000;
 /** Entries per control message, so one stays well under the 16 KiB limit. */
 export const ENTRIES_PER_MESSAGE = 300;
 
