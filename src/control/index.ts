@@ -12,6 +12,7 @@ export { probeSocket, type SocketProbe } from './probe.js';
 export {
   CONTROL_METHODS,
   CONTROL_PROTOCOL_VERSION,
+  MAX_REASON_LENGTH,
   MAX_REQUEST_LINE_BYTES,
   parseRequest,
   type ControlMethod,
