@@ -297,6 +297,28 @@ describe('limits', () => {
     expect(most).toBe(2);
   });
 
+  it('stops reading requests of a client that does not read its responses, and catches up when it does', async () => {
+    let calls = 0;
+    const big = { ...connectStatus, server: 'x'.repeat(64 * 1024) };
+    const server = await startFakeControl(
+      connectHandlers({
+        status: () => {
+          calls++;
+          return big;
+        },
+      }),
+    );
+    const client = await RawClient.open(server.path);
+    client.socket.pause();
+    client.send(Array.from({ length: 100 }, (_, i) => `{"id":${i},"method":"status"}\n`).join(''));
+    await new Promise((resolve) => setTimeout(resolve, 500)); // What the server does meanwhile is the point: not everything.
+    expect(calls).toBeGreaterThan(0);
+    expect(calls).toBeLessThan(100); // 6 MiB of answers were not produced into a client that reads nothing.
+    client.socket.resume();
+    expect((await client.take(100)).every((response) => response.ok)).toBe(true);
+    expect(calls).toBe(100);
+  });
+
   it('closes an idle connection, but not one waiting for a slow handler', async () => {
     const slow = deferred<void>();
     const server = await startFakeControl(
