@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { describeFailure } from '../util/errors.js';
 import { connectCommand } from './connect-command.js';
+import { controlCommands } from './control-commands.js';
 import type { CommandContext } from './process.js';
 import { serveCommand } from './serve-command.js';
 import { UsageError } from './usage-error.js';
@@ -41,12 +42,17 @@ Exit codes: 0 clean stop, 1 runtime failure, 2 usage error.`,
       writeErr: (text) => context.stderr.write(text),
     })
     .exitOverride();
-  for (const command of [serveCommand(context), connectCommand(context)]) {
+  // Subcommands too (`forward add`): addCommand does not pass these settings down.
+  const configure = (command: Command): void => {
     command.exitOverride().configureOutput({
       writeOut: (text) => context.stdout.write(text),
       writeErr: (text) => context.stderr.write(text),
     });
     command.showHelpAfterError('(run with --help for usage)');
+    command.commands.forEach(configure);
+  };
+  for (const command of [serveCommand(context), connectCommand(context), ...controlCommands(context)]) {
+    configure(command);
     program.addCommand(command);
   }
   return program;
