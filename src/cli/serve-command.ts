@@ -222,10 +222,28 @@ export async function resolveServeSettings(given: CommandLine, context: CommandC
       throw new UsageError(`the token has ${token?.length} characters; it needs at least ${MIN_TOKEN_LENGTH}, or a client could guess it. Leave it out and serve generates one, or make one with: openssl rand -hex 16`);
     });
   }
+  const webSocket = flags.wsListen === undefined ? undefined : { ...parseListenAddress(flags.wsListen, name('--ws-listen')), ...(flags.wsPath !== undefined ? { path: flags.wsPath } : {}) };
+  if (webSocket === undefined && flags.wsPath !== undefined) settings.at('--ws-path', () => failUsage('--ws-path goes with --ws-listen'));
+  if (webSocket === undefined && !flags.tlsListen) settings.at('--no-tls-listen', () => failUsage('--no-tls-listen needs --ws-listen: the server must listen somewhere'));
+  const resumeGraceMs = flags.resumeGrace === undefined ? undefined : parseSeconds(flags.resumeGrace, name('--resume-grace'));
+  const settled: Omit<TunnelServerOptions, 'logger' | 'tls' | 'token'> = {
+    host: flags.host,
+    port,
+    tlsListen: flags.tlsListen,
+    ...(webSocket ? { webSocket } : {}),
+    policy,
+    limits,
+    session,
+    ...(resumeGraceMs !== undefined ? { resumeGraceMs } : {}),
+  };
+  // Everything but the state dir is checked before the state dir is touched (or created).
+  const placeholder = { token: 'x'.repeat(MIN_TOKEN_LENGTH), tls: { cert: '', key: '' } };
+  asUsage(FLAG_NAMES, () => resolveServerOptions({ ...settled, ...placeholder, ...(token !== undefined ? { token } : {}) }), name);
+
   if (token === undefined) {
     const tokenPath = join(stateDir, TOKEN_FILE);
-    if (options.check === true && !(await stateHolds(stateDir, [TOKEN_FILE]))) {
-      token = 'x'.repeat(MIN_TOKEN_LENGTH);
+    if (options.check === true && !(stateHolds(stateDir, [TOKEN_FILE]))) {
+      token = placeholder.token;
       tokenOrigin = { kind: 'other', where: `to be generated in ${tokenPath} at the first start` };
     } else {
       const stored = await loadOrCreateToken(stateDir);
@@ -240,38 +258,21 @@ export async function resolveServeSettings(given: CommandLine, context: CommandC
     const material = await loadCertificateFiles(flags.cert, flags.key);
     tls = material;
     identity = { fingerprint: material.fingerprint, created: false, where: flags.cert };
-  } else if (options.check === true && !(await stateHolds(stateDir, [SERVER_CERT_FILE, SERVER_KEY_FILE]))) {
-    tls = { cert: '', key: '' };
+  } else if (options.check === true && !(stateHolds(stateDir, [SERVER_CERT_FILE, SERVER_KEY_FILE]))) {
+    tls = placeholder.tls;
   } else {
     const material = await loadOrCreateServerCertificate(stateDir);
     tls = material;
     identity = { fingerprint: material.fingerprint, created: material.created, where: join(stateDir, SERVER_CERT_FILE) };
   }
 
-  const webSocket = flags.wsListen === undefined ? undefined : { ...parseListenAddress(flags.wsListen, name('--ws-listen')), ...(flags.wsPath !== undefined ? { path: flags.wsPath } : {}) };
-  if (webSocket === undefined && flags.wsPath !== undefined) settings.at('--ws-path', () => failUsage('--ws-path goes with --ws-listen'));
-  if (webSocket === undefined && !flags.tlsListen) settings.at('--no-tls-listen', () => failUsage('--no-tls-listen needs --ws-listen: the server must listen somewhere'));
-  const resumeGraceMs = flags.resumeGrace === undefined ? undefined : parseSeconds(flags.resumeGrace, name('--resume-grace'));
-  const server: Omit<TunnelServerOptions, 'logger'> = {
-    host: flags.host,
-    port,
-    tlsListen: flags.tlsListen,
-    ...(webSocket ? { webSocket } : {}),
-    tls,
-    token,
-    policy,
-    limits,
-    session,
-    ...(resumeGraceMs !== undefined ? { resumeGraceMs } : {}),
-  };
-  asUsage(FLAG_NAMES, () => resolveServerOptions(server), name);
+  const server: Omit<TunnelServerOptions, 'logger'> = { ...settled, tls, token };
   return { settings, flags, server, identity, tokenOrigin, tokenNote, stateDir, logLevel: logLevelFrom(flags), logFormat: flags.logFormat, drainMs };
 }
 
 /** Whether the state dir holds all of `files` (so a check can read them without creating anything). */
-async function stateHolds(stateDir: string, files: readonly string[]): Promise<boolean> {
-  for (const file of files) if (!existsSync(join(stateDir, file))) return false;
-  return true;
+function stateHolds(stateDir: string, files: readonly string[]): boolean {
+  return files.every((file) => existsSync(join(stateDir, file)));
 }
 
 /** What `serve --check` prints beside the settings. */

@@ -10,7 +10,8 @@
  * `users.alice` (a `[users.alice]` header), `users.alice.tokens`. Array-of-
  * tables entries are numbered: `[[forward]]` is `forward[0]`, then
  * `forward[1]`. A key written twice keeps its first line (TOML forbids the
- * second anyway). Should the scanner meet something it does not expect, it
+ * second anyway); a table's line is where it is first named, by a header or
+ * a dotted key. Should the scanner meet something it does not expect, it
  * returns what it found so far: a missing line makes a message less precise,
  * never wrong.
  */
@@ -199,9 +200,12 @@ class Scanner {
     return content;
   }
 
+  /** Notes the key and each of its parents (`[users.alice]` and `a.b = 1` define `users` and `a` where they are first written). */
   #note(path: readonly string[], line: number): void {
-    const key = path.join('.');
-    if (!this.lines.has(key)) this.lines.set(key, line);
+    for (let length = 1; length <= path.length; length++) {
+      const key = path.slice(0, length).join('.');
+      if (!this.lines.has(key)) this.lines.set(key, line);
+    }
   }
 
   #peek(): string | undefined {
