@@ -54,18 +54,17 @@ export interface ConfigFlags {
 }
 
 /**
- * Adds --config and --check, and help on the file. `defaultFile` (connect's
+ * Adds --config and --check (see {@link configHelp} for the help). `defaultFile` (connect's
  * connect.toml) is read when present unless --no-config is given.
  */
 export function addConfigOptions(command: Command, side: 'serve' | 'connect', defaultFile?: string): Command {
   command.option('--config <file>', `read settings from this TOML file; flags override it${defaultFile !== undefined ? ` (default: ${defaultFile}, if it exists)` : ''}`);
   if (defaultFile !== undefined) command.option('--no-config', `do not read ${defaultFile}`);
-  return command
-    .option('--check', 'check the flags and the config file as a start would (without listening or connecting), print the resolved settings with secrets masked and exit: 0 valid, 2 not')
-    .addHelpText('after', configHelp(side));
+  return command.option('--check', 'check the flags and the config file as a start would (without listening or connecting), print the resolved settings with secrets masked and exit: 0 valid, 2 not');
 }
 
-function configHelp(side: 'serve' | 'connect'): string {
+/** The help's section on config files, for after the examples. */
+export function configHelp(side: 'serve' | 'connect'): string {
   const examples =
     side === 'serve'
       ? 'max-sessions = 100, allow-local = ["db:5432", "*.internal:443"]\n  (repeatable options are arrays), tls-listen = false (--no-X is X = false)'
@@ -74,9 +73,9 @@ function configHelp(side: 'serve' | 'connect'): string {
   return `
 Config file (TOML): every long option is a key of the same name:
   ${examples}.
-  Numbers may be written bare or quoted. Relative paths (${paths}) are
-  relative to the file's directory. A file holding a token must be private
-  (chmod 600), or give token-file instead.
+  Numbers may be written bare or quoted. Relative paths
+  (${paths}) are relative to the file's directory.
+  A file holding a token must be private (chmod 600), or give token-file.
   Precedence: flag > config file > environment variable > default.`;
 }
 

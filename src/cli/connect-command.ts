@@ -5,7 +5,7 @@ import { defaultKnownHostsFile, knownHostsFile } from '../state/index.js';
 import { parseFingerprint, type ClientTrust } from '../tls/index.js';
 import { defaultClientTimings, parseTargetPatternOf, resolveClientOptions, TunnelClient, type ForwardSpec, type TunnelClientOptions } from '../tunnel/index.js';
 import { parseProxyUrl, parseWebSocketUrl, redactUrl, type ProxyConfig } from '../transport/index.js';
-import { addCommonOptions, addConfigOptions, collect, commonDefaults, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags, type ConfigFlags } from './common-options.js';
+import { addCommonOptions, addConfigOptions, configHelp, collect, commonDefaults, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags, type ConfigFlags } from './common-options.js';
 import { checkOnly, formatCheck, type CheckReport, type Shown } from './config/check.js';
 import { defaultConfigFile } from './config/config-file.js';
 import { commandLine, mergeConfig, type Alternatives, type CommandLine, type Origin, type Settings } from './config/settings.js';
@@ -91,6 +91,7 @@ Environment:
   HTTPS_PROXY, HTTP_PROXY, NO_PROXY   honoured for wss:// and ws:// servers only, as other HTTP clients do
   MUXTUN_TOKEN    the token, if --token and --token-file are not given`,
     )
+    .addHelpText('after', configHelp('connect'))
     .action(async (_target: string | undefined, _flags: ConnectFlags, command: Command) => {
       const given = commandLine(command);
       if (given.values.check === true) {

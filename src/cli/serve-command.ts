@@ -17,7 +17,7 @@ import {
   type ServerPolicy,
   type TunnelServerOptions,
 } from '../tunnel/index.js';
-import { addCommonOptions, addConfigOptions, collect, commonDefaults, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags, type ConfigFlags } from './common-options.js';
+import { addCommonOptions, addConfigOptions, configHelp, collect, commonDefaults, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags, type ConfigFlags } from './common-options.js';
 import { checkOnly, formatCheck, type CheckReport, type Shown } from './config/check.js';
 import { commandLine, mergeConfig, type Alternatives, type CommandLine, type Origin, type Settings } from './config/settings.js';
 import { createLogger } from './logger.js';
@@ -108,6 +108,7 @@ ${defaultServerLimits.acceptBacklog} streams waiting to be served per client, ${
 window beyond 64 KiB per stream per client. Failed authentications from one
 address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
     )
+    .addHelpText('after', configHelp('serve'))
     .action(async (_flags: ServeFlags, command: Command) => {
       const given = commandLine(command);
       if (given.values.check === true) {

@@ -202,11 +202,12 @@ describe('mistakes in the file: exit 2, naming FILE:LINE and the key', () => {
     { name: 'a value that is no number', lines: [...base, '', '# limits', 'max-sessions = "lots"'], message: (file) => `${file}:5: max-sessions: "lots" is not a whole number` },
     { name: 'a negative number', lines: [...base, 'idle-timeout = -1'], message: (file) => `${file}:3: idle-timeout: "-1" is not a number of seconds` },
     { name: 'a port out of range', lines: [...base, 'port = 70000'], message: (file) => `${file}:3: port: port 70000 is out of range` },
+    { name: 'a port range out of range, written as a number', lines: [...base, 'allow-remote = [9000, 70000]'], message: (file) => `${file}:3: allow-remote "70000": port 70000 is out of range` },
     { name: 'a bad --allow-remote range', lines: [...base, 'allow-remote = [', '  "9000-9100",', '  "x",', ']'], message: (file) => `${file}:3: allow-remote "x": "x" is not a port number` },
     { name: 'a value the tunnel layer refuses', lines: [...base, 'max-sessions = 0'], message: (file) => `${file}:3: max-sessions: must be an integer from 1 to 1000000, got 0` },
     { name: 'seconds the tunnel layer refuses', lines: [...base, 'heartbeat-interval = 0'], message: (file) => `${file}:3: heartbeat-interval: must be from 0.001 to` },
     { name: 'ws-path without ws-listen', lines: [...base, 'ws-path = "/t"'], message: (file) => `${file}:3: ws-path goes with --ws-listen` },
-    { name: 'tls-listen = false alone', lines: [...base, 'tls-listen = false'], message: (file) => `${file}:3: tls-listen needs --ws-listen` },
+    { name: 'tls-listen = false alone', lines: [...base, 'tls-listen = false'], message: (file) => `${file}:3: tls-listen = false needs --ws-listen: the server must listen somewhere` },
     { name: 'a short token', lines: ['token = "short"', 'state-dir = "state"'], message: (file) => `${file}:1: token: the token has 5 characters` },
   ];
   for (const { name, lines, message } of cases) {

@@ -11,7 +11,7 @@ import { configDir, type ConfigFile } from './config-file.js';
  * a key accepts follows from how the option is declared:
  *
  * - an option with a value takes a string; a number too when its value is
- *   one (`<n>`, `<seconds>`, `<port>`, `<[host:]port>`...);
+ *   one (`<n>`, `<seconds>`, `<port>`, `<ports>`, `<[host:]port>`...);
  * - a repeatable option (`collect`, or variadic) takes an array of those;
  * - a flag without a value takes true or false; `-v` (counted) an integer;
  * - `<file>` and `<dir>` values relative to the config file's directory.
@@ -37,7 +37,7 @@ export interface ConfigKey {
   parse: ((value: string, previous: unknown) => unknown) | undefined;
 }
 
-const NUMERIC_VALUE = /\b(n|count|seconds|ms|bytes|port|number)\b/;
+const NUMERIC_VALUE = /\b(n|count|seconds|ms|bytes|ports?|number)\b/;
 const PATH_VALUE = /^(file|dir)$/;
 
 /**

@@ -147,8 +147,10 @@ export class Settings {
   #restated(flag: string, error: unknown, text: string | undefined): unknown {
     if (!(error instanceof UsageError)) return error;
     const spec = this.#byFlag(flag);
-    const label = this.name(flag);
+    let label = this.name(flag);
     if (spec === undefined || label === flag) return error;
+    // `tls-listen = false needs --ws-listen`: a flag's presence is a boolean's value in the file.
+    if (spec.kind === 'boolean') label = `${label} = ${String(this.values[spec.attribute])}`;
     for (const spelling of spec.spellings) {
       const written = text === undefined ? spelling : `${spelling} ${text}`;
       if (!error.message.startsWith(written)) continue;
