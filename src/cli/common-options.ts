@@ -46,6 +46,39 @@ export function addCommonOptions(command: Command, side: 'serve' | 'connect'): C
     .addOption(new Option('--log-format <format>', 'pretty or json (default: pretty on a terminal, json otherwise)').choices(['pretty', 'json']));
 }
 
+/** The flags about the config file, as commander gives them. */
+export interface ConfigFlags {
+  /** The file; `false` after connect's --no-config. */
+  config?: string | false;
+  check?: boolean;
+}
+
+/**
+ * Adds --config and --check (see {@link configHelp} for the help). `defaultFile` (connect's
+ * connect.toml) is read when present unless --no-config is given.
+ */
+export function addConfigOptions(command: Command, side: 'serve' | 'connect', defaultFile?: string): Command {
+  command.option('--config <file>', `read settings from this TOML file; flags override it${defaultFile !== undefined ? ` (default: ${defaultFile}, if it exists)` : ''}`);
+  if (defaultFile !== undefined) command.option('--no-config', `do not read ${defaultFile}`);
+  return command.option('--check', 'check the flags and the config file as a start would (without listening or connecting), print the resolved settings with secrets masked and exit: 0 valid, 2 not');
+}
+
+/** The help's section on config files, for after the examples. */
+export function configHelp(side: 'serve' | 'connect'): string {
+  const examples =
+    side === 'serve'
+      ? 'max-sessions = 100, allow-local = ["db:5432", "*.internal:443"]\n  (repeatable options are arrays), tls-listen = false (--no-X is X = false)'
+      : 'server = "host:4443", local = ["8080:localhost:80"]\n  (-L; likewise remote, dynamic; stdio for -W; repeatable options are arrays),\n  reconnect = false (--no-X is X = false)';
+  const paths = side === 'serve' ? 'cert, key, state-dir, token-file' : 'ca, known-hosts, token-file';
+  return `
+Config file (TOML): every long option is a key of the same name:
+  ${examples}.
+  Numbers may be written bare or quoted. Relative paths
+  (${paths}) are relative to the file's directory.
+  A file holding a token must be private (chmod 600), or give token-file.
+  Precedence: flag > config file > environment variable > default.`;
+}
+
 /** The log level from --log-level, -q and -v (in that order of precedence). */
 export function logLevelFrom(flags: CommonFlags, fallback = 'info'): string {
   if (flags.logLevel !== undefined) return flags.logLevel;
@@ -55,15 +88,30 @@ export function logLevelFrom(flags: CommonFlags, fallback = 'info'): string {
   return fallback;
 }
 
+/** How messages name a flag: itself, or where a config file set it (Settings.name). */
+export type NameFlag = (flag: string) => string;
+const asIs: NameFlag = (flag) => flag;
+
 /** Engine options from the heartbeat flags (validated by the tunnel layer). */
-export function sessionFrom(flags: CommonFlags): SessionOptions {
+export function sessionFrom(flags: CommonFlags, name: NameFlag = asIs): SessionOptions {
   return {
-    ...(flags.heartbeatInterval !== undefined ? { heartbeatInterval: parseSeconds(flags.heartbeatInterval, '--heartbeat-interval') } : {}),
-    ...(flags.heartbeatTolerance !== undefined ? { heartbeatTolerance: parseSeconds(flags.heartbeatTolerance, '--heartbeat-tolerance') } : {}),
+    ...(flags.heartbeatInterval !== undefined ? { heartbeatInterval: parseSeconds(flags.heartbeatInterval, name('--heartbeat-interval')) } : {}),
+    ...(flags.heartbeatTolerance !== undefined ? { heartbeatTolerance: parseSeconds(flags.heartbeatTolerance, name('--heartbeat-tolerance')) } : {}),
   };
 }
 
 /** --drain-timeout in ms. */
-export function drainFrom(flags: CommonFlags): number {
-  return flags.drainTimeout === undefined ? DEFAULT_DRAIN_SECONDS * 1000 : parseSeconds(flags.drainTimeout, '--drain-timeout');
+export function drainFrom(flags: CommonFlags, name: NameFlag = asIs): number {
+  return flags.drainTimeout === undefined ? DEFAULT_DRAIN_SECONDS * 1000 : parseSeconds(flags.drainTimeout, name('--drain-timeout'));
+}
+
+/** What `--check` shows for the shared options left unset: the defaults a start uses. */
+export function commonDefaults(drainMs: number, logLevel: string): Record<string, { value: unknown; origin: { kind: 'default' } }> {
+  const byDefault = (value: unknown): { value: unknown; origin: { kind: 'default' } } => ({ value, origin: { kind: 'default' } });
+  return {
+    'drain-timeout': byDefault(drainMs / 1000),
+    'heartbeat-interval': byDefault(defaultSessionConfig.heartbeatInterval / 1000),
+    'heartbeat-tolerance': byDefault(defaultSessionConfig.heartbeatTolerance / 1000),
+    'log-level': byDefault(logLevel),
+  };
 }

@@ -1,10 +1,14 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { defaultKnownHostsFile, knownHostsFile } from '../state/index.js';
 import { parseFingerprint, type ClientTrust } from '../tls/index.js';
-import { defaultClientTimings, parseTargetPatternOf, TunnelClient, type ForwardSpec } from '../tunnel/index.js';
+import { defaultClientTimings, parseTargetPatternOf, resolveClientOptions, TunnelClient, type ForwardSpec, type TunnelClientOptions } from '../tunnel/index.js';
 import { parseProxyUrl, parseWebSocketUrl, redactUrl, type ProxyConfig } from '../transport/index.js';
-import { addCommonOptions, collect, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags } from './common-options.js';
+import { addCommonOptions, addConfigOptions, configHelp, collect, commonDefaults, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags, type ConfigFlags } from './common-options.js';
+import { checkOnly, formatCheck, type CheckReport, type Shown } from './config/check.js';
+import { defaultConfigFile } from './config/config-file.js';
+import { commandLine, mergeConfig, type Alternatives, type CommandLine, type Origin, type Settings } from './config/settings.js';
 import { parseDynamicSpec, parseForwardSpec, parseServerAddress } from './forward-spec.js';
 import { forwardStdio } from './stdio-forward.js';
 import { createLogger } from './logger.js';
@@ -14,7 +18,7 @@ import { tokenFrom } from './token-source.js';
 import { UsageError } from './usage-error.js';
 import { parseSeconds } from './values.js';
 
-interface ConnectFlags extends CommonFlags {
+export interface ConnectFlags extends CommonFlags, ConfigFlags {
   local?: string[];
   remote?: string[];
   dynamic?: string[];
@@ -57,6 +61,7 @@ export function connectCommand(context: CommandContext): Command {
     .option('--no-resume', 'reset forwarded connections when the link drops, instead of keeping them for the reconnect')
     .option('--keep-going', 'run with the forwards that work when some cannot be set up at start (default: exit 1, naming the forward)');
   addCommonOptions(command, 'connect');
+  addConfigOptions(command, 'connect', '~/.config/muxtun/connect.toml');
   return command
     .addHelpText(
       'after',
@@ -86,53 +91,18 @@ Environment:
   HTTPS_PROXY, HTTP_PROXY, NO_PROXY   honoured for wss:// and ws:// servers only, as other HTTP clients do
   MUXTUN_TOKEN    the token, if --token and --token-file are not given`,
     )
-    .action(async (target: string | undefined, flags: ConnectFlags) => {
-      // -W: stdout carries the forwarded bytes, so only warnings and errors are logged (to stderr) unless asked.
-      const logger = createLogger(logLevelFrom(flags, flags.stdio !== undefined ? 'warn' : 'info'), flags.logFormat);
-      const serverText = target ?? context.env.MUXTUN_SERVER;
-      if (serverText === undefined || serverText === '') {
-        throw new UsageError('connect: give the server as HOST:PORT or set MUXTUN_SERVER');
+    .addHelpText('after', configHelp('connect'))
+    .action(async (_target: string | undefined, _flags: ConnectFlags, command: Command) => {
+      const given = commandLine(command);
+      if (given.values.check === true) {
+        const checked = await checkOnly(resolveConnectSettings(given, context));
+        context.stdout.write(formatCheck(checked.settings, connectCheckReport(checked)));
+        return;
       }
-      const server = serverFrom(serverText, target === undefined ? 'MUXTUN_SERVER' : 'server address');
-      const proxy = proxyFrom(flags.proxy, context.env);
-      const local: ForwardSpec[] = (flags.local ?? []).map((text) => parseForwardSpec('-L', text));
-      const remote: ForwardSpec[] = (flags.remote ?? []).map((text) => parseForwardSpec('-R', text));
-      const dynamic = (flags.dynamic ?? []).map((text) => parseDynamicSpec(text));
-      const stdio = flags.stdio === undefined ? undefined : parseServerAddress(flags.stdio, `-W ${flags.stdio}`);
-      if (stdio && local.length + remote.length + dynamic.length > 0) throw new UsageError('-W combines with neither -L, -R nor -D');
-      if (local.length + remote.length + dynamic.length === 0 && !stdio) throw new UsageError('connect: nothing to forward: give at least one -L, -R, -D or -W');
-      rejectDuplicates('-L', local);
-      rejectDuplicates('-R', remote);
-      const allowTarget = (flags.allowTarget ?? []).map((text) => asUsageOf(() => parseTargetPatternOf('--allow-target', text)));
-      const drainMs = drainFrom(flags);
-      const session = sessionFrom(flags);
-      const backoffCapMs = flags.reconnectMax === undefined ? undefined : parseSeconds(flags.reconnectMax, '--reconnect-max');
-      const token = await tokenFrom(flags, context.env);
-      if (token === undefined) throw new UsageError('connect: no token: set MUXTUN_TOKEN (printed by `muxtun serve`), or use --token-file or --token');
-      const trust = await trustFrom(flags, context.env);
-
-      const client = asUsage(
-        FLAG_NAMES,
-        () =>
-          new TunnelClient({
-            ...server,
-            ...(proxy !== undefined ? { proxy } : {}),
-            env: context.env,
-            ...(flags.servername ? { servername: flags.servername } : {}),
-            token,
-            trust,
-            local,
-            remote,
-            dynamic,
-            allowTarget,
-            reconnect: flags.reconnect,
-            keepGoing: flags.keepGoing === true,
-            resume: flags.resume,
-            ...(backoffCapMs !== undefined ? { timings: { backoffCapMs: Math.max(backoffCapMs, 1) } } : {}),
-            session,
-            logger,
-          }),
-      );
+      const { client: options, stdio, logLevel, logFormat, drainMs } = await resolveConnectSettings(given, context);
+      const { remote = [], allowTarget = [], trust } = options;
+      const logger = createLogger(logLevel, logFormat);
+      const client = new TunnelClient({ ...options, logger });
       if (remote.some((spec) => spec.dynamic === true) && allowTarget.length === 0) {
         logger.warn({}, 'reverse dynamic -R without --allow-target: whoever reaches the server\'s port can reach anything this side can reach');
       }
@@ -163,6 +133,152 @@ Environment:
     });
 }
 
+/** What `connect` runs with: flags and config file read, merged and validated. */
+export interface ConnectSettings {
+  /** The merged values and where each came from. */
+  settings: Settings;
+  flags: ConnectFlags;
+  /** TunnelClient's options, accepted by its validator (resolveClientOptions); the logger is the caller's to add. */
+  client: Omit<TunnelClientOptions, 'logger'>;
+  /** -W's target: stdin and stdout become one connection to it. */
+  stdio: { host: string; port: number } | undefined;
+  /** The server as written, and where. */
+  server: { text: string; origin: Origin };
+  tokenOrigin: Origin;
+  /** --proxy or MUXTUN_PROXY as written (credentials redacted), and where. */
+  proxy: { text: string; origin: Origin } | undefined;
+  logLevel: string;
+  logFormat: string | undefined;
+  drainMs: number;
+}
+
+/** The config file connect reads when no --config is given (and not --no-config). */
+export function defaultConnectConfig(env: NodeJS.ProcessEnv): string {
+  return defaultConfigFile('connect.toml', env);
+}
+
+/** connect's mutually exclusive options: a flag choosing one drops the file's others (-W beside a file of forwards). */
+const CONNECT_ALTERNATIVES: readonly Alternatives[] = [
+  [['token'], ['tokenFile']],
+  [['fingerprint'], ['ca'], ['insecure']],
+  [['stdio'], ['local', 'remote', 'dynamic']],
+  [['logLevel'], ['quiet'], ['verbose']],
+];
+
+/**
+ * Reads the config file (--config, else connect.toml in the config dir if
+ * present, unless --no-config) under the flags and the server argument, and
+ * validates the result as a start would, the tunnel layer's validator
+ * included, without connecting or listening. Errors are usage errors naming
+ * the flag, or `FILE:LINE: key` when the value came from the file. Call it
+ * again (a reload) to re-read the file.
+ */
+export async function resolveConnectSettings(given: CommandLine, context: CommandContext): Promise<ConnectSettings> {
+  const chosen = given.values.config;
+  const fallback = defaultConnectConfig(context.env);
+  const file = typeof chosen === 'string' ? chosen : chosen === undefined && existsSync(fallback) ? fallback : undefined;
+  const settings = await mergeConfig(given, { file, secretKeys: ['token'], extraKeys: ['server'], alternatives: CONNECT_ALTERNATIVES });
+  // The file's values were converted to the shapes commander gives (config-keys.ts).
+  const flags = settings.values as unknown as ConnectFlags;
+  const name = (flag: string): string => settings.name(flag);
+  const env = context.env;
+
+  const target = given.args[0] as string | undefined;
+  const fromFile = settings.extra('server');
+  const server =
+    target !== undefined ? { text: target, origin: { kind: 'flag' } as Origin, label: 'server address' }
+    : fromFile !== undefined ? { text: fromFile, origin: settings.origin('server'), label: settings.nameExtra('server', 'server') }
+    : { text: env.MUXTUN_SERVER ?? '', origin: { kind: 'env', variable: 'MUXTUN_SERVER' } as Origin, label: 'MUXTUN_SERVER' };
+  if (server.text === '') throw new UsageError('connect: give the server as HOST:PORT or set MUXTUN_SERVER (or server = "HOST:PORT" in the config file)');
+  const endpoint = serverFrom(server.text, server.label);
+  const proxyText = flags.proxy !== undefined ? { text: flags.proxy, origin: settings.origin('proxy'), label: name('--proxy') } : env.MUXTUN_PROXY ? { text: env.MUXTUN_PROXY, origin: { kind: 'env', variable: 'MUXTUN_PROXY' } as Origin, label: 'MUXTUN_PROXY' } : undefined;
+  const proxy = proxyText === undefined ? undefined : proxyFrom(proxyText.text, proxyText.label);
+  const local: ForwardSpec[] = (flags.local ?? []).map((text) => settings.at('--local', () => parseForwardSpec('-L', text), text));
+  const remote: ForwardSpec[] = (flags.remote ?? []).map((text) => settings.at('--remote', () => parseForwardSpec('-R', text), text));
+  const dynamic = (flags.dynamic ?? []).map((text) => settings.at('--dynamic', () => parseDynamicSpec(text), text));
+  const stdioText = flags.stdio;
+  const stdio = stdioText === undefined ? undefined : settings.at('--stdio', () => parseServerAddress(stdioText, `-W ${stdioText}`), stdioText);
+  if (stdio && local.length + remote.length + dynamic.length > 0) settings.at('--stdio', () => failUsage('-W combines with neither -L, -R nor -D'));
+  if (local.length + remote.length + dynamic.length === 0 && !stdio) throw new UsageError('connect: nothing to forward: give at least one -L, -R, -D or -W (or local, remote, dynamic, stdio in the config file)');
+  settings.at('--local', () => rejectDuplicates('-L', local));
+  settings.at('--remote', () => rejectDuplicates('-R', remote));
+  const allowTarget = (flags.allowTarget ?? []).map((text) => asUsageOf(() => parseTargetPatternOf(name('--allow-target'), text)));
+  const drainMs = drainFrom(flags, name);
+  const session = sessionFrom(flags, name);
+  const backoffCapMs = flags.reconnectMax === undefined ? undefined : parseSeconds(flags.reconnectMax, name('--reconnect-max'));
+  const tokenFlag = flags.token !== undefined ? '--token' : '--token-file';
+  const token = await settings.at(tokenFlag, () => tokenFrom(flags, env));
+  if (token === undefined) throw new UsageError('connect: no token: set MUXTUN_TOKEN (printed by `muxtun serve`), or use --token-file or --token (or token-file in the config file)');
+  const tokenOrigin: Origin = flags.token !== undefined ? settings.origin('token') : flags.tokenFile !== undefined ? settings.origin('tokenFile') : { kind: 'env', variable: 'MUXTUN_TOKEN' };
+  const trust = await trustFrom(flags, env, settings);
+
+  const client: Omit<TunnelClientOptions, 'logger'> = {
+    ...endpoint,
+    ...(proxy !== undefined ? { proxy } : {}),
+    env,
+    ...(flags.servername ? { servername: flags.servername } : {}),
+    token,
+    trust,
+    local,
+    remote,
+    dynamic,
+    allowTarget,
+    reconnect: flags.reconnect,
+    keepGoing: flags.keepGoing === true,
+    resume: flags.resume,
+    ...(backoffCapMs !== undefined ? { timings: { backoffCapMs: Math.max(backoffCapMs, 1) } } : {}),
+    session,
+  };
+  asUsage(FLAG_NAMES, () => resolveClientOptions(client), name);
+  return {
+    settings,
+    flags,
+    client,
+    stdio,
+    server: { text: redactUrl(server.text), origin: server.origin },
+    tokenOrigin,
+    proxy: proxyText === undefined ? undefined : { text: redactUrl(proxyText.text), origin: proxyText.origin },
+    // -W: stdout carries the forwarded bytes, so only warnings and errors are logged (to stderr) unless asked.
+    logLevel: logLevelFrom(flags, stdio !== undefined ? 'warn' : 'info'),
+    logFormat: flags.logFormat,
+    drainMs,
+  };
+}
+
+/** What `connect --check` prints beside the settings. */
+function connectCheckReport(resolved: ConnectSettings): CheckReport {
+  const { settings, client, flags } = resolved;
+  const byDefault = (value: unknown): Shown => ({ value, origin: { kind: 'default' } });
+  const trust = client.trust;
+  const trustLine =
+    trust.kind === 'fingerprint' ? `the certificate with fingerprint ${flags.fingerprint ?? ''}`
+    : trust.kind === 'ca' ? `certificates signed by the CAs in ${flags.ca ?? ''}`
+    : trust.kind === 'insecure' ? 'anything (--insecure: the server is not verified)'
+    : `on first use, recorded in ${trust.knownHosts.description}`;
+  const count = (n: number, what: string): string => `${n} ${what}`;
+  return {
+    header: [`muxtun connect: settings are valid${settings.file ? ` (config file ${settings.file.path})` : ' (no config file)'}`, 'precedence: flag > config file > environment > default; secrets are masked', ''],
+    extra: [['server', { value: resolved.server.text, origin: resolved.server.origin }]],
+    shown: {
+      ...commonDefaults(resolved.drainMs, resolved.logLevel),
+      token: { value: client.token, origin: resolved.tokenOrigin },
+      ...(resolved.proxy ? { proxy: { value: resolved.proxy.text, origin: resolved.proxy.origin } } : {}),
+      'known-hosts': trust.kind === 'tofu' && flags.knownHosts === undefined ? byDefault(trust.knownHosts.description) : undefined,
+      'reconnect-max': byDefault(defaultClientTimings.backoffCapMs / 1000),
+    },
+    secrets: ['token'],
+    footer: [
+      '',
+      `trusts: ${trustLine}`,
+      `forwards: ${resolved.stdio ? `-W ${flags.stdio ?? ''}` : [count(client.local?.length ?? 0, '-L'), count(client.remote?.length ?? 0, '-R'), count(client.dynamic?.length ?? 0, '-D')].join(', ')}`,
+    ],
+  };
+}
+
+function failUsage(message: string): never {
+  throw new UsageError(message);
+}
+
 /** HOST:PORT for the TLS port, or a ws:// / wss:// URL for a server behind a reverse proxy. */
 function serverFrom(text: string, context: string): { host: string; port: number } | { url: URL } {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)?.[1]?.toLowerCase();
@@ -177,10 +293,9 @@ function serverFrom(text: string, context: string): { host: string; port: number
   }
 }
 
-/** --proxy, else MUXTUN_PROXY, as a value; `direct` (or `none`) turns every proxy off, the environment's too. */
-function proxyFrom(flag: string | undefined, env: NodeJS.ProcessEnv): ProxyConfig | 'direct' | undefined {
-  const [text, source] = flag !== undefined ? [flag, '--proxy'] : [env.MUXTUN_PROXY, 'MUXTUN_PROXY'];
-  if (text === undefined || text === '') return undefined;
+/** --proxy (or MUXTUN_PROXY, named by `source`) as a value; `direct` (or `none`) turns every proxy off, the environment's too. */
+function proxyFrom(text: string, source: string): ProxyConfig | 'direct' | undefined {
+  if (text === '') return undefined;
   if (text === 'direct' || text === 'none') return 'direct';
   try {
     return parseProxyUrl(text, source);
@@ -200,14 +315,15 @@ function rejectDuplicates(flag: '-L' | '-R', specs: ForwardSpec[]): void {
   }
 }
 
-async function trustFrom(flags: ConnectFlags, env: NodeJS.ProcessEnv): Promise<ClientTrust> {
-  const chosen = [flags.fingerprint !== undefined && '--fingerprint', flags.ca !== undefined && '--ca', flags.insecure && '--insecure'].filter(Boolean);
+async function trustFrom(flags: ConnectFlags, env: NodeJS.ProcessEnv, settings: Settings): Promise<ClientTrust> {
+  const name = (flag: string): string => settings.name(flag);
+  const chosen = [flags.fingerprint !== undefined && name('--fingerprint'), flags.ca !== undefined && name('--ca'), flags.insecure && name('--insecure')].filter(Boolean);
   if (chosen.length > 1) throw new UsageError(`${chosen.join(' and ')}: choose one way to trust the server`);
   if (flags.fingerprint !== undefined) {
     try {
       return { kind: 'fingerprint', fingerprint: parseFingerprint(flags.fingerprint) };
     } catch (error) {
-      throw new UsageError(`--fingerprint: ${(error as Error).message}`);
+      throw new UsageError(`${name('--fingerprint')}: ${(error as Error).message}`);
     }
   }
   if (flags.ca !== undefined) {
@@ -215,7 +331,7 @@ async function trustFrom(flags: ConnectFlags, env: NodeJS.ProcessEnv): Promise<C
     try {
       caPem = await readFile(flags.ca, 'utf8');
     } catch (error) {
-      throw new UsageError(`--ca ${flags.ca}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      throw new UsageError(`${name('--ca')} ${flags.ca}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
     }
     return { kind: 'ca', caPem };
   }

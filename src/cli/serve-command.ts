@@ -1,9 +1,25 @@
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { Command } from 'commander';
-import { defaultStateDir, loadCertificateFiles, loadOrCreateServerCertificate, loadOrCreateToken } from '../state/index.js';
+import { defaultStateDir, loadCertificateFiles, loadOrCreateServerCertificate, loadOrCreateToken, SERVER_CERT_FILE, SERVER_KEY_FILE, TOKEN_FILE } from '../state/index.js';
 import { DEFAULT_WS_PATH } from '../transport/index.js';
-import { DEFAULT_RESUME_GRACE_MS, defaultServerLimits, MIN_TOKEN_LENGTH, parsePortRange, parseTargetPattern, TunnelServer, type ServerLimits, type ServerPolicy } from '../tunnel/index.js';
-import { addCommonOptions, collect, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags } from './common-options.js';
+import {
+  DEFAULT_RESUME_GRACE_MS,
+  defaultServerLimits,
+  MIN_TOKEN_LENGTH,
+  parsePortRange,
+  parseTargetPatternOf,
+  resolveServerLimits,
+  resolveServerOptions,
+  TunnelServer,
+  type ServerLimits,
+  type ServerPolicy,
+  type TunnelServerOptions,
+} from '../tunnel/index.js';
+import { addCommonOptions, addConfigOptions, configHelp, collect, commonDefaults, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags, type ConfigFlags } from './common-options.js';
+import { checkOnly, formatCheck, type CheckReport, type Shown } from './config/check.js';
+import { commandLine, mergeConfig, type Alternatives, type CommandLine, type Origin, type Settings } from './config/settings.js';
 import { createLogger } from './logger.js';
 import { parsePort } from './forward-spec.js';
 import { asUsage, type FlagName } from './option-errors.js';
@@ -12,7 +28,7 @@ import { tokenFrom } from './token-source.js';
 import { UsageError } from './usage-error.js';
 import { parseCount, parseSeconds } from './values.js';
 
-interface ServeFlags extends CommonFlags {
+export interface ServeFlags extends CommonFlags, ConfigFlags {
   host: string;
   port: string;
   cert?: string;
@@ -72,6 +88,7 @@ export function serveCommand(context: CommandContext): Command {
     command.option(`${flag} <${seconds ? 'seconds' : 'n'}>`, `${help} (default ${seconds ? fallback / 1000 : fallback})`);
   }
   addCommonOptions(command, 'serve');
+  addConfigOptions(command, 'serve');
   return command
     .addHelpText(
       'after',
@@ -91,46 +108,19 @@ ${defaultServerLimits.acceptBacklog} streams waiting to be served per client, ${
 window beyond 64 KiB per stream per client. Failed authentications from one
 address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
     )
-    .action(async (flags: ServeFlags) => {
-      const logger = createLogger(logLevelFrom(flags), flags.logFormat);
-      const port = parsePort(flags.port, '--port', true);
-      const drainMs = drainFrom(flags);
-      const limits: Partial<ServerLimits> = {};
-      for (const { key, flag, field, seconds } of LIMIT_FLAGS) {
-        const text = flags[key];
-        if (typeof text === 'string') limits[field] = seconds ? parseSeconds(text, flag) : parseCount(text, flag);
+    .addHelpText('after', configHelp('serve'))
+    .action(async (_flags: ServeFlags, command: Command) => {
+      const given = commandLine(command);
+      if (given.values.check === true) {
+        const checked = await checkOnly(resolveServeSettings(given, context, { check: true }));
+        context.stdout.write(formatCheck(checked.settings, serveCheckReport(checked)));
+        return;
       }
-      const session = sessionFrom(flags);
-      if ((flags.cert === undefined) !== (flags.key === undefined)) throw new UsageError('--cert and --key go together: give both or neither');
-      const policy: ServerPolicy = {
-        allowLocal: (flags.allowLocal ?? []).map((p) => usage(() => parseTargetPattern(p))),
-        allowRemote: flags.allowRemote ? flags.allowRemote.map((p) => usage(() => parsePortRange(p, `--allow-remote "${p}"`))) : [{ from: 1024, to: 65535 }],
-      };
-      const stateDir = flags.stateDir ?? defaultStateDir(context.env);
-
-      let token = await tokenFrom(flags, context.env);
-      let tokenNote = '';
-      if (token !== undefined && token.length < MIN_TOKEN_LENGTH) {
-        throw new UsageError(`the token has ${token.length} characters; it needs at least ${MIN_TOKEN_LENGTH}, or a client could guess it. Leave it out and serve generates one, or make one with: openssl rand -hex 16`);
-      }
-      if (token === undefined) {
-        const stored = await loadOrCreateToken(stateDir);
-        token = stored.token;
-        tokenNote = stored.created ? `generated a token and stored it in ${stored.path}` : `using the token stored in ${stored.path}`;
-      }
-      const material =
-        flags.cert !== undefined && flags.key !== undefined
-          ? { ...(await loadCertificateFiles(flags.cert, flags.key)), created: false }
-          : await loadOrCreateServerCertificate(stateDir);
-
-      const webSocket = flags.wsListen === undefined ? undefined : { ...parseListenAddress(flags.wsListen), ...(flags.wsPath !== undefined ? { path: flags.wsPath } : {}) };
-      if (webSocket === undefined && flags.wsPath !== undefined) throw new UsageError('--ws-path goes with --ws-listen');
-      if (webSocket === undefined && !flags.tlsListen) throw new UsageError('--no-tls-listen needs --ws-listen: the server must listen somewhere');
-      const resumeGraceMs = flags.resumeGrace === undefined ? undefined : parseSeconds(flags.resumeGrace, '--resume-grace');
-      const server = asUsage(
-        FLAG_NAMES,
-        () => new TunnelServer({ host: flags.host, port, tlsListen: flags.tlsListen, ...(webSocket ? { webSocket } : {}), tls: material, token, policy, limits, session, logger, ...(resumeGraceMs !== undefined ? { resumeGraceMs } : {}) }),
-      );
+      const { flags, server: options, identity: material, tokenNote, drainMs, logLevel, logFormat } = await resolveServeSettings(given, context);
+      if (material === undefined) throw new Error('serve: no server identity');
+      const { token, webSocket } = options;
+      const logger = createLogger(logLevel, logFormat);
+      const server = new TunnelServer({ ...options, logger });
       // Listen for signals before anything is printed: whoever reads our
       // output may stop us at once, and must get a clean stop.
       const shutdownSignal = onShutdownSignal(context.stderr);
@@ -169,13 +159,162 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
     });
 }
 
+/** What `serve` runs with: flags and config file read, merged and validated. */
+export interface ServeSettings {
+  /** The merged values and where each came from. */
+  settings: Settings;
+  flags: ServeFlags;
+  /** TunnelServer's options, accepted by its validator (resolveServerOptions); the logger is the caller's to add. */
+  server: Omit<TunnelServerOptions, 'logger'>;
+  /** The certificate's fingerprint; undefined only with `check` when the state dir has none yet. */
+  identity: { fingerprint: string; created: boolean; where: string } | undefined;
+  /** Where the token came from (the state dir's, generated or not, with `where`). */
+  tokenOrigin: Origin;
+  /** Logged at start: the state dir's token was generated or used. */
+  tokenNote: string;
+  stateDir: string;
+  logLevel: string;
+  logFormat: string | undefined;
+  drainMs: number;
+}
+
+/** serve's mutually exclusive options: a flag choosing one drops the file's others. */
+const SERVE_ALTERNATIVES: readonly Alternatives[] = [[['token'], ['tokenFile']], [['logLevel'], ['quiet'], ['verbose']]];
+
+/**
+ * Reads the config file (--config) under the flags and validates the
+ * result as a start would, the tunnel layer's validator included. Errors are
+ * usage errors naming the flag, or `FILE:LINE: key` when the value came
+ * from the file. Reads the token and certificate files; with `check`, writes
+ * nothing: a token or certificate the state dir does not hold yet is
+ * reported as to be generated. Call it again (a reload) to re-read the file.
+ */
+export async function resolveServeSettings(given: CommandLine, context: CommandContext, options: { check?: boolean } = {}): Promise<ServeSettings> {
+  const configPath = given.values.config;
+  const settings = await mergeConfig(given, { file: typeof configPath === 'string' ? configPath : undefined, secretKeys: ['token'], alternatives: SERVE_ALTERNATIVES });
+  // The file's values were converted to the shapes commander gives (config-keys.ts).
+  const flags = settings.values as unknown as ServeFlags;
+  const name = (flag: string): string => settings.name(flag);
+  const port = parsePort(flags.port, name('--port'), true);
+  const drainMs = drainFrom(flags, name);
+  const limits: Partial<ServerLimits> = {};
+  for (const { key, flag, field, seconds } of LIMIT_FLAGS) {
+    const text = flags[key];
+    if (typeof text === 'string') limits[field] = seconds ? parseSeconds(text, name(flag)) : parseCount(text, name(flag));
+  }
+  const session = sessionFrom(flags, name);
+  if ((flags.cert === undefined) !== (flags.key === undefined)) {
+    settings.at(flags.cert !== undefined ? '--cert' : '--key', () => {
+      throw new UsageError(flags.cert !== undefined ? '--cert and --key go together: give both or neither' : '--key and --cert go together: give both or neither');
+    });
+  }
+  const policy: ServerPolicy = {
+    allowLocal: (flags.allowLocal ?? []).map((p) => usage(() => parseTargetPatternOf(name('--allow-local'), p))),
+    allowRemote: flags.allowRemote ? flags.allowRemote.map((p) => usage(() => parsePortRange(p, `${name('--allow-remote')} "${p}"`))) : [{ from: 1024, to: 65535 }],
+  };
+  const stateDir = flags.stateDir ?? defaultStateDir(context.env);
+
+  const tokenFlag = flags.token !== undefined ? '--token' : '--token-file';
+  let token = await settings.at(tokenFlag, () => tokenFrom(flags, context.env));
+  let tokenOrigin: Origin = flags.token !== undefined ? settings.origin('token') : flags.tokenFile !== undefined ? settings.origin('tokenFile') : { kind: 'env', variable: 'MUXTUN_TOKEN' };
+  let tokenNote = '';
+  if (token !== undefined && token.length < MIN_TOKEN_LENGTH) {
+    settings.at(tokenFlag, () => {
+      throw new UsageError(`the token has ${token?.length} characters; it needs at least ${MIN_TOKEN_LENGTH}, or a client could guess it. Leave it out and serve generates one, or make one with: openssl rand -hex 16`);
+    });
+  }
+  const webSocket = flags.wsListen === undefined ? undefined : { ...parseListenAddress(flags.wsListen, name('--ws-listen')), ...(flags.wsPath !== undefined ? { path: flags.wsPath } : {}) };
+  if (webSocket === undefined && flags.wsPath !== undefined) settings.at('--ws-path', () => failUsage('--ws-path goes with --ws-listen'));
+  if (webSocket === undefined && !flags.tlsListen) settings.at('--no-tls-listen', () => failUsage('--no-tls-listen needs --ws-listen: the server must listen somewhere'));
+  const resumeGraceMs = flags.resumeGrace === undefined ? undefined : parseSeconds(flags.resumeGrace, name('--resume-grace'));
+  const settled: Omit<TunnelServerOptions, 'logger' | 'tls' | 'token'> = {
+    host: flags.host,
+    port,
+    tlsListen: flags.tlsListen,
+    ...(webSocket ? { webSocket } : {}),
+    policy,
+    limits,
+    session,
+    ...(resumeGraceMs !== undefined ? { resumeGraceMs } : {}),
+  };
+  // Everything but the state dir is checked before the state dir is touched (or created).
+  const placeholder = { token: 'x'.repeat(MIN_TOKEN_LENGTH), tls: { cert: '', key: '' } };
+  asUsage(FLAG_NAMES, () => resolveServerOptions({ ...settled, ...placeholder, ...(token !== undefined ? { token } : {}) }), name);
+
+  if (token === undefined) {
+    const tokenPath = join(stateDir, TOKEN_FILE);
+    if (options.check === true && !(stateHolds(stateDir, [TOKEN_FILE]))) {
+      token = placeholder.token;
+      tokenOrigin = { kind: 'other', where: `to be generated in ${tokenPath} at the first start` };
+    } else {
+      const stored = await loadOrCreateToken(stateDir);
+      token = stored.token;
+      tokenNote = stored.created ? `generated a token and stored it in ${stored.path}` : `using the token stored in ${stored.path}`;
+      tokenOrigin = { kind: 'other', where: `state dir ${stored.path}` };
+    }
+  }
+  let identity: ServeSettings['identity'];
+  let tls: { cert: string; key: string };
+  if (flags.cert !== undefined && flags.key !== undefined) {
+    const material = await loadCertificateFiles(flags.cert, flags.key);
+    tls = material;
+    identity = { fingerprint: material.fingerprint, created: false, where: flags.cert };
+  } else if (options.check === true && !(stateHolds(stateDir, [SERVER_CERT_FILE, SERVER_KEY_FILE]))) {
+    tls = placeholder.tls;
+  } else {
+    const material = await loadOrCreateServerCertificate(stateDir);
+    tls = material;
+    identity = { fingerprint: material.fingerprint, created: material.created, where: join(stateDir, SERVER_CERT_FILE) };
+  }
+
+  const server: Omit<TunnelServerOptions, 'logger'> = { ...settled, tls, token };
+  return { settings, flags, server, identity, tokenOrigin, tokenNote, stateDir, logLevel: logLevelFrom(flags), logFormat: flags.logFormat, drainMs };
+}
+
+/** Whether the state dir holds all of `files` (so a check can read them without creating anything). */
+function stateHolds(stateDir: string, files: readonly string[]): boolean {
+  return files.every((file) => existsSync(join(stateDir, file)));
+}
+
+/** What `serve --check` prints beside the settings. */
+function serveCheckReport(resolved: ServeSettings): CheckReport {
+  const { settings, server, identity, tokenOrigin, stateDir } = resolved;
+  const limits = resolveServerLimits(server.limits);
+  const seconds = (ms: number | undefined): number | undefined => (ms === undefined ? undefined : ms / 1000);
+  const byDefault = (value: unknown): Shown => ({ value, origin: { kind: 'default' } });
+  const shown: Record<string, Shown | undefined> = {
+    token: { value: server.token, origin: tokenOrigin },
+    'state-dir': byDefault(stateDir),
+    'allow-remote': byDefault(['1024-65535']),
+    'resume-grace': byDefault(seconds(server.resumeGraceMs ?? DEFAULT_RESUME_GRACE_MS)),
+    ...commonDefaults(resolved.drainMs, resolved.logLevel),
+  };
+  for (const { flag, field, seconds: inSeconds } of LIMIT_FLAGS) shown[flag.slice(2)] = byDefault(inSeconds ? seconds(limits[field]) : limits[field]);
+  return {
+    header: [`muxtun serve: settings are valid${settings.file ? ` (config file ${settings.file.path})` : ''}`, 'precedence: flag > config file > environment > default; secrets are masked', ''],
+    shown,
+    secrets: ['token'],
+    footer: [
+      '',
+      identity === undefined
+        ? `certificate: to be generated in ${stateDir} at the first start`
+        : `certificate: ${identity.where}, fingerprint ${identity.fingerprint}`,
+      `listens on: ${server.tlsListen === false ? 'no TLS port' : `${server.host}:${server.port} (TLS)`}${server.webSocket ? `, ${server.webSocket.host}:${server.webSocket.port} (WebSocket)` : ''}`,
+    ],
+  };
+}
+
+function failUsage(message: string): never {
+  throw new UsageError(message);
+}
+
 /** `[host:]port` of --ws-listen; the host defaults to 127.0.0.1 (it sits behind a reverse proxy on the same machine). */
-function parseListenAddress(text: string): { host: string; port: number } {
+function parseListenAddress(text: string, flag: string): { host: string; port: number } {
   const colon = text.lastIndexOf(':');
-  if (colon < 0) return { host: '127.0.0.1', port: parsePort(text, '--ws-listen', true) };
+  if (colon < 0) return { host: '127.0.0.1', port: parsePort(text, flag, true) };
   const host = text.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  if (host === '') throw new UsageError(`--ws-listen ${text}: the host is empty`);
-  return { host, port: parsePort(text.slice(colon + 1), '--ws-listen', true) };
+  if (host === '') throw new UsageError(`${flag} ${text}: the host is empty`);
+  return { host, port: parsePort(text.slice(colon + 1), flag, true) };
 }
 
 /** Turns a policy parse error into a usage error (exit 2). */
