@@ -5,6 +5,7 @@ import { connectCommand } from './connect-command.js';
 import type { CommandContext } from './process.js';
 import { serveCommand } from './serve-command.js';
 import { UsageError } from './usage-error.js';
+import { usersCommand } from './users-command.js';
 
 export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
@@ -41,12 +42,15 @@ Exit codes: 0 clean stop, 1 runtime failure, 2 usage error.`,
       writeErr: (text) => context.stderr.write(text),
     })
     .exitOverride();
-  for (const command of [serveCommand(context), connectCommand(context)]) {
-    command.exitOverride().configureOutput({
-      writeOut: (text) => context.stdout.write(text),
-      writeErr: (text) => context.stderr.write(text),
-    });
-    command.showHelpAfterError('(run with --help for usage)');
+  for (const command of [serveCommand(context), connectCommand(context), usersCommand(context)]) {
+    // `users` has subcommands of its own: they need the same.
+    for (const each of [command, ...command.commands]) {
+      each.exitOverride().configureOutput({
+        writeOut: (text) => context.stdout.write(text),
+        writeErr: (text) => context.stderr.write(text),
+      });
+      each.showHelpAfterError('(run with --help for usage)');
+    }
     program.addCommand(command);
   }
   return program;

@@ -10,7 +10,9 @@ import { asUsage, type FlagName } from './option-errors.js';
 import { invocation, onShutdownSignal, type CommandContext } from './process.js';
 import { tokenFrom } from './token-source.js';
 import { UsageError } from './usage-error.js';
+import { shellQuote } from '../util/shell-quote.js';
 import { parseCount, parseSeconds } from './values.js';
+import { loadUsers } from './users-source.js';
 
 interface ServeFlags extends CommonFlags {
   host: string;
@@ -30,6 +32,7 @@ interface ServeFlags extends CommonFlags {
   wsListen?: string;
   wsPath?: string;
   tlsListen: boolean;
+  users?: string;
 }
 
 /** The limit flags: each names one field of ServerLimits, counted or in seconds. */
@@ -66,6 +69,7 @@ export function serveCommand(context: CommandContext): Command {
     .option('--ws-listen <[host:]port>', 'also accept clients over WebSocket (plain HTTP, for a reverse proxy that terminates TLS in front; host default 127.0.0.1)')
     .option('--ws-path <path>', `the path WebSocket upgrades are accepted at (default ${DEFAULT_WS_PATH}); others get a 404`)
     .option('--no-tls-listen', 'with --ws-listen: do not open the TLS port (--port) at all')
+    .option('--users <file>', 'users, each with their own tokens and rights (TOML; see `muxtun users --help`); a token given too is the user "default"')
     .option('--resume-grace <seconds>', `keep a client's session this long after its link dropped, so its connections survive a reconnect (default ${DEFAULT_RESUME_GRACE_MS / 1000}; 0: off)`);
   for (const { flag, field, seconds, help } of LIMIT_FLAGS) {
     const fallback = defaultServerLimits[field];
@@ -113,7 +117,9 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
       if (token !== undefined && token.length < MIN_TOKEN_LENGTH) {
         throw new UsageError(`the token has ${token.length} characters; it needs at least ${MIN_TOKEN_LENGTH}, or a client could guess it. Leave it out and serve generates one, or make one with: openssl rand -hex 16`);
       }
-      if (token === undefined) {
+      // With --users, no token is made up: the users file says who gets in.
+      const users = flags.users === undefined ? undefined : await loadUsers(flags.users);
+      if (token === undefined && users === undefined) {
         const stored = await loadOrCreateToken(stateDir);
         token = stored.token;
         tokenNote = stored.created ? `generated a token and stored it in ${stored.path}` : `using the token stored in ${stored.path}`;
@@ -129,7 +135,7 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
       const resumeGraceMs = flags.resumeGrace === undefined ? undefined : parseSeconds(flags.resumeGrace, '--resume-grace');
       const server = asUsage(
         FLAG_NAMES,
-        () => new TunnelServer({ host: flags.host, port, tlsListen: flags.tlsListen, ...(webSocket ? { webSocket } : {}), tls: material, token, policy, limits, session, logger, ...(resumeGraceMs !== undefined ? { resumeGraceMs } : {}) }),
+        () => new TunnelServer({ host: flags.host, port, tlsListen: flags.tlsListen, ...(webSocket ? { webSocket } : {}), tls: material, ...(token !== undefined ? { token } : {}), ...(users ? { users } : {}), policy, limits, session, logger, ...(resumeGraceMs !== undefined ? { resumeGraceMs } : {}) }),
       );
       // Listen for signals before anything is printed: whoever reads our
       // output may stop us at once, and must get a clean stop.
@@ -154,12 +160,15 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
 
       const specific = flags.host !== '0.0.0.0' && flags.host !== '::';
       const shownHost = specific ? (flags.host.includes(':') ? `[${flags.host}]` : flags.host) : hostname();
+      const run = context.invocation ?? invocation();
+      if (users) logger.info({ file: flags.users, users: users.length }, 'users file loaded');
       context.stdout.write(
         `muxtun server listening on ${address.address}:${address.port}\n` +
           `fingerprint: ${material.fingerprint}${material.created ? ' (new identity)' : ''}\n` +
-          `token:       ${token}\n\n` +
-          `Connect with:\n` +
-          `  MUXTUN_TOKEN='${token}' ${context.invocation ?? invocation()} connect ${shownHost}:${address.port} --fingerprint ${material.fingerprint} -L 8080:localhost:80\n`,
+          (token !== undefined ? `token:       ${token}\n` : '') +
+          (users ? `users:       ${users.length} in ${flags.users} (add one with: ${run} users add NAME --users ${shellQuote(flags.users!)})\n` : '') +
+          `\nConnect with:\n` +
+          `  MUXTUN_TOKEN=${token !== undefined ? `'${token}'` : '<the user\'s token>'} ${run} connect ${shownHost}:${address.port} --fingerprint ${material.fingerprint} -L 8080:localhost:80\n`,
       );
 
       const signal = await shutdownSignal.received;

@@ -86,18 +86,7 @@ export function checkTarget(patterns: readonly TargetPattern[], host: string, po
 /** Why a -R port is refused, or null if allowed. Port 0 (any free port) is allowed when any range is. `what` names the ranges in the reason. */
 export function checkRemotePort(policy: ServerPolicy, port: number, what = "the server's --allow-remote"): string | null {
   if (port === 0 ? policy.allowRemote.length > 0 : policy.allowRemote.some((r) => inRange(r, port))) return null;
-  const allowed = policy.allowRemote.map(formatPortRange).join(', ') || 'none';
+  const allowed = policy.allowRemote.map((r) => (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`)).join(', ') || 'none';
   return `${what} does not include port ${port} (allowed: ${allowed})`;
 }
 
-/** `9000`, `9000-9010` or `*`: the text parsePortRange reads back. */
-export function formatPortRange(range: PortRange): string {
-  if (range.from === 1 && range.to === 65535) return '*';
-  return range.from === range.to ? `${range.from}` : `${range.from}-${range.to}`;
-}
-
-/** `db.internal:5432`, `[::1]:80`, `*.internal:*`: the text parseTargetPattern reads back. */
-export function formatTargetPattern(pattern: TargetPattern): string {
-  const host = pattern.host.includes(':') ? `[${pattern.host}]` : pattern.host;
-  return `${host}:${formatPortRange(pattern.ports)}`;
-}
