@@ -6,6 +6,7 @@ import { controlCommands } from './control-commands.js';
 import type { CommandContext } from './process.js';
 import { serveCommand } from './serve-command.js';
 import { UsageError } from './usage-error.js';
+import { usersCommand } from './users-command.js';
 
 export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
@@ -51,7 +52,7 @@ Exit codes: 0 clean stop, 1 runtime failure, 2 usage error.`,
     command.showHelpAfterError('(run with --help for usage)');
     command.commands.forEach(configure);
   };
-  for (const command of [serveCommand(context), connectCommand(context), ...controlCommands(context)]) {
+  for (const command of [serveCommand(context), connectCommand(context), ...controlCommands(context), usersCommand(context)]) {
     configure(command);
     program.addCommand(command);
   }

@@ -26,7 +26,9 @@ import { asUsage, type FlagName } from './option-errors.js';
 import { invocation, onShutdownSignal, type CommandContext } from './process.js';
 import { tokenFrom } from './token-source.js';
 import { UsageError } from './usage-error.js';
+import { shellQuote } from '../util/shell-quote.js';
 import { parseCount, parseSeconds } from './values.js';
+import { loadUsers } from './users-source.js';
 
 export interface ServeFlags extends CommonFlags, ConfigFlags {
   host: string;
@@ -46,6 +48,7 @@ export interface ServeFlags extends CommonFlags, ConfigFlags {
   wsListen?: string;
   wsPath?: string;
   tlsListen: boolean;
+  users?: string;
 }
 
 /** The limit flags: each names one field of ServerLimits, counted or in seconds. */
@@ -82,6 +85,7 @@ export function serveCommand(context: CommandContext): Command {
     .option('--ws-listen <[host:]port>', 'also accept clients over WebSocket (plain HTTP, for a reverse proxy that terminates TLS in front; host default 127.0.0.1)')
     .option('--ws-path <path>', `the path WebSocket upgrades are accepted at (default ${DEFAULT_WS_PATH}); others get a 404`)
     .option('--no-tls-listen', 'with --ws-listen: do not open the TLS port (--port) at all')
+    .option('--users <file>', 'users, each with their own tokens and rights (TOML; see `muxtun users --help`); a token given too is the user "default"')
     .option('--resume-grace <seconds>', `keep a client's session this long after its link dropped, so its connections survive a reconnect (default ${DEFAULT_RESUME_GRACE_MS / 1000}; 0: off)`);
   for (const { flag, field, seconds, help } of LIMIT_FLAGS) {
     const fallback = defaultServerLimits[field];
@@ -118,7 +122,7 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
       }
       const { flags, server: options, identity: material, tokenNote, drainMs, logLevel, logFormat } = await resolveServeSettings(given, context);
       if (material === undefined) throw new Error('serve: no server identity');
-      const { token, webSocket } = options;
+      const { token, webSocket, users } = options;
       const logger = createLogger(logLevel, logFormat);
       const server = new TunnelServer({ ...options, logger });
       // Listen for signals before anything is printed: whoever reads our
@@ -144,12 +148,15 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
 
       const specific = flags.host !== '0.0.0.0' && flags.host !== '::';
       const shownHost = specific ? (flags.host.includes(':') ? `[${flags.host}]` : flags.host) : hostname();
+      const run = context.invocation ?? invocation();
+      if (users) logger.info({ file: flags.users, users: users.length }, 'users file loaded');
       context.stdout.write(
         `muxtun server listening on ${address.address}:${address.port}\n` +
           `fingerprint: ${material.fingerprint}${material.created ? ' (new identity)' : ''}\n` +
-          `token:       ${token}\n\n` +
-          `Connect with:\n` +
-          `  MUXTUN_TOKEN='${token}' ${context.invocation ?? invocation()} connect ${shownHost}:${address.port} --fingerprint ${material.fingerprint} -L 8080:localhost:80\n`,
+          (token !== undefined ? `token:       ${token}\n` : '') +
+          (users ? `users:       ${users.length} in ${flags.users} (add one with: ${run} users add NAME --users ${shellQuote(flags.users!)})\n` : '') +
+          `\nConnect with:\n` +
+          `  MUXTUN_TOKEN=${token !== undefined ? `'${token}'` : '<the user\'s token>'} ${run} connect ${shownHost}:${address.port} --fingerprint ${material.fingerprint} -L 8080:localhost:80\n`,
       );
 
       const signal = await shutdownSignal.received;
@@ -223,11 +230,14 @@ export async function resolveServeSettings(given: CommandLine, context: CommandC
       throw new UsageError(`the token has ${token?.length} characters; it needs at least ${MIN_TOKEN_LENGTH}, or a client could guess it. Leave it out and serve generates one, or make one with: openssl rand -hex 16`);
     });
   }
+  // With --users, no token is made up: the users file says who gets in.
+  const users = flags.users === undefined ? undefined : await loadUsers(flags.users);
   const webSocket = flags.wsListen === undefined ? undefined : { ...parseListenAddress(flags.wsListen, name('--ws-listen')), ...(flags.wsPath !== undefined ? { path: flags.wsPath } : {}) };
   if (webSocket === undefined && flags.wsPath !== undefined) settings.at('--ws-path', () => failUsage('--ws-path goes with --ws-listen'));
   if (webSocket === undefined && !flags.tlsListen) settings.at('--no-tls-listen', () => failUsage('--no-tls-listen needs --ws-listen: the server must listen somewhere'));
   const resumeGraceMs = flags.resumeGrace === undefined ? undefined : parseSeconds(flags.resumeGrace, name('--resume-grace'));
   const settled: Omit<TunnelServerOptions, 'logger' | 'tls' | 'token'> = {
+    ...(users ? { users } : {}),
     host: flags.host,
     port,
     tlsListen: flags.tlsListen,
@@ -239,9 +249,10 @@ export async function resolveServeSettings(given: CommandLine, context: CommandC
   };
   // Everything but the state dir is checked before the state dir is touched (or created).
   const placeholder = { token: 'x'.repeat(MIN_TOKEN_LENGTH), tls: { cert: '', key: '' } };
-  asUsage(FLAG_NAMES, () => resolveServerOptions({ ...settled, ...placeholder, ...(token !== undefined ? { token } : {}) }), name);
+  const someToken = token !== undefined ? { token } : users ? {} : { token: placeholder.token };
+  asUsage(FLAG_NAMES, () => resolveServerOptions({ ...settled, tls: placeholder.tls, ...someToken }), name);
 
-  if (token === undefined) {
+  if (token === undefined && users === undefined) {
     const tokenPath = join(stateDir, TOKEN_FILE);
     if (options.check === true && !(stateHolds(stateDir, [TOKEN_FILE]))) {
       token = placeholder.token;
@@ -267,7 +278,7 @@ export async function resolveServeSettings(given: CommandLine, context: CommandC
     identity = { fingerprint: material.fingerprint, created: material.created, where: join(stateDir, SERVER_CERT_FILE) };
   }
 
-  const server: Omit<TunnelServerOptions, 'logger'> = { ...settled, tls, token };
+  const server: Omit<TunnelServerOptions, 'logger'> = { ...settled, tls, ...(token !== undefined ? { token } : {}) };
   return { settings, flags, server, identity, tokenOrigin, tokenNote, stateDir, logLevel: logLevelFrom(flags), logFormat: flags.logFormat, drainMs };
 }
 
@@ -283,7 +294,7 @@ function serveCheckReport(resolved: ServeSettings): CheckReport {
   const seconds = (ms: number | undefined): number | undefined => (ms === undefined ? undefined : ms / 1000);
   const byDefault = (value: unknown): Shown => ({ value, origin: { kind: 'default' } });
   const shown: Record<string, Shown | undefined> = {
-    token: { value: server.token, origin: tokenOrigin },
+    token: server.token === undefined ? undefined : { value: server.token, origin: tokenOrigin },
     'state-dir': byDefault(stateDir),
     'allow-remote': byDefault(['1024-65535']),
     'resume-grace': byDefault(seconds(server.resumeGraceMs ?? DEFAULT_RESUME_GRACE_MS)),

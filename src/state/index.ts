@@ -33,3 +33,16 @@ export {
   recordKnownHost,
   type KnownHostStatus,
 } from './known-hosts.js';
+export {
+  MAX_USERS_FILE_BYTES,
+  USERS_FILE_MODE,
+  USER_KEYS,
+  UsersFileError,
+  UsersFileErrorCode,
+  editUsersFile,
+  parseUsers,
+  readUsersFile,
+  renderUser,
+  type UserRecord,
+  type UsersFile,
+} from './users-file.js';

@@ -29,6 +29,7 @@ const FATAL_CODES = new Set<string>([
   TunnelErrorCode.VERSION,
   TunnelErrorCode.NO_FORWARDS,
   TunnelErrorCode.FORWARD_FAILED,
+  TunnelErrorCode.ACCESS_REVOKED,
   'ERR_MUXTUN_INVALID_ARGUMENT',
   'ERR_MUXTUN_HOST_KEY_CHANGED',
   'ERR_MUXTUN_FINGERPRINT_MISMATCH',
@@ -90,6 +91,10 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   #current: ClientSession | null = null;
   /** The resumable tunnel session and its connections, across links; null when the session does not resume. */
   #resumption: ClientResumption | null = null;
+  /** The server revoked this client's access (a session-wide ERR_MUXTUN_ACCESS_REVOKED): run() ends with it. */
+  #revoked: TunnelError | null = null;
+  /** -R forwards (by id) the server closed for good (`forward-closed`): not asked for again. */
+  readonly #closedForwards = new Set<number>();
 
   /** @throws InvalidArgumentError (`ERR_MUXTUN_INVALID_ARGUMENT`) naming a bad option. */
   constructor(options: TunnelClientOptions) {
@@ -170,6 +175,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
           everConnected = true;
         } catch (error) {
           if (this.#stopping) break;
+          if (this.#revoked) throw this.#revoked;
           if (errnoCode(error) === TunnelErrorCode.RESUME_REFUSED && this.#resumption) {
             // The server no longer has the session: its connections are gone; start afresh at once.
             this.#giveUpResume('resume refused', (error as Error).message.replace(/^the server refused the connection: /, ''));
@@ -191,6 +197,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
           continue;
         }
         if (this.#stopping) break;
+        // Revoked: not a lost link to resume or a session to start again; the user must act.
+        if (this.#revoked) throw this.#revoked;
         const reason = end.error ? end.error.message : 'the server closed the session';
         const resumption = this.#resumption;
         if (resumption && end.error !== undefined && this.#options.reconnect) {
@@ -299,7 +307,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     });
     control.release();
 
-    const forwards = this.#options.remote.map((spec, id) => ({ id, spec }));
+    const forwards = this.#options.remote.map((spec, id) => ({ id, spec })).filter(({ id }) => !this.#closedForwards.has(id));
     const results = await requestRemoteForwards(session, control, forwards, this.#grantedPorts, (spec, lost) =>
       this.#logger.warn({ forward: describeForward('-R', spec), port: lost }, 'the port this forward had before is taken now; asking for any free port'),
     );
@@ -315,7 +323,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       );
     }
     const ok = results.filter((r): r is Extract<RemoteForwardResult, { ok: true }> => r.ok);
-    if (this.#options.local.length === 0 && this.#options.dynamic.length === 0 && ok.length === 0 && this.#options.remote.length > 0) {
+    if (this.#options.local.length === 0 && this.#options.dynamic.length === 0 && ok.length === 0 && forwards.length > 0) {
       session.close();
       throw new TunnelError(TunnelErrorCode.NO_FORWARDS, 'no forward could be set up (see the errors above)');
     }
@@ -411,8 +419,19 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
         this.#logger.warn({ streamId: message.streamId, code: message.code }, `the server could not serve a -L connection: ${message.message}`);
         return;
       case 'error':
-        if (message.id === undefined) this.#logger.error({ code: message.code }, message.message);
+        if (message.id === undefined) {
+          this.#logger.error({ code: message.code }, message.message);
+          if (message.code === TunnelErrorCode.ACCESS_REVOKED) this.#revoked ??= new TunnelError(TunnelErrorCode.ACCESS_REVOKED, message.message);
+        }
         return;
+      case 'forward-closed': {
+        const spec = this.#options.remote[message.id];
+        if (spec === undefined) return;
+        this.#closedForwards.add(message.id);
+        const forward = describeForward('-R', { ...spec, bindPort: this.#grantedPorts.get(message.id) ?? spec.bindPort });
+        this.#logger.error({ forward, code: message.code }, `the server closed ${forward}: ${message.message}; it will not be asked for again`);
+        return;
+      }
       case 'ack':
         try {
           this.#resumption?.table.applyAcks(message.acks);

@@ -98,8 +98,21 @@ export interface ForwardFailedMessage {
   message: string;
 }
 
+/**
+ * The server closed a -R listener it had opened for the client (a reload
+ * no longer allows its port): the forward is gone for this session and the
+ * client should not ask for it again. Connections already open may finish.
+ */
+export interface ForwardClosedMessage {
+  type: 'forward-closed';
+  /** The listen request's id. */
+  id: number;
+  code: string;
+  message: string;
+}
+
 export type ClientMessage = HelloMessage | ListenMessage | ResumeStateMessage | AckMessage;
-export type ServerMessage = WelcomeMessage | ListeningMessage | ErrorMessage | ForwardFailedMessage | ResumedMessage | ResumeStateMessage | AckMessage;
+export type ServerMessage = WelcomeMessage | ListeningMessage | ErrorMessage | ForwardFailedMessage | ForwardClosedMessage | ResumedMessage | ResumeStateMessage | AckMessage;
 export type ControlMessage = ClientMessage | ServerMessage;
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
@@ -110,7 +123,7 @@ const isUint = (value: unknown, max = 0xffffffff): value is number =>
 const isPort = (value: unknown): value is number => isUint(value, 65535);
 
 const CLIENT_TYPES: ReadonlySet<string> = new Set<ClientMessage['type']>(['hello', 'listen', 'resume-state', 'ack']);
-const SERVER_TYPES: ReadonlySet<string> = new Set<ServerMessage['type']>(['welcome', 'listening', 'error', 'forward-failed', 'resumed', 'resume-state', 'ack']);
+const SERVER_TYPES: ReadonlySet<string> = new Set<ServerMessage['type']>(['welcome', 'listening', 'error', 'forward-failed', 'forward-closed', 'resumed', 'resume-state', 'ack']);
 /** Most conn states in one message (a resume or an ack is split across several). */
 const MAX_CONN_STATES = 1000;
 
@@ -172,6 +185,9 @@ export function validateMessage(value: unknown): ControlMessage | string {
     case 'forward-failed':
       if (!isUint(value.streamId) || !isString(value.code, 64) || !isString(value.message, 4096)) return 'malformed forward-failed message';
       return value as unknown as ForwardFailedMessage;
+    case 'forward-closed':
+      if (!isUint(value.id) || !isString(value.code, 64) || !isString(value.message, 4096)) return 'malformed forward-closed message';
+      return value as unknown as ForwardClosedMessage;
     default:
       // Never String() what the peer sent: an object whose toString is not a function throws.
       return typeof value.type === 'string' ? `unknown control message type ${JSON.stringify(value.type).slice(0, 40)}` : 'a control message\'s type must be a string';

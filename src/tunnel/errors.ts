@@ -26,6 +26,8 @@ export const TunnelErrorCode = {
   RESUME_REFUSED: 'ERR_MUXTUN_RESUME_REFUSED',
   /** A forward could not be set up at start (like ssh's ExitOnForwardFailure); `--keep-going` runs without it. */
   FORWARD_FAILED: 'ERR_MUXTUN_FORWARD_FAILED',
+  /** The server no longer accepts this session's user or token (a reload removed it): the session ended for good. Not retried. */
+  ACCESS_REVOKED: 'ERR_MUXTUN_ACCESS_REVOKED',
   /** A SOCKS client's handshake was malformed, too long, too slow, or asked for something not supported. */
   SOCKS: 'ERR_MUXTUN_SOCKS',
 } as const;

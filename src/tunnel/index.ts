@@ -6,6 +6,9 @@ export { defaultClientTimings, resolveClientOptions, type ClientTimings, type Tu
 export { defaultServerLimits, resolveServerLimits, serverLimitRules, type ServerLimits } from './server-limits.js';
 export { defaultPolicy, parsePortRange, parseTargetPattern, parseTargetPatternOf, type ServerPolicy, type PortRange, type TargetPattern } from './policy.js';
 export { MIN_TOKEN_LENGTH } from './auth.js';
+export { DEFAULT_USER, hashToken, resolveUsers, shortTokenHash, type TunnelUser } from './users.js';
+export type { SessionInfo } from './server-session.js';
+export type { ReconfigureResult } from './server-reconfigure.js';
 export { TunnelError, TunnelErrorCode } from './errors.js';
 export { silentLogger, type TunnelLogger } from './logger.js';
 export type { ForwardSpec } from './forward.js';

@@ -71,9 +71,9 @@ function hostMatches(pattern: string, host: string): boolean {
 
 const inRange = (range: PortRange, port: number): boolean => port >= range.from && port <= range.to;
 
-/** Why a -L (or -D, -W) target is refused, or null if allowed. */
-export function checkLocalTarget(policy: ServerPolicy, host: string, port: number): string | null {
-  return checkTarget(policy.allowLocal, host, port, "the server's --allow-local");
+/** Why a -L (or -D, -W) target is refused, or null if allowed; `what` names the patterns in the reason. */
+export function checkLocalTarget(policy: ServerPolicy, host: string, port: number, what = "the server's --allow-local"): string | null {
+  return checkTarget(policy.allowLocal, host, port, what);
 }
 
 /** Why `host:port` is outside `patterns` (named `what` in the reason), or null if allowed; no patterns allow anything. */
@@ -83,9 +83,10 @@ export function checkTarget(patterns: readonly TargetPattern[], host: string, po
   return `${what} does not include ${host}:${port}`;
 }
 
-/** Why a -R port is refused, or null if allowed. Port 0 (any free port) is allowed when any range is. */
-export function checkRemotePort(policy: ServerPolicy, port: number): string | null {
+/** Why a -R port is refused, or null if allowed. Port 0 (any free port) is allowed when any range is. `what` names the ranges in the reason. */
+export function checkRemotePort(policy: ServerPolicy, port: number, what = "the server's --allow-remote"): string | null {
   if (port === 0 ? policy.allowRemote.length > 0 : policy.allowRemote.some((r) => inRange(r, port))) return null;
   const allowed = policy.allowRemote.map((r) => (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`)).join(', ') || 'none';
-  return `the server's --allow-remote does not include port ${port} (allowed: ${allowed})`;
+  return `${what} does not include port ${port} (allowed: ${allowed})`;
 }
+

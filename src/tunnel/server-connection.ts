@@ -11,6 +11,12 @@ export type ServerControl = ControlChannel<ClientMessage, ServerMessage>;
 /** What a connection needs from its server. */
 export interface LinkContext {
   limits: ServerLimits;
+  /**
+   * The engine's cap on forward streams per side: the highest maxStreams of
+   * the server and its users (a user's own limit is the tunnel session's to
+   * enforce, once it is known who connected).
+   */
+  streamCap: number;
   session: SessionOptions;
   logger: TunnelLogger;
   /** The client said hello: authenticate it and give the link a tunnel session (or refuse it). */
@@ -35,7 +41,7 @@ export class ServerConnection {
   readonly session: Session;
   readonly remote: string;
   readonly remoteAddress: string;
-  readonly logger: TunnelLogger;
+  #logger: TunnelLogger;
   #owner: LinkOwner | null = null;
   #control: ServerControl | null = null;
   /** Messages that came after the hello, before it was answered (a resume's state follows its hello at once). */
@@ -50,18 +56,18 @@ export class ServerConnection {
     this.#context = context;
     this.remoteAddress = peer?.address ?? socket.remoteAddress ?? '?';
     this.remote = `${this.remoteAddress}:${peer?.port ?? socket.remotePort ?? '?'}`;
-    this.logger = context.logger.child({ client: this.remote });
+    this.#logger = context.logger.child({ client: this.remote });
     this.session = muxadoServer(socket, {
       ...context.session,
       // The control stream is one of the client's streams too; the limit is about forwards.
-      maxStreams: context.limits.maxStreams + 1,
+      maxStreams: context.streamCap + 1,
       acceptBacklog: context.limits.acceptBacklog,
       maxSessionWindowGrowth: context.limits.maxSessionBufferBytes,
     });
     this.session.on('stream', (stream) => this.#onStream(stream));
     // The engine's count includes the control stream, hence the flag's value beside it.
     this.session.on('refused', (error) =>
-      this.logger.warn({ reason: error.message, maxStreams: context.limits.maxStreams }, 'refused a stream: the client is at a limit (--max-streams forwards, or too many streams waiting to be served)'),
+      this.logger.warn({ reason: error.message, maxStreams: context.streamCap }, 'refused a stream: the client is at a limit (--max-streams forwards, or too many streams waiting to be served)'),
     );
     void this.session.closed.then((end) => {
       if (this.#authTimer) clearTimeout(this.#authTimer);
@@ -73,6 +79,16 @@ export class ServerConnection {
       this.session.close();
     }, context.limits.handshakeTimeoutMs);
     this.#authTimer.unref();
+  }
+
+  /** Lines about this connection: its client's address, and its user once authenticated. */
+  get logger(): TunnelLogger {
+    return this.#logger;
+  }
+
+  /** Authenticated as `user`: the connection's lines say so from now on. */
+  authenticatedAs(user: string): void {
+    this.#logger = this.#logger.child({ user });
   }
 
   get isAuthenticated(): boolean {

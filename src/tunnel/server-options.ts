@@ -6,6 +6,7 @@ import { silentLogger, type TunnelLogger } from './logger.js';
 import { defaultPolicy, type ServerPolicy } from './policy.js';
 import { resolveServerLimits, type ServerLimits } from './server-limits.js';
 import { resolveTunnelSessionOptions } from './session-options.js';
+import { checkPolicy, DEFAULT_USER, hashToken, resolveUsers, type TunnelUser } from './users.js';
 
 export interface TunnelServerOptions {
   /** Address to listen on. */
@@ -18,8 +19,18 @@ export interface TunnelServerOptions {
   webSocket?: { host: string; port: number; path?: string };
   /** PEM certificate and key. */
   tls: { cert: string; key: string };
-  /** The shared secret clients present; at least 16 characters. */
-  token: string;
+  /**
+   * The shared secret clients present; at least 16 characters. The simple
+   * case of `users`: one user named `default` with the server-wide rights.
+   * At least one of `token` and `users` must be given.
+   */
+  token?: string;
+  /**
+   * Users, each with its own tokens (as hashes) and rights: see TunnelUser.
+   * May be empty (nobody can connect until `reconfigure` adds someone). With
+   * `token` too, no user may be named `default`.
+   */
+  users?: TunnelUser[];
   /** What clients may reach and bind. Default: -L anywhere, -R on ports 1024-65535. */
   policy?: ServerPolicy;
   /** Default: `defaultServerLimits`. */
@@ -41,7 +52,8 @@ export interface ResolvedServerOptions {
   tlsListen: boolean;
   webSocket: { host: string; port: number; path: string } | undefined;
   tls: { cert: string; key: string };
-  token: string;
+  /** Every user, the `default` of `token` included. */
+  users: TunnelUser[];
   policy: ServerPolicy;
   limits: ServerLimits;
   session: SessionOptions;
@@ -54,8 +66,18 @@ export function resolveServerOptions(options: TunnelServerOptions): ResolvedServ
   if (typeof options.host !== 'string' || options.host === '') throw new OptionError('host', 'an address to listen on', options.host);
   const port = checkInteger('port', options.port, { min: 0, max: 65535 });
   if (typeof options.tls?.cert !== 'string' || typeof options.tls.key !== 'string') throw new OptionError('tls', 'a PEM certificate and key', options.tls);
-  if (typeof options.token !== 'string' || options.token.length < MIN_TOKEN_LENGTH) {
+  if (options.token === undefined && options.users === undefined) throw new OptionError('token', 'given, or users (someone must be able to connect)', undefined);
+  if (options.token !== undefined && (typeof options.token !== 'string' || options.token.length < MIN_TOKEN_LENGTH)) {
     throw new OptionError('token', `at least ${MIN_TOKEN_LENGTH} characters (a short token can be guessed)`, typeof options.token === 'string' ? `${options.token.length} characters` : options.token);
+  }
+  const users = resolveUsers(options.users ?? []);
+  if (options.token !== undefined) {
+    const index = users.findIndex((u) => u.name === DEFAULT_USER);
+    if (index >= 0) throw new OptionError(`users[${index}].name`, `another name: the token is the user "${DEFAULT_USER}"`, DEFAULT_USER);
+    const hash = hashToken(options.token);
+    const owner = users.find((u) => u.tokens.includes(hash));
+    if (owner) throw new OptionError('token', `a token no user has (user ${owner.name} has it too)`, 'that token');
+    users.push({ name: DEFAULT_USER, tokens: [hash] });
   }
   if (options.tlsListen !== undefined && typeof options.tlsListen !== 'boolean') throw new OptionError('tlsListen', 'true or false', options.tlsListen);
   const tlsListen = options.tlsListen ?? true;
@@ -76,8 +98,8 @@ export function resolveServerOptions(options: TunnelServerOptions): ResolvedServ
     tlsListen,
     webSocket,
     tls: options.tls,
-    token: options.token,
-    policy: options.policy ?? defaultPolicy,
+    users,
+    policy: options.policy === undefined ? defaultPolicy : checkPolicy('policy', options.policy),
     limits: resolveServerLimits(options.limits),
     session: resolveTunnelSessionOptions(options.session),
     resumeGraceMs: options.resumeGraceMs === undefined ? DEFAULT_RESUME_GRACE_MS : checkInteger('resumeGraceMs', options.resumeGraceMs, { min: 0, max: 86_400_000, unit: 'ms' }),

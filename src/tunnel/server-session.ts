@@ -10,13 +10,14 @@ import { awaitDialReply, dialAndReply } from './dial-reply.js';
 import { acceptSocks, type AcceptedSocks } from './socks/accept.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
 import { describeListenError, type TunnelLogger } from './logger.js';
-import { checkLocalTarget, checkRemotePort, type ServerPolicy } from './policy.js';
+import { checkLocalTarget, checkRemotePort } from './policy.js';
 import { ConnTable, MAX_RESUME_CONNS, type ConnOrigin } from './resume/conn-table.js';
 import type { ResumableConn } from './resume/conn.js';
 import type { ResumeDecision } from './resume/resume-state.js';
 import type { LinkOwner, ServerConnection } from './server-connection.js';
 import type { ServerLimits } from './server-limits.js';
 import { encodeStreamHeader, isLocalForwardHeader, isResumeStreamHeader, readStreamHeader, type LocalForwardHeader, type RemoteForwardHeader } from './stream-header.js';
+import type { UserRights } from './users.js';
 
 type ConnHeader = LocalForwardHeader | RemoteForwardHeader;
 
@@ -25,13 +26,43 @@ export const MAX_WAITING_PER_REMOTE_LISTENER = 128;
 /** How long such a connection waits. */
 export const REMOTE_WAIT_MS = 10_000;
 
+/** Who a session belongs to: the user, the token hash it authenticated with (revocation is by token), and what the user may do. */
+export interface SessionIdentity {
+  user: string;
+  tokenHash: string;
+  rights: UserRights;
+}
+
+/** One session as the server's `sessions()` shows it. */
+export interface SessionInfo {
+  sessionId: string;
+  user: string;
+  clientId: string;
+  /** The client's address:port; null while detached (waiting for a resume). */
+  remote: string | null;
+  since: Date;
+  remoteListeners: number;
+  /** Forward streams open now, both directions. */
+  streams: number;
+  /** Connections kept across links (sessions that resume). */
+  conns: number;
+  detached: boolean;
+}
+
+/** -R listener of a session: the port the client asked for (0: any), and whether it said "listening" yet. */
+interface RemoteListener {
+  server: net.Server;
+  requested: number;
+  bound: boolean;
+}
+
 /** What a tunnel session needs from its server. */
 export interface SessionContext {
-  policy: ServerPolicy;
-  limits: ServerLimits;
+  /** The server's limits as they are now (a reconfigure changes them); the user's own are in its rights. */
+  readonly limits: ServerLimits;
   logger: TunnelLogger;
   /** How long a session whose link dropped is kept for a resume; 0: never. */
-  resumeGraceMs: number;
+  readonly resumeGraceMs: number;
   /** The session is over for good (ended, expired or replaced). */
   ended(session: ServerSession): void;
 }
@@ -46,12 +77,20 @@ export interface SessionContext {
 export class ServerSession implements LinkOwner {
   readonly sessionId = randomUUID();
   readonly clientId: string;
+  readonly user: string;
+  readonly tokenHash: string;
+  readonly since = new Date();
+  /** Lines about this session carry its user. */
   readonly logger: TunnelLogger;
+  #rights: UserRights;
+  /** Forward streams open on the current link, client-opened and server-opened, against the user's maxStreams. */
+  #inbound = new Set<Stream>();
+  #outbound = new Set<Stream>();
   /** The proof a resume must show; null when this session does not resume. */
   readonly #secret: Buffer | null;
   readonly #context: SessionContext;
   readonly #table: ConnTable<ConnHeader> | null;
-  readonly #listeners = new Map<number, net.Server>();
+  readonly #listeners = new Map<number, RemoteListener>();
   /** -R connections waiting while the link is down, per listener. */
   readonly #waiting = new Map<number, number>();
   #link: ServerConnection | null = null;
@@ -65,10 +104,13 @@ export class ServerSession implements LinkOwner {
   /** The resume exchange in progress: the client's conn states so far, and RESUME streams that came before the decisions. */
   #resume: { states: ConnState[]; highestSeen: number; started: number; early: Stream[]; decisions: Map<number, ResumeDecision> | null } | null = null;
 
-  constructor(context: SessionContext, clientId: string, resumable: boolean) {
+  constructor(context: SessionContext, identity: SessionIdentity, clientId: string, resumable: boolean) {
     this.#context = context;
     this.clientId = clientId;
-    this.logger = context.logger;
+    this.user = identity.user;
+    this.tokenHash = identity.tokenHash;
+    this.#rights = identity.rights;
+    this.logger = context.logger.child({ user: identity.user });
     this.#secret = resumable && context.resumeGraceMs > 0 ? randomBytes(32) : null;
     this.#table = this.#secret ? new ConnTable<ConnHeader>(false) : null;
   }
@@ -97,6 +139,53 @@ export class ServerSession implements LinkOwner {
   /** Forwarded connections this session holds across links (0 when it does not resume). */
   get conns(): number {
     return this.#table?.size ?? 0;
+  }
+
+  get rights(): UserRights {
+    return this.#rights;
+  }
+
+  info(): SessionInfo {
+    const link = this.#link;
+    return {
+      sessionId: this.sessionId,
+      user: this.user,
+      clientId: this.clientId,
+      remote: link?.remote ?? null,
+      since: this.since,
+      remoteListeners: this.#listeners.size,
+      streams: link ? this.#inbound.size + this.#outbound.size : 0,
+      conns: this.conns,
+      detached: this.isDetached,
+    };
+  }
+
+  /**
+   * New rights after a reconfigure: new streams and -R requests follow them;
+   * a -R listener on a port they no longer allow is closed (its open
+   * connections may finish) and the client told which. The rest is untouched.
+   */
+  setRights(rights: UserRights): void {
+    this.#rights = rights;
+    for (const [id, entry] of [...this.#listeners]) {
+      const refusal = checkRemotePort(rights.policy, entry.requested, rights.allowRemoteFrom);
+      if (!refusal) continue;
+      this.#listeners.delete(id);
+      entry.server.close();
+      const address = entry.server.address() as net.AddressInfo | null;
+      const message = `${refusal}: the server closed this -R listener`;
+      this.logger.warn({ forward: id, port: address?.port ?? entry.requested, code: TunnelErrorCode.POLICY }, message);
+      // Not answered yet: the client still waits for its listen request's reply.
+      this.#link?.send(entry.bound ? { type: 'forward-closed', id, code: TunnelErrorCode.POLICY, message } : { type: 'error', id, code: TunnelErrorCode.POLICY, message });
+    }
+  }
+
+  /** The user or token is gone: tells the client why (ERR_MUXTUN_ACCESS_REVOKED), then ends the session for good (no resume). */
+  revoke(message: string): void {
+    if (this.#ended) return;
+    this.logger.warn({ sessionId: this.sessionId, code: TunnelErrorCode.ACCESS_REVOKED }, message);
+    this.#link?.refuse(TunnelErrorCode.ACCESS_REVOKED, message);
+    this.end(message);
   }
 
   /** Whether `secret` (base64url) is this session's, compared in constant time. */
@@ -207,6 +296,13 @@ export class ServerSession implements LinkOwner {
   }
 
   onStream(stream: Stream): void {
+    // A resumed conn was counted when it opened; only new forwards are refused.
+    if (stream.type !== StreamKind.RESUME && this.#inbound.size >= this.#rights.maxStreams) {
+      this.logger.warn({ streamType: stream.type, maxStreams: this.#rights.maxStreams }, 'refused a stream: the client is at its max-streams');
+      stream.reset(ErrorCode.REFUSED_STREAM);
+      return;
+    }
+    this.#inbound.add(stream);
     if (stream.type === StreamKind.LOCAL_FORWARD) {
       void this.#serveLocalForward(stream);
       return;
@@ -274,6 +370,7 @@ export class ServerSession implements LinkOwner {
     } catch {
       return; // the new link is gone too: the conn stays detached
     }
+    this.#outbound.add(stream);
     stream.write(encodeStreamHeader({ conn: conn.id }));
     this.#table!.attach(conn, stream, peer);
   }
@@ -319,28 +416,32 @@ export class ServerSession implements LinkOwner {
       link.send({ type: 'error', id, code, message });
     };
     if (this.#listeners.has(id)) return refuse(TunnelErrorCode.PROTOCOL, `forward id ${id} is already in use`);
-    if (this.#listeners.size >= this.#context.limits.maxRemoteListeners) {
-      return refuse(TunnelErrorCode.LIMIT, `this client already holds ${this.#listeners.size} -R listeners (the server's limit)`);
+    const rights = this.#rights;
+    if (this.#listeners.size >= rights.maxRemoteListeners) {
+      return refuse(TunnelErrorCode.LIMIT, `this client already holds ${this.#listeners.size} -R listeners (its limit)`);
     }
-    const refusal = checkRemotePort(this.#context.policy, port);
+    const refusal = checkRemotePort(rights.policy, port, rights.allowRemoteFrom);
     if (refusal) return refuse(TunnelErrorCode.POLICY, refusal);
 
     const listener = net.createServer({ allowHalfOpen: true });
+    const entry: RemoteListener = { server: listener, requested: port, bound: false };
     // Held from now, not from when the bind completes: requests that arrive
     // together must all see it, or each would pass the limit.
-    this.#listeners.set(id, listener);
+    this.#listeners.set(id, entry);
     listener.on('connection', (socket) => (request.dynamic === true ? void this.#onReverseDynamic(id, socket) : this.#onRemoteConnection(id, socket)));
     listener.once('error', (error: NodeJS.ErrnoException) => {
-      if (this.#listeners.get(id) === listener) this.#listeners.delete(id);
+      if (this.#listeners.get(id) !== entry) return; // closed meanwhile (a reconfigure said why)
+      this.#listeners.delete(id);
       refuse(TunnelErrorCode.BIND, `cannot listen on ${bindHost}:${port}: ${describeListenError(error)}`);
     });
     listener.listen({ host: bindHost, port }, () => {
-      if (this.#ended || this.#listeners.get(id) !== listener) {
+      if (this.#ended || this.#listeners.get(id) !== entry) {
         // The session ended, or drained its listeners, while this one was binding.
         listener.close();
         return;
       }
       listener.on('error', (error) => this.logger.warn({ error: describeError(error) }, '-R listener failed'));
+      entry.bound = true;
       const actual = (listener.address() as net.AddressInfo).port;
       this.logger.info({ bindHost, port: actual }, '-R listening');
       link.send({ type: 'listening', id, bindHost, port: actual });
@@ -353,7 +454,7 @@ export class ServerSession implements LinkOwner {
    * that waits for every connection the listener accepted.
    */
   #closeListeners(): void {
-    for (const listener of this.#listeners.values()) listener.close();
+    for (const { server } of this.#listeners.values()) server.close();
     this.#listeners.clear();
   }
 
@@ -387,7 +488,7 @@ export class ServerSession implements LinkOwner {
     }
     let stream: Stream;
     try {
-      stream = link.session.open({ type: StreamKind.REMOTE_FORWARD });
+      stream = this.#openForward(link);
     } catch (error) {
       this.logger.warn({ error: describeError(error) }, 'cannot open a -R stream; resetting the connection');
       socket.resetAndDestroy();
@@ -431,7 +532,7 @@ export class ServerSession implements LinkOwner {
     const header: RemoteForwardHeader = { forward, peer, host: request.host, port: request.port };
     let stream: Stream;
     try {
-      stream = link.session.open({ type: StreamKind.REMOTE_FORWARD });
+      stream = this.#openForward(link);
     } catch (error) {
       this.logger.warn({ error: describeError(error) }, 'cannot open a -R stream; refusing a SOCKS connection');
       request.answer('failed');
@@ -473,7 +574,7 @@ export class ServerSession implements LinkOwner {
   #openRemoteStream(link: ServerConnection, conn: ResumableConn, header: RemoteForwardHeader): void {
     let stream: Stream;
     try {
-      stream = link.session.open({ type: StreamKind.REMOTE_FORWARD });
+      stream = this.#openForward(link);
     } catch (error) {
       this.logger.warn({ error: describeError(error) }, 'cannot open a -R stream; the connection waits for the next link');
       return;
@@ -506,7 +607,7 @@ export class ServerSession implements LinkOwner {
       return;
     }
     const link = this.#link;
-    const refusal = checkLocalTarget(this.#context.policy, host, port);
+    const refusal = checkLocalTarget(this.#rights.policy, host, port, this.#rights.allowLocalFrom);
     if (refusal) {
       this.logger.warn({ target: `${host}:${port}` }, `refused -L: ${refusal}`);
       link?.send({ type: 'forward-failed', streamId: stream.id, code: TunnelErrorCode.POLICY, message: refusal });
@@ -581,7 +682,7 @@ export class ServerSession implements LinkOwner {
       host,
       port,
       timeoutMs: this.#context.limits.dialTimeoutMs,
-      refusal: checkLocalTarget(this.#context.policy, host, port),
+      refusal: checkLocalTarget(this.#rights.policy, host, port, this.#rights.allowLocalFrom),
       refused: (reply) => this.logger.warn({ target, streamId: stream.id, reason: reply.failure }, `refused a dynamic connection: ${reply.message}`),
       carry: (socket) => {
         this.#applyIdleTimeout(socket);
@@ -595,6 +696,16 @@ export class ServerSession implements LinkOwner {
     });
   }
 
+  /** A REMOTE_FORWARD stream, within the user's maxStreams; throws when at it (the callers reset the connection). */
+  #openForward(link: ServerConnection): Stream {
+    if (this.#outbound.size >= this.#rights.maxStreams) {
+      throw new TunnelError(TunnelErrorCode.LIMIT, `${this.#outbound.size} -R streams are open: the client's max-streams`);
+    }
+    const stream = link.session.open({ type: StreamKind.REMOTE_FORWARD });
+    this.#outbound.add(stream);
+    return stream;
+  }
+
   #applyIdleTimeout(socket: net.Socket): void {
     const idle = this.#context.limits.idleTimeoutMs;
     if (idle <= 0) return;
@@ -606,6 +717,14 @@ export class ServerSession implements LinkOwner {
 
   #attach(link: ServerConnection): void {
     this.#link = link;
+    this.#inbound = new Set();
+    this.#outbound = new Set();
+    const inbound = this.#inbound;
+    const outbound = this.#outbound;
+    link.session.on('streamclose', (stream) => {
+      inbound.delete(stream);
+      outbound.delete(stream);
+    });
     this.#detachedAt = 0;
     this.#waiting.clear();
     link.adopt(this);

@@ -7,18 +7,23 @@ import { waitForDrain } from './drain.js';
 import { describeError } from '../util/errors.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
 import { describeListenError, type TunnelLogger } from './logger.js';
-import { tokensEqual } from './auth.js';
 import { PROTOCOL_VERSION, type HelloMessage } from './control-messages.js';
 import { ServerConnection } from './server-connection.js';
-import { ServerSession, type SessionContext } from './server-session.js';
+import { ServerSession, type SessionContext, type SessionInfo } from './server-session.js';
 import { AuthThrottle } from './auth-throttle.js';
 import type { ServerLimits } from './server-limits.js';
 import { resolveServerOptions, type ResolvedServerOptions, type TunnelServerOptions } from './server-options.js';
+import { compareServerOptions, type ReconfigureResult } from './server-reconfigure.js';
+import { userRights, UserTable, type TunnelUser } from './users.js';
+
+/** Sessions are the user's and the client's: another user's client id names another session. */
+const sessionKey = (user: string, clientId: string): string => `${user}\n${clientId}`;
 
 /** `muxtun serve`: accepts TLS connections from clients, each one muxado session. */
 export class TunnelServer {
-  readonly #options: ResolvedServerOptions;
-  readonly #limits: ServerLimits;
+  /** Replaced whole by `reconfigure`, but for what needs a restart (addresses, TLS identity). */
+  #options: ResolvedServerOptions;
+  #users: UserTable;
   readonly #logger: TunnelLogger;
   readonly #tcp: net.Server;
   readonly #tls: tls.Server;
@@ -32,8 +37,8 @@ export class TunnelServer {
   readonly #links = new Set<ServerConnection>();
   /** The tunnel session each authenticated link carries. */
   readonly #sessionOf = new Map<ServerConnection, ServerSession>();
-  /** Tunnel sessions, attached or kept for a resume, by the client's id. */
-  readonly #byClientId = new Map<string, ServerSession>();
+  /** Tunnel sessions, attached or kept for a resume, by user and client id (sessionKey). */
+  readonly #byKey = new Map<string, ServerSession>();
   /** Sessions that expired recently, with the grace they had (ms). */
   readonly #expired = new Map<string, number>();
   readonly #throttle = new AuthThrottle();
@@ -42,7 +47,7 @@ export class TunnelServer {
 
   constructor(options: TunnelServerOptions) {
     this.#options = resolveServerOptions(options);
-    this.#limits = this.#options.limits;
+    this.#users = new UserTable(this.#options.users);
     this.#logger = this.#options.logger;
     this.#tls = tls.createServer({
       ...serverTlsOptions(this.#options.tls),
@@ -113,9 +118,61 @@ export class TunnelServer {
     });
   }
 
+  get #limits(): ServerLimits {
+    return this.#options.limits;
+  }
+
   /** Client sessions that authenticated and are still open (or kept for a resume). */
   get sessionCount(): number {
-    return this.#byClientId.size;
+    return this.#byKey.size;
+  }
+
+  /** Every session, attached or kept for a resume: whose it is, from where, since when, what it holds. */
+  sessions(): SessionInfo[] {
+    return [...this.#byKey.values()].map((session) => session.info());
+  }
+
+  /**
+   * Applies new options to the running server without dropping anyone.
+   * They are validated whole first: invalid ones throw
+   * `ERR_MUXTUN_INVALID_ARGUMENT` and change nothing. Users, token, policy
+   * and limits apply at once (engine settings such as heartbeats, and
+   * `limits.maxStreams` above what it was, to connections made after);
+   * what needs a restart (listening addresses, TLS identity, the handshake
+   * timeout) is kept as it was and listed in `restartNeeded`.
+   *
+   * Then what the new options no longer allow ends: a session whose token
+   * (or user) is gone is told ERR_MUXTUN_ACCESS_REVOKED and closed, not kept
+   * for a resume; a -R listener on a port its user may no longer bind is
+   * closed and the client told (`forward-closed`). Everything else, its
+   * streams and connections, is left as it is.
+   */
+  reconfigure(options: TunnelServerOptions): ReconfigureResult {
+    const next = resolveServerOptions(options);
+    const result = compareServerOptions(this.#options, next);
+    const current = this.#options;
+    this.#options = {
+      ...next,
+      host: current.host,
+      port: current.port,
+      tlsListen: current.tlsListen,
+      webSocket: current.webSocket,
+      tls: current.tls,
+      logger: current.logger,
+      limits: { ...next.limits, handshakeTimeoutMs: current.limits.handshakeTimeoutMs },
+    };
+    this.#users = new UserTable(this.#options.users);
+    for (const session of [...this.#byKey.values()]) {
+      const owner = this.#users.ownerOf(session.tokenHash);
+      if (owner === undefined || owner.name !== session.user) {
+        const why = this.#users.byName(session.user) === undefined ? `user ${session.user} was removed` : `the token this session authenticated with was removed from user ${session.user}`;
+        session.revoke(`access revoked: ${why}`);
+      } else {
+        session.setRights(this.#rightsOf(owner));
+      }
+    }
+    if (result.applied.length > 0 || result.restartNeeded.length > 0) this.#logger.info({ ...result, users: this.#users.size }, 'reconfigured');
+    return result;
   }
 
   /** Counts for monitoring and tests. */
@@ -129,13 +186,13 @@ export class TunnelServer {
       // The control stream is not a forward.
       streams += Math.max(0, link.session.openStreams - (link.isAuthenticated ? 1 : 0));
     }
-    for (const session of this.#byClientId.values()) {
+    for (const session of this.#byKey.values()) {
       remoteListeners += session.remoteListeners;
       conns += session.conns;
       replayBytes += session.replayBytes;
       if (session.isDetached) detachedSessions++;
     }
-    return { sessions: this.#byClientId.size, detachedSessions, unauthenticated: this.#unauthenticated, streams, remoteListeners, conns, replayBytes };
+    return { sessions: this.#byKey.size, detachedSessions, unauthenticated: this.#unauthenticated, streams, remoteListeners, conns, replayBytes };
   }
 
   /**
@@ -149,7 +206,7 @@ export class TunnelServer {
       this.#tcp.listening ? new Promise<void>((resolve) => this.#tcp.close(() => resolve())) : undefined,
       this.#webSocket?.close(),
     ]);
-    const sessions = [...this.#byClientId.values()];
+    const sessions = [...this.#byKey.values()];
     for (const session of sessions) session.drainStart('server shutting down');
     const links = [...this.#links];
     const drained = await waitForDrain(
@@ -231,6 +288,7 @@ export class TunnelServer {
     const link = new ServerConnection(
       {
         limits: this.#limits,
+        streamCap: Math.max(this.#limits.maxStreams, ...this.#options.users.map((u) => u.maxStreams ?? 0)),
         session: this.#options.session,
         logger: this.#logger,
         hello: (from, hello) => this.#onHello(from, hello, uncount),
@@ -260,33 +318,54 @@ export class TunnelServer {
       await new Promise((resolve) => setTimeout(resolve, delay));
       if (link.isClosing || link.session.isClosed) return;
     }
-    if (!tokensEqual(hello.token, this.#options.token)) {
+    const found = this.#users.authenticate(hello.token);
+    if (found === null) {
       this.#throttle.failed(link.remoteAddress);
       link.logger.warn({}, 'authentication failed: wrong token');
       return link.refuse(TunnelErrorCode.AUTH, 'authentication failed: the token is not valid for this server');
     }
-    if (hello.resumeSession) return this.#onResume(link, hello, hello.resumeSession, uncount);
+    const { user, tokenHash } = found;
+    link.authenticatedAs(user.name);
+    const key = sessionKey(user.name, hello.clientId);
+    if (hello.resumeSession) return this.#onResume(link, key, hello.resumeSession, uncount);
     this.#throttle.succeeded(link.remoteAddress);
-    const previous = this.#byClientId.get(hello.clientId);
+    const previous = this.#byKey.get(key);
     if (previous) {
       // The client came back with a fresh session before we noticed its old
       // one died (or without resuming it): free its -R ports for the new one.
       previous.end('replaced by a new session of the same client');
       await previous.link?.session.closed;
-    } else if (this.#byClientId.size >= this.#limits.maxSessions) {
+    } else if (this.#byKey.size >= this.#limits.maxSessions) {
       return link.refuse(TunnelErrorCode.LIMIT, `the server is full: it holds its limit of ${this.#limits.maxSessions} client sessions`);
+    } else if (user.maxSessions !== undefined && this.#sessionsOf(user.name) >= user.maxSessions) {
+      return link.refuse(TunnelErrorCode.LIMIT, `user ${user.name} holds its limit of ${user.maxSessions} sessions`);
     }
-    if (link.isClosing || link.session.isClosed) return;
+    // A reconfigure while the old session closed may have taken the token away.
+    if (link.isClosing || link.session.isClosed || this.#users.ownerOf(tokenHash) !== user) {
+      if (!link.isClosing) link.refuse(TunnelErrorCode.AUTH, 'authentication failed: the token is not valid for this server');
+      return;
+    }
     uncount();
-    const session = new ServerSession(this.#sessionContext(), hello.clientId, hello.resume === true);
-    this.#byClientId.set(hello.clientId, session);
+    const session = new ServerSession(this.#sessionContext(), { user: user.name, tokenHash, rights: this.#rightsOf(user) }, hello.clientId, hello.resume === true);
+    this.#byKey.set(key, session);
     this.#sessionOf.set(link, session);
     link.logger.info({ sessionId: session.sessionId, clientId: hello.clientId }, 'client authenticated');
     session.start(link);
   }
 
-  #onResume(link: ServerConnection, hello: HelloMessage, wanted: { sessionId: string; secret: string }, uncount: () => void): void {
-    const session = this.#byClientId.get(hello.clientId);
+  #rightsOf(user: TunnelUser): ReturnType<typeof userRights> {
+    return userRights(user, this.#options.policy, this.#limits);
+  }
+
+  #sessionsOf(user: string): number {
+    let count = 0;
+    for (const session of this.#byKey.values()) if (session.user === user) count++;
+    return count;
+  }
+
+  #onResume(link: ServerConnection, key: string, wanted: { sessionId: string; secret: string }, uncount: () => void): void {
+    // Looked up under the user who authenticated: another user's session is "unknown" to this one.
+    const session = this.#byKey.get(key);
     if (!session || session.sessionId !== wanted.sessionId || !session.secretMatches(wanted.secret)) {
       const expired = this.#expired.get(wanted.sessionId);
       let why: string;
@@ -311,13 +390,16 @@ export class TunnelServer {
   }
 
   #sessionContext(): SessionContext {
+    const server = this;
     return {
-      policy: this.#options.policy,
-      limits: this.#limits,
+      get limits() {
+        return server.#limits;
+      },
       logger: this.#logger,
       resumeGraceMs: this.#options.resumeGraceMs,
       ended: (session) => {
-        if (this.#byClientId.get(session.clientId) === session) this.#byClientId.delete(session.clientId);
+        const key = sessionKey(session.user, session.clientId);
+        if (this.#byKey.get(key) === session) this.#byKey.delete(key);
         if (session.expired) this.#rememberExpired(session.sessionId, this.#options.resumeGraceMs);
       },
     };

@@ -77,3 +77,26 @@ async function syncDir(dir: string): Promise<void> {
     // Durability of the entry is a nicety; the data itself was synced.
   }
 }
+
+/**
+ * Replaces `path` with `data` atomically: written to a temp file beside it
+ * (created with `mode`), flushed, then renamed over it. A reader (a server
+ * reloading the file) sees the old content or the new, never half of it.
+ */
+export async function writeFileReplacing(path: string, data: string, mode: number): Promise<void> {
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(temp, 'wx', mode);
+  try {
+    try {
+      await handle.writeFile(data, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+    await syncDir(dir);
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+}

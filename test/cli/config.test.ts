@@ -194,7 +194,7 @@ describe('mistakes in the file: exit 2, naming FILE:LINE and the key', () => {
     { name: 'an unknown key', lines: [...base, 'max-session = 5'], message: (file) => `muxtun: ${file}:3: max-session: unknown key (did you mean "max-sessions"?)` },
     { name: 'a camelCase key', lines: [...base, 'maxSessions = 5'], message: (file) => `${file}:3: maxSessions: unknown key (did you mean "max-sessions"?)` },
     { name: 'a no- key', lines: [...base, 'no-tls-listen = true'], message: (file) => `${file}:3: no-tls-listen: unknown key; write tls-listen = false` },
-    { name: 'a table', lines: [...base, '[users.alice]', 'tokens = []'], message: (file) => `${file}:3: users: unknown key` },
+    { name: 'a table', lines: [...base, '[limits]', 'max-streams = 5'], message: (file) => `${file}:3: limits: unknown key` },
     { name: 'a string for a list', lines: [...base, 'allow-local = "db:5432"'], message: (file) => `${file}:3: allow-local: expected an array of strings (allow-local = [...]), got a string ("db:5432")` },
     { name: 'a string for a boolean', lines: [...base, 'tls-listen = "no"'], message: (file) => `${file}:3: tls-listen: expected true or false, got a string ("no")` },
     { name: 'a number where a name goes', lines: [...base, 'host = 1'], message: (file) => `${file}:3: host: expected a string, got a number (1)` },
