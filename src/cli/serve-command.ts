@@ -15,6 +15,7 @@ import {
   TunnelServer,
   type ServerLimits,
   type ServerPolicy,
+  type TunnelLogger,
   type TunnelServerOptions,
 } from '../tunnel/index.js';
 import { addCommonOptions, addConfigOptions, configHelp, collect, commonDefaults, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags, type ConfigFlags } from './common-options.js';
@@ -29,6 +30,8 @@ import { UsageError } from './usage-error.js';
 import { shellQuote } from '../util/shell-quote.js';
 import { parseCount, parseSeconds } from './values.js';
 import { loadUsers } from './users-source.js';
+import { onReload } from './reload-trigger.js';
+import { describeFailure } from '../util/errors.js';
 
 export interface ServeFlags extends CommonFlags, ConfigFlags {
   host: string;
@@ -159,11 +162,37 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
           `  MUXTUN_TOKEN=${token !== undefined ? `'${token}'` : '<the user\'s token>'} ${run} connect ${shownHost}:${address.port} --fingerprint ${material.fingerprint} -L 8080:localhost:80\n`,
       );
 
+      const reload = onReload({
+        files: [flags.config, flags.users].filter((file): file is string => typeof file === 'string'),
+        reload: (why) => reloadServe(server, given, context, logger, why),
+      });
       const signal = await shutdownSignal.received;
+      reload.dispose();
       logger.info({ signal, drainMs }, 'shutting down: no new connections, letting open ones finish');
       const { drained } = await server.stop(drainMs);
       logger.info({ drained }, 'stopped');
     });
+}
+
+/**
+ * SIGHUP, or a change to the config or users file: reads both again under
+ * the same flags and hands the result to the server, which applies what it
+ * can live and ends what is no longer allowed. A file that does not parse
+ * or validate changes nothing; the reason goes to the log.
+ */
+async function reloadServe(server: TunnelServer, given: CommandLine, context: CommandContext, logger: TunnelLogger, why: string): Promise<void> {
+  let result;
+  try {
+    const next = await resolveServeSettings(given, context);
+    result = server.reconfigure({ ...next.server, logger });
+  } catch (error) {
+    logger.error({ why, error: describeFailure(error) }, 'configuration NOT reloaded; the running one stays');
+    return;
+  }
+  if (result.restartNeeded.length > 0) {
+    logger.warn({ why, settings: result.restartNeeded }, `changed but not applied: ${result.restartNeeded.join(', ')} (listening addresses and the TLS identity need a restart of serve)`);
+  }
+  logger.info({ why, applied: result.applied }, result.applied.length > 0 ? 'configuration reloaded' : 'configuration reloaded: nothing changed that applies live');
 }
 
 /** What `serve` runs with: flags and config file read, merged and validated. */
@@ -268,13 +297,14 @@ export async function resolveServeSettings(given: CommandLine, context: CommandC
   let tls: { cert: string; key: string };
   if (flags.cert !== undefined && flags.key !== undefined) {
     const material = await loadCertificateFiles(flags.cert, flags.key);
-    tls = material;
+    tls = { cert: material.cert, key: material.key };
     identity = { fingerprint: material.fingerprint, created: false, where: flags.cert };
   } else if (options.check === true && !(stateHolds(stateDir, [SERVER_CERT_FILE, SERVER_KEY_FILE]))) {
     tls = placeholder.tls;
   } else {
     const material = await loadOrCreateServerCertificate(stateDir);
-    tls = material;
+    // Only the PEM: a reload compares it with the running one (`created` differs between a first start and a reload).
+    tls = { cert: material.cert, key: material.key };
     identity = { fingerprint: material.fingerprint, created: material.created, where: join(stateDir, SERVER_CERT_FILE) };
   }
 
