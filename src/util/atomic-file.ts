@@ -26,15 +26,8 @@ export async function writeFileExclusive(
   mode: number,
 ): Promise<boolean> {
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx', mode);
+  const temp = await writeTempBeside(path, data, mode);
   try {
-    try {
-      await handle.writeFile(data, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
     try {
       await link(temp, path);
     } catch (error) {
@@ -52,6 +45,22 @@ export async function writeFileExclusive(
   } finally {
     await unlink(temp).catch(() => undefined);
   }
+}
+
+/** A new temp file beside `path`, created with `mode` (never looser, not even for a moment), holding `data`, flushed. */
+async function writeTempBeside(path: string, data: string, mode: number): Promise<string> {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(temp, 'wx', mode);
+  try {
+    await handle.writeFile(data, 'utf8');
+    await handle.sync();
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  } finally {
+    await handle.close();
+  }
+  return temp;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -85,15 +94,8 @@ async function syncDir(dir: string): Promise<void> {
  */
 export async function writeFileReplacing(path: string, data: string, mode: number): Promise<void> {
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx', mode);
+  const temp = await writeTempBeside(path, data, mode);
   try {
-    try {
-      await handle.writeFile(data, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
     await rename(temp, path);
     await syncDir(dir);
   } finally {
