@@ -193,6 +193,8 @@ export class ServerSession implements LinkOwner {
         return;
       case 'listen':
         return this.#onListen(link, message);
+      case 'unlisten':
+        return this.#onUnlisten(message.id);
       case 'ack':
         if (!this.#table) return link.refuse(TunnelErrorCode.PROTOCOL, 'ack in a session that does not resume');
         try {
@@ -345,6 +347,27 @@ export class ServerSession implements LinkOwner {
       this.logger.info({ bindHost, port: actual }, '-R listening');
       link.send({ type: 'listening', id, bindHost, port: actual });
     });
+  }
+
+  /**
+   * The client withdrew a -R forward (its config changed): the port is
+   * free when this returns; connections the listener accepted go on until
+   * they end. An id not held (refused, or a withdraw that raced the bind's
+   * failure) is not an error: the client cannot know.
+   */
+  #onUnlisten(id: number): void {
+    const listener = this.#listeners.get(id);
+    if (!listener) {
+      this.logger.debug({ forward: id }, 'unlisten for a -R forward this session does not hold; ignored');
+      return;
+    }
+    this.#listeners.delete(id);
+    this.#waiting.delete(id);
+    // Still binding: the listen callback sees it gone, closes it and answers nothing.
+    if (!listener.listening) return;
+    const address = listener.address() as net.AddressInfo;
+    listener.close();
+    this.logger.info({ bindHost: address.address, port: address.port }, '-R closed: the client withdrew it');
   }
 
   /**
