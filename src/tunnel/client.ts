@@ -193,7 +193,12 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
    * @throws InvalidArgumentError (`ERR_MUXTUN_INVALID_ARGUMENT`) naming a bad option; then nothing changed.
    */
   reconfigure(options: TunnelClientOptions): Promise<ClientReconfigureReport> {
-    const next = resolveClientOptions(options);
+    let next: ResolvedClientOptions;
+    try {
+      next = resolveClientOptions(options);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     const run = this.#reconfiguring.then(() => this.#reconfigure(next));
     this.#reconfiguring = run.catch(() => undefined);
     return run;
