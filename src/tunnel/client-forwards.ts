@@ -61,7 +61,7 @@ export class ClientForwards extends EventEmitter<{ withdrawn: [id: number] }> im
   allowTarget: readonly TargetPattern[];
   /** Ports the server picked for -R forwards that asked for port 0, by id: asked for again at a reconnect. */
   readonly grantedPorts = new Map<number, number>();
-  #nextId = 1;
+  #nextId = 0;
   readonly #local = new Map<number, ListenerEntry<ForwardSpec>>();
   readonly #dynamic = new Map<number, ListenerEntry<DynamicSpec>>();
   readonly #remote = new Map<number, RemoteEntry>();
@@ -76,8 +76,9 @@ export class ClientForwards extends EventEmitter<{ withdrawn: [id: number] }> im
     this.localListeners = listeners.local;
     this.socksListeners = listeners.socks;
     this.allowTarget = initial.allowTarget;
-    for (const spec of initial.local) this.#local.set(this.#nextId++, { spec, listener: null });
+    // -R first: a client that never reloads numbers them 0, 1, … on the wire, as before ids were stable.
     for (const spec of initial.remote) this.#remote.set(this.#nextId++, newRemote(spec));
+    for (const spec of initial.local) this.#local.set(this.#nextId++, { spec, listener: null });
     for (const spec of initial.dynamic) this.#dynamic.set(this.#nextId++, { spec, listener: null });
   }
 

@@ -111,7 +111,7 @@ export interface RemoteForwardLookup {
 }
 
 /** Why a -R stream is refused when its forward id is not (or no longer) the client's. */
-export const UNKNOWN_REMOTE_FORWARD = '-R stream for a forward this client does not have (never requested, or removed); refusing';
+export const UNKNOWN_REMOTE_FORWARD = '-R stream for a forward this client did not request; refusing';
 
 /** A stream the server opened for a connection to one of this client's -R listeners: read its header, dial the target, bridge. */
 export async function serveRemoteStream(

@@ -188,8 +188,9 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
    * by their spec, those gone stopped (their connections go on), new ones
    * started, the rest untouched; `allowTarget` applies from the next
    * connection. Settings that need a new connection are listed in
-   * `restartNeeded` and left as they are. A forward that cannot be set up
-   * is in the report (and logged); the others still apply.
+   * `restartNeeded` (not logged: the caller says it its way) and left as
+   * they are. A forward that cannot be set up is in the report (and
+   * logged); the others still apply.
    * @throws InvalidArgumentError (`ERR_MUXTUN_INVALID_ARGUMENT`) naming a bad option; then nothing changed.
    */
   reconfigure(options: TunnelClientOptions): Promise<ClientReconfigureReport> {
@@ -216,7 +217,6 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     // Removed first: a forward moved to another target keeps its port.
     const removed = remove.map((id) => this.removeForward(id)).filter((f): f is ForwardInfo => f !== undefined);
     const added = await Promise.all(add.map(({ kind, spec }) => this.#add(kind, spec)));
-    if (restartNeeded.length > 0) this.#logger.warn({ settings: restartNeeded }, `changed settings apply only after a restart of connect: ${restartNeeded.join(', ')}`);
     return { added, removed, unchanged, allowTargetChanged, restartNeeded };
   }
 
@@ -233,8 +233,10 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       } catch (error) {
         return failed(errnoCode(error) ?? TunnelErrorCode.BIND, describeError(error));
       }
+      // As -L and -D are logged at start: the port it got, and for -D the address.
       const address = forward.kind === 'remote' ? null : forward.address;
-      this.#logger.info({ forward: describeAny(kind, address ? { ...spec, bindHost: address.address, bindPort: address.port } : spec), id: forward.id }, `${FLAGS[kind]} added`);
+      const bound = address === null ? spec : { ...spec, bindPort: address.port, ...(kind === 'dynamic' ? { bindHost: address.address } : {}) };
+      this.#logger.info({ forward: describeAny(kind, bound), id: forward.id }, `${FLAGS[kind]} added`);
       return { ok: true, forward };
     }
     const remote = spec as ForwardSpec;

@@ -272,7 +272,7 @@ describe('forwards across a dropped link', () => {
       expect(listened(keptRemote)).toBe(resume ? 1 : 2);
       if (late) {
         await within(late.ended, 10_000, 'the connection to the removed -R to be ended');
-        expect(logger.has('for a forward this client does not have')).toBe(true);
+        expect(logger.has('-R stream for a forward this client did not request')).toBe(true);
       }
     });
   }
