@@ -10,9 +10,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import type { TunnelClient, TunnelClientOptions } from '../../src/tunnel/index.js';
+import { parseTargetPattern, type TunnelClient, type TunnelClientOptions } from '../../src/tunnel/index.js';
 import { dial, EchoClient, echoOn, echoServer, expectEcho, freePort, listen, relay, sha256, type TestServer } from '../support/net.js';
-import { socksConnect } from '../support/socks.js';
+import { socksConnect, socksRefusal } from '../support/socks.js';
 import { forward, startTunnelClient, startTunnelServer, type InProcessServer, type RecordingLogger } from '../support/tunnel.js';
 import { rejection, waitUntil, within } from '../support/wait.js';
 
@@ -157,6 +157,24 @@ describe('reconfigure while a transfer runs', () => {
     expect(logger.entries.some((e) => e.level === 'info' && e.msg === '-L removed' && e.fields.forward === `-L 127.0.0.1:${goneLocal} -> 127.0.0.1:${echo.port}`)).toBe(true);
     expect(logger.entries.some((e) => e.level === 'info' && e.msg === '-R removed' && e.fields.forward === `-R 127.0.0.1:${goneRemote} -> 127.0.0.1:${echo.port}`)).toBe(true);
     expect(server.logger.has('-R closed: the client withdrew it')).toBe(true);
+  });
+});
+
+describe('allowTarget', () => {
+  it('a changed allowTarget applies to the next reverse dynamic connection, on the same -R listener', async () => {
+    const [echo, other] = await Promise.all([echoServer(), echoServer()]);
+    const server = await startTunnelServer();
+    const socksPort = await freePort();
+    const reverse = { bindHost: '127.0.0.1', bindPort: socksPort, targetHost: '', targetPort: 0, dynamic: true };
+    const { client, logger } = await startTunnelClient(server, { remote: [reverse], allowTarget: [parseTargetPattern(`127.0.0.1:${echo.port}`)] });
+    await echoOn(await socksConnect(socksPort, '127.0.0.1', echo.port));
+    expect(await socksRefusal(socksPort, '127.0.0.1', other.port)).toMatch(/NotAllowed|not allowed/i);
+
+    const report = await client.reconfigure({ ...baseOptions(server, logger), remote: [reverse], allowTarget: [parseTargetPattern(`127.0.0.1:${other.port}`)] });
+    expect(report).toMatchObject({ added: [], removed: [], unchanged: 1, allowTargetChanged: true, restartNeeded: [] });
+    await echoOn(await socksConnect(socksPort, '127.0.0.1', other.port));
+    expect(await socksRefusal(socksPort, '127.0.0.1', echo.port)).toMatch(/NotAllowed|not allowed/i);
+    expect(authenticated(server)).toBe(1);
   });
 });
 
