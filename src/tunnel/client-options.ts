@@ -124,12 +124,9 @@ export function resolveClientOptions(options: TunnelClientOptions): ResolvedClie
   if (!TRUST_KINDS.has(options.trust?.kind)) throw new OptionError('trust', `one of ${[...TRUST_KINDS].join(', ')}`, options.trust?.kind);
   const local = checkForwards('local', options.local ?? [], 0);
   const remote = checkForwards('remote', options.remote ?? [], 0);
-  const dynamic = options.dynamic ?? [];
-  if (!Array.isArray(dynamic)) throw new OptionError('dynamic', 'an array of listeners', dynamic);
-  dynamic.forEach((spec, index) => {
-    if (typeof spec?.bindHost !== 'string' || spec.bindHost === '') throw new OptionError(`dynamic[${index}].bindHost`, 'an address', spec?.bindHost);
-    checkInteger(`dynamic[${index}].bindPort`, spec.bindPort, { min: 0, max: 65535 });
-  });
+  const dynamic = checkDynamic('dynamic', options.dynamic ?? []);
+  rejectDuplicateBinds([...local.map((spec, index) => ({ field: `local[${index}]`, spec })), ...dynamic.map((spec, index) => ({ field: `dynamic[${index}]`, spec }))]);
+  rejectDuplicateBinds(remote.map((spec, index) => ({ field: `remote[${index}]`, spec })));
   if (options.reconnect !== undefined && typeof options.reconnect !== 'boolean') throw new OptionError('reconnect', 'true or false', options.reconnect);
   if (options.keepGoing !== undefined && typeof options.keepGoing !== 'boolean') throw new OptionError('keepGoing', 'true or false', options.keepGoing);
   if (options.resume !== undefined && typeof options.resume !== 'boolean') throw new OptionError('resume', 'true or false', options.resume);
@@ -153,6 +150,73 @@ export function resolveClientOptions(options: TunnelClientOptions): ResolvedClie
     session: resolveTunnelSessionOptions(options.session),
     logger: options.logger ?? silentLogger,
   };
+}
+
+/** One forward to add to a running client: the checks `resolveClientOptions` makes on each; throws an OptionError naming `kind`. */
+export function checkForwardSpec(kind: 'local' | 'remote' | 'dynamic', spec: ForwardSpec | DynamicSpec): void {
+  if (kind === 'dynamic') checkDynamic(kind, [spec]);
+  else checkForwards(kind, [spec as ForwardSpec], 0);
+}
+
+function checkDynamic(field: string, specs: DynamicSpec[]): DynamicSpec[] {
+  if (!Array.isArray(specs)) throw new OptionError(field, 'an array of listeners', specs);
+  specs.forEach((spec, index) => {
+    if (typeof spec?.bindHost !== 'string' || spec.bindHost === '') throw new OptionError(`${field}[${index}].bindHost`, 'an address', spec?.bindHost);
+    checkInteger(`${field}[${index}].bindPort`, spec.bindPort, { min: 0, max: 65535 });
+  });
+  return specs;
+}
+
+/** Two listeners on one address is a typo, not a runtime EADDRINUSE (port 0, any free port, may repeat). */
+function rejectDuplicateBinds(specs: ReadonlyArray<{ field: string; spec: { bindHost: string; bindPort: number } }>): void {
+  const seen = new Map<string, string>();
+  for (const { field, spec } of specs) {
+    if (spec.bindPort === 0) continue;
+    const key = `${spec.bindHost}:${spec.bindPort}`;
+    const first = seen.get(key);
+    if (first !== undefined) throw new OptionError(`${field}.bindPort`, `an address not taken by ${first} (${key})`, spec.bindPort);
+    seen.set(key, field);
+  }
+}
+
+/**
+ * The settings of `next` that differ from `current` and that a running
+ * client cannot take on without a new connection (the server, the token,
+ * trust, timings...), named as the fields of TunnelClientOptions. The
+ * forwards and `allowTarget` are not among them: they change live.
+ */
+export function settingsNeedingRestart(current: ResolvedClientOptions, next: ResolvedClientOptions): string[] {
+  const differs = (a: unknown, b: unknown): boolean => JSON.stringify(a) !== JSON.stringify(b);
+  const out: string[] = [];
+  const [a, b] = [current.transport.endpoint, next.transport.endpoint];
+  if (a.kind === 'websocket' || b.kind === 'websocket') {
+    if (differs(a, b)) out.push('url');
+  } else {
+    if (a.host !== b.host) out.push('host');
+    if (a.port !== b.port) out.push('port');
+  }
+  if (differs(current.transport.proxy, next.transport.proxy)) out.push('proxy');
+  if (current.servername !== next.servername) out.push('servername');
+  if (current.token !== next.token) out.push('token');
+  if (trustKey(current.trust) !== trustKey(next.trust)) out.push('trust');
+  for (const field of ['reconnect', 'keepGoing', 'resume'] as const) if (current[field] !== next[field]) out.push(field);
+  for (const field of Object.keys(current.timings) as Array<keyof ClientTimings>) if (current.timings[field] !== next.timings[field]) out.push(`timings.${field}`);
+  if (differs(current.session, next.session)) out.push('session');
+  return out;
+}
+
+/** Trust compared by what it trusts (a known_hosts store by its place: the CLI makes a new object per reload). */
+function trustKey(trust: ClientTrust): string {
+  switch (trust.kind) {
+    case 'fingerprint':
+      return `fingerprint ${trust.fingerprint}`;
+    case 'ca':
+      return `ca ${trust.caPem}`;
+    case 'tofu':
+      return `tofu ${trust.knownHosts.description}`;
+    default:
+      return trust.kind;
+  }
 }
 
 function checkForwards(field: string, specs: ForwardSpec[], minBindPort: number): ForwardSpec[] {

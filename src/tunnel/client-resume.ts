@@ -6,16 +6,17 @@ import { logConnection } from './connection-log.js';
 import { StreamKind, type ConnState, type ServerMessage } from './control-messages.js';
 import { dialTarget } from './dial.js';
 import { dialAndReply } from './dial-reply.js';
-import { MAX_WAITING_PER_LISTENER, readServerStreamHeader, reverseDynamicTarget } from './client-streams.js';
-import type { TargetPattern } from './policy.js';
+import { MAX_WAITING_PER_LISTENER, readServerStreamHeader, reverseDynamicTarget, UNKNOWN_REMOTE_FORWARD, type RemoteForwardLookup } from './client-streams.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
-import { describeForward, type ForwardSpec } from './forward.js';
+import { describeForward } from './forward.js';
 import type { LocalListener } from './local-listeners.js';
 import type { TunnelLogger } from './logger.js';
 import { ConnTable, MAX_RESUME_CONNS } from './resume/conn-table.js';
 import type { ConnEnd, ResumableConn } from './resume/conn.js';
 import type { ResumeDecision } from './resume/resume-state.js';
 import { encodeStreamHeader, isRemoteForwardHeader, isResumeStreamHeader, type LocalForwardHeader } from './stream-header.js';
+
+const NO_FORWARDS: RemoteForwardLookup = { remoteSpec: () => undefined, allowTarget: [] };
 
 /** What the client needs to come back to its session after the link dropped. */
 export interface ResumeTicket {
@@ -122,7 +123,7 @@ export class ClientResumption {
   }
 
   /** A stream the server opened: a new -R connection, or an existing conn after a resume. */
-  async serveStream(stream: Stream, remote: readonly ForwardSpec[], timings: { headerTimeoutMs: number; dialTimeoutMs: number }, allowTarget: readonly TargetPattern[] = []): Promise<void> {
+  async serveStream(stream: Stream, forwards: RemoteForwardLookup, timings: { headerTimeoutMs: number; dialTimeoutMs: number }): Promise<void> {
     const header = await readServerStreamHeader(stream, [StreamKind.REMOTE_FORWARD, StreamKind.RESUME], timings.headerTimeoutMs, this.#logger);
     if (header === undefined) return;
     if (stream.type === StreamKind.RESUME) {
@@ -145,15 +146,21 @@ export class ClientResumption {
       this.table.attach(conn, stream, decision.peer);
       return;
     }
-    const spec = isRemoteForwardHeader(header) ? remote[header.forward] : undefined;
-    if (!isRemoteForwardHeader(header) || spec === undefined || header.conn === undefined || !this.table.sawPeerId(header.conn)) {
-      this.#logger.warn({}, '-R stream for a forward this client did not request, or without a new conn id; refusing');
+    if (!isRemoteForwardHeader(header) || header.conn === undefined || !this.table.sawPeerId(header.conn)) {
+      this.#logger.warn({}, '-R stream without a new conn id; refusing');
+      stream.reset(ErrorCode.REFUSED_STREAM);
+      return;
+    }
+    // Looked up now, not when the session began: a forward removed since (or while the link was down) is refused.
+    const spec = forwards.remoteSpec(header.forward);
+    if (spec === undefined) {
+      this.#logger.warn({ forward: header.forward }, UNKNOWN_REMOTE_FORWARD);
       stream.reset(ErrorCode.REFUSED_STREAM);
       return;
     }
     const id = header.conn;
     if (spec.dynamic === true) {
-      const request = reverseDynamicTarget(header, spec, allowTarget);
+      const request = reverseDynamicTarget(header, spec, forwards.allowTarget);
       if (request === null) {
         this.#logger.warn({}, 'reverse dynamic -R stream without a target; resetting the stream');
         stream.reset(ErrorCode.PROTOCOL_ERROR);
@@ -265,7 +272,8 @@ export class ClientResumption {
           break;
       }
     }
-    for (const stream of this.#early.splice(0)) void this.serveStream(stream, [], { headerTimeoutMs: 1_000, dialTimeoutMs: 1_000 });
+    // Early streams are RESUME streams (their headers were read): no forward is looked up.
+    for (const stream of this.#early.splice(0)) void this.serveStream(stream, NO_FORWARDS, { headerTimeoutMs: 1_000, dialTimeoutMs: 1_000 });
     return kept;
   }
 }

@@ -98,24 +98,38 @@ export async function readServerStreamHeader(stream: Stream, types: readonly num
   }
 }
 
+/**
+ * The client's -R forwards as server streams see them, read when each
+ * stream arrives: a forward removed since is unknown (its stream refused),
+ * and a reload's --allow-target applies to the next reverse dynamic stream.
+ */
+export interface RemoteForwardLookup {
+  /** The forward a stream header's `forward` id names, if the client has it now. */
+  remoteSpec(id: number): ForwardSpec | undefined;
+  /** What a reverse dynamic -R may reach from this side (empty: anything). */
+  readonly allowTarget: readonly TargetPattern[];
+}
+
+/** Why a -R stream is refused when its forward id is not (or no longer) the client's. */
+export const UNKNOWN_REMOTE_FORWARD = '-R stream for a forward this client did not request; refusing';
+
 /** A stream the server opened for a connection to one of this client's -R listeners: read its header, dial the target, bridge. */
 export async function serveRemoteStream(
   stream: Stream,
-  remote: readonly ForwardSpec[],
+  forwards: RemoteForwardLookup,
   timings: { headerTimeoutMs: number; dialTimeoutMs: number },
   logger: TunnelLogger,
-  allowTarget: readonly TargetPattern[] = [],
 ): Promise<void> {
   const header = await readServerStreamHeader(stream, [StreamKind.REMOTE_FORWARD], timings.headerTimeoutMs, logger);
   if (header === undefined) return;
-  const spec = isRemoteForwardHeader(header) ? remote[header.forward] : undefined;
+  const spec = isRemoteForwardHeader(header) ? forwards.remoteSpec(header.forward) : undefined;
   if (!isRemoteForwardHeader(header) || spec === undefined) {
-    logger.warn({}, '-R stream for a forward this client did not request; refusing');
+    logger.warn({ forward: isRemoteForwardHeader(header) ? header.forward : undefined }, UNKNOWN_REMOTE_FORWARD);
     stream.reset(ErrorCode.REFUSED_STREAM);
     return;
   }
   if (spec.dynamic === true) {
-    const request = reverseDynamicTarget(header, spec, allowTarget);
+    const request = reverseDynamicTarget(header, spec, forwards.allowTarget);
     if (request === null) {
       logger.warn({}, 'reverse dynamic -R stream without a target; resetting the stream');
       stream.reset(ErrorCode.PROTOCOL_ERROR);

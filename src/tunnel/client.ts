@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
+import { MuxtunError } from '../errors.js';
 import { ErrorCode, type Session, type SessionEnd } from '../muxado/index.js';
 import { describeError, errnoCode } from '../util/errors.js';
 import { Backoff } from './backoff.js';
 import { clientHandshake, type ClientSession } from './client-handshake.js';
-import { resolveClientOptions, type ResolvedClientOptions, type TunnelClientOptions } from './client-options.js';
+import { checkForwardSpec, resolveClientOptions, settingsNeedingRestart, type ResolvedClientOptions, type TunnelClientOptions } from './client-options.js';
 import { dialThroughServer, serveSocksConnection, type DynamicDeps, type DynamicSpec } from './client-dynamic.js';
+import { ClientForwards, type ForwardInfo, type ForwardKind, type ForwardSpecOf } from './client-forwards.js';
 import { ClientResumption } from './client-resume.js';
 import { forwardLocalConnection, serveRemoteStream } from './client-streams.js';
 import type { ServerMessage } from './control-messages.js';
@@ -21,6 +23,32 @@ import { SessionSlot } from './session-slot.js';
 export interface TunnelClientEvents {
   /** A session is up and every -R request was answered (`remote` holds the ports the server bound). */
   ready: [info: { sessionId: string; remote: Array<{ spec: ForwardSpec; port: number }>; reconnect: boolean }];
+}
+
+/** What adding one forward came to: the forward as listed, or why it could not be set up (nothing was kept then). */
+export type ForwardAddResult =
+  | { ok: true; forward: ForwardInfo }
+  | { ok: false; kind: ForwardKind; spec: ForwardSpec | DynamicSpec; code: string; message: string };
+
+/** What {@link TunnelClient.reconfigure} changed, and what it could not. */
+export interface ClientReconfigureReport {
+  /** Forwards new in the options: started (a -R is `pending` when not connected: asked for at the next session), or failed. */
+  added: ForwardAddResult[];
+  /** Forwards no longer in the options: stopped (their open connections go on). */
+  removed: ForwardInfo[];
+  /** Forwards in both: left as they were. */
+  unchanged: number;
+  /** Whether allowTarget changed (it applies to the next reverse dynamic connection). */
+  allowTargetChanged: boolean;
+  /** Settings that differ but only apply on a new connection (TunnelClientOptions field names): left as they were. */
+  restartNeeded: string[];
+}
+
+const FLAGS: Readonly<Record<ForwardKind, '-L' | '-R' | '-D'>> = { local: '-L', remote: '-R', dynamic: '-D' };
+
+/** `-L 127.0.0.1:8080 -> db:5432`, `-D 127.0.0.1:1080`. */
+function describeAny(kind: ForwardKind, spec: ForwardSpec | DynamicSpec): string {
+  return kind === 'dynamic' ? `-D ${spec.bindHost}:${spec.bindPort}` : describeForward(FLAGS[kind] as '-L' | '-R', spec as ForwardSpec);
 }
 
 // Errors that a retry cannot fix: the user must act.
@@ -74,15 +102,18 @@ function isTransient(error: unknown, everConnected: boolean): boolean {
 export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   /** Random per process, kept across reconnects: lets the server replace a stale session. */
   readonly clientId = randomUUID();
+  /** The settings in force: those of the constructor (a reconfigure changes only the forwards and allowTarget). */
   readonly #options: ResolvedClientOptions;
   readonly #logger: TunnelLogger;
   readonly #backoff: Backoff;
-  readonly #listeners: LocalListeners;
-  readonly #socksListeners: LocalListeners<DynamicSpec>;
+  /** Every forward by id, with the -L and -D listeners. */
+  readonly #forwards: ClientForwards;
   readonly #dynamic: DynamicDeps;
   readonly #slot = new SessionSlot();
-  /** Ports the server picked for -R forwards that asked for port 0, by forward id. */
-  readonly #grantedPorts = new Map<number, number>();
+  /** The authenticated session, from the handshake until it ends (-R changes go out on it; #current waits for the -R answers). */
+  #link: ClientSession | null = null;
+  /** Reconfigures run one at a time, in the order asked. */
+  #reconfiguring: Promise<unknown> = Promise.resolve();
   #stopping = false;
   #wake: (() => void) | null = null;
   #stopped: Promise<void> | null = null;
@@ -93,8 +124,6 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   #resumption: ClientResumption | null = null;
   /** The server revoked this client's access (a session-wide ERR_MUXTUN_ACCESS_REVOKED): run() ends with it. */
   #revoked: TunnelError | null = null;
-  /** -R forwards (by id) the server closed for good (`forward-closed`): not asked for again. */
-  readonly #closedForwards = new Set<number>();
 
   /** @throws InvalidArgumentError (`ERR_MUXTUN_INVALID_ARGUMENT`) naming a bad option. */
   constructor(options: TunnelClientOptions) {
@@ -102,9 +131,9 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.#options = resolveClientOptions(options);
     this.#logger = this.#options.logger;
     this.#backoff = new Backoff({ baseMs: this.#options.timings.backoffBaseMs, capMs: this.#options.timings.backoffCapMs });
-    this.#listeners = new LocalListeners<ForwardSpec>(this.#logger, (listener, socket) => this.#onLocalConnection(listener, socket), (spec) => describeForward('-L', spec));
     this.#dynamic = { slot: this.#slot, table: () => this.#resumption?.table ?? null, logger: this.#logger, timings: this.#options.timings, counters: { socksRefused: 0 } };
-    this.#socksListeners = new LocalListeners<DynamicSpec>(
+    const local = new LocalListeners<ForwardSpec>(this.#logger, (listener, socket) => this.#onLocalConnection(listener, socket), (spec) => describeForward('-L', spec));
+    const socks = new LocalListeners<DynamicSpec>(
       this.#logger,
       (listener, socket) => {
         if (this.#stopping) socket.resetAndDestroy();
@@ -112,11 +141,140 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       },
       (spec) => `-D ${spec.bindHost}:${spec.bindPort}`,
     );
+    this.#forwards = new ClientForwards({ local, socks }, this.#options);
   }
 
   /** Addresses of the -D (SOCKS) listeners, in the order given. */
   get socksAddresses(): net.AddressInfo[] {
-    return this.#socksListeners.all.map((l) => l.address);
+    return this.#forwards.socksListeners.all.map((l) => l.address);
+  }
+
+  /** Every forward with its id (stable for the client's life, never reused): -L, then -R, then -D. */
+  forwards(): ForwardInfo[] {
+    return this.#forwards.list();
+  }
+
+  /**
+   * Starts one forward while running. A -L or -D is bound here; a -R is
+   * asked of the server on the session that is up (and resolves with the
+   * port it got), or at the next session when none is (state `pending`).
+   * @throws InvalidArgumentError for a malformed spec; ERR_MUXTUN_BIND when
+   *   a -L or -D cannot listen; the server's code (ERR_MUXTUN_POLICY,
+   *   ERR_MUXTUN_BIND, ERR_MUXTUN_LIMIT...) when it refuses a -R. Nothing
+   *   is kept when it throws.
+   */
+  async addForward<K extends ForwardKind>(kind: K, spec: ForwardSpecOf<K>): Promise<ForwardInfo> {
+    checkForwardSpec(kind, spec);
+    if (this.#stopping) throw new TunnelError(TunnelErrorCode.SESSION_LOST, 'connect is stopping');
+    const result = await this.#add(kind, spec);
+    if (!result.ok) throw new MuxtunError(result.code, result.message);
+    return result.forward;
+  }
+
+  /**
+   * Stops one forward: a -L or -D listener closes; a -R is withdrawn on
+   * the server (at once, or after the resume when the link is down). Open
+   * connections through it go on until they end. Undefined for an unknown id.
+   */
+  removeForward(id: number): ForwardInfo | undefined {
+    const removed = this.#forwards.remove(id);
+    if (!removed) return undefined;
+    const { forward, unlisten } = removed;
+    // The server's listener may be up (or binding): withdraw it. Without a link, the resume says it again.
+    if (unlisten) this.#link?.control.send({ type: 'unlisten', id });
+    this.#logger.info({ forward: describeAny(forward.kind, forward.kind === 'remote' && forward.port !== null ? { ...forward.spec, bindPort: forward.port } : forward.spec), id }, `${FLAGS[forward.kind]} removed`);
+    return forward;
+  }
+
+  /**
+   * Applies a changed configuration without a reconnect: forwards compared
+   * by their spec, those gone stopped (their connections go on), new ones
+   * started, the rest untouched; `allowTarget` applies from the next
+   * connection. Settings that need a new connection are listed in
+   * `restartNeeded` (not logged: the caller says it its way) and left as
+   * they are. A forward that cannot be set up is in the report (and
+   * logged); the others still apply.
+   * @throws InvalidArgumentError (`ERR_MUXTUN_INVALID_ARGUMENT`) naming a bad option; then nothing changed.
+   */
+  reconfigure(options: TunnelClientOptions): Promise<ClientReconfigureReport> {
+    let next: ResolvedClientOptions;
+    try {
+      next = resolveClientOptions(options);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    const run = this.#reconfiguring.then(() => this.#reconfigure(next));
+    this.#reconfiguring = run.catch(() => undefined);
+    return run;
+  }
+
+  async #reconfigure(next: ResolvedClientOptions): Promise<ClientReconfigureReport> {
+    if (this.#stopping) throw new TunnelError(TunnelErrorCode.SESSION_LOST, 'connect is stopping');
+    const restartNeeded = settingsNeedingRestart(this.#options, next);
+    const allowTargetChanged = JSON.stringify(this.#forwards.allowTarget) !== JSON.stringify(next.allowTarget);
+    if (allowTargetChanged) {
+      this.#forwards.allowTarget = next.allowTarget;
+      this.#logger.info({ allowTarget: next.allowTarget.length }, 'allow-target changed: applies to new reverse dynamic connections');
+    }
+    const { remove, add, unchanged } = this.#forwards.diff(next);
+    // Removed first: a forward moved to another target keeps its port.
+    const removed = remove.map((id) => this.removeForward(id)).filter((f): f is ForwardInfo => f !== undefined);
+    const added = await Promise.all(add.map(({ kind, spec }) => this.#add(kind, spec)));
+    return { added, removed, unchanged, allowTargetChanged, restartNeeded };
+  }
+
+  /** Starts one forward (logged); a failure is the result, with nothing kept. */
+  async #add(kind: ForwardKind, spec: ForwardSpec | DynamicSpec): Promise<ForwardAddResult> {
+    const failed = (code: string, message: string): ForwardAddResult => {
+      this.#logger.error({ forward: describeAny(kind, spec), code }, `${FLAGS[kind]} not added: ${message}`);
+      return { ok: false, kind, spec, code, message };
+    };
+    if (kind !== 'remote') {
+      let forward: ForwardInfo;
+      try {
+        forward = await this.#forwards.addBound(kind, spec);
+      } catch (error) {
+        return failed(errnoCode(error) ?? TunnelErrorCode.BIND, describeError(error));
+      }
+      // As -L and -D are logged at start: the port it got, and for -D the address.
+      const address = forward.kind === 'remote' ? null : forward.address;
+      const bound = address === null ? spec : { ...spec, bindPort: address.port, ...(kind === 'dynamic' ? { bindHost: address.address } : {}) };
+      this.#logger.info({ forward: describeAny(kind, bound), id: forward.id }, `${FLAGS[kind]} added`);
+      return { ok: true, forward };
+    }
+    const remote = spec as ForwardSpec;
+    const id = this.#forwards.addRemote(remote);
+    const link = this.#link;
+    if (!link) {
+      this.#logger.info({ forward: describeForward('-R', remote), id }, '-R added; asked of the server once connected');
+      return { ok: true, forward: this.#forwards.info(id)! };
+    }
+    this.#forwards.markRequested(id);
+    const [result] = await this.#requestRemote(link, [{ id, spec: remote }]);
+    if (result && !result.ok && !result.withdrawn && result.code !== TunnelErrorCode.SESSION_LOST) {
+      // Refused: the caller hears why, and nothing stays (a later reload asks again).
+      this.#forwards.remove(id);
+      return failed(result.code, result.message);
+    }
+    const forward = this.#forwards.info(id);
+    if (!forward) return failed(TunnelErrorCode.FORWARD_FAILED, 'removed before the server answered');
+    if (result?.ok) this.#logger.info({ forward: describeForward('-R', { ...remote, bindPort: result.port }), id }, '-R added: listening on the server');
+    else this.#logger.info({ forward: describeForward('-R', remote), id }, '-R added; the link dropped before the server answered: asked again at the next session');
+    return { ok: true, forward };
+  }
+
+  /** Asks the server on `link` for these -R forwards and records its answers. */
+  async #requestRemote(link: ClientSession, forwards: Array<{ id: number; spec: ForwardSpec }>): Promise<RemoteForwardResult[]> {
+    const results = await requestRemoteForwards(
+      link.session,
+      link.control,
+      forwards,
+      this.#forwards.grantedPorts,
+      (spec, lost) => this.#logger.warn({ forward: describeForward('-R', spec), port: lost }, 'the port this forward had before is taken now; asking for any free port'),
+      this.#forwards,
+    );
+    this.#forwards.record(results);
+    return results;
   }
 
   /**
@@ -138,7 +296,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     return {
       connected: session !== null,
       streams: session ? Math.max(0, session.openStreams - 1) : 0,
-      localListeners: this.#listeners.all.length,
+      localListeners: this.#forwards.localListeners.all.length,
       conns: table?.size ?? 0,
       replayBytes: table?.replayBytes ?? 0,
     };
@@ -146,7 +304,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
 
   /** Addresses of the -L listeners, in the order given. */
   get localAddresses(): net.AddressInfo[] {
-    return this.#listeners.all.map((l) => l.address);
+    return this.#forwards.localListeners.all.map((l) => l.address);
   }
 
   /**
@@ -159,14 +317,10 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   async run(): Promise<void> {
     try {
       // Bound before connecting: a port in use is fatal at once, naming the forward.
-      for (const spec of this.#options.local) {
-        const { address } = await this.#listeners.bind(spec);
-        this.#logger.debug({ forward: describeForward('-L', { ...spec, bindPort: address.port }) }, '-L bound; connecting to the server');
-      }
-      for (const spec of this.#options.dynamic) {
-        const { address } = await this.#socksListeners.bind(spec);
-        this.#logger.info({ forward: `-D ${address.address}:${address.port}` }, '-D SOCKS listening');
-      }
+      await this.#forwards.bindAll((kind, address, spec) => {
+        if (kind === 'local') this.#logger.debug({ forward: describeForward('-L', { ...(spec as ForwardSpec), bindPort: address.port }) }, '-L bound; connecting to the server');
+        else this.#logger.info({ forward: `-D ${address.address}:${address.port}` }, '-D SOCKS listening');
+      });
       let everConnected = false;
       while (!this.#stopping) {
         let end: SessionEnd | null = null;
@@ -217,8 +371,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
         await this.#sleep(delay);
       }
     } finally {
-      this.#listeners.close();
-      this.#socksListeners.close();
+      this.#forwards.closeAll();
       this.#slot.close();
       if (this.#retryTimer) clearTimeout(this.#retryTimer);
       this.#resumption?.abort('connect stopped');
@@ -244,8 +397,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.#stopped ??= (async () => {
       this.#stopping = true;
       this.#wake?.();
-      this.#listeners.close();
-      this.#socksListeners.close();
+      this.#forwards.closeAll();
       const current = this.#current;
       const session = this.#slot.current;
       this.#slot.close();
@@ -290,15 +442,27 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     }
     this.#afterTrust(connected);
     this.#backoff.reset();
-    if (resuming && connected.resumed) return this.#runResumed(resuming, connected);
+    this.#link = connected;
+    try {
+      return resuming && connected.resumed ? await this.#runResumed(resuming, connected) : await this.#runFresh(connected, isReconnect);
+    } finally {
+      this.#link = null;
+    }
+  }
+
+  /** A new tunnel session: no -R listener of ours on the server yet. */
+  async #runFresh(connected: ClientSession, isReconnect: boolean): Promise<SessionEnd> {
+    const { session, control, sessionId } = connected;
+    // The server ended any earlier session of this client (and its listeners) when it took this one.
+    this.#forwards.freshSession();
     if (connected.resume && this.#options.resume) {
       this.#resumption = new ClientResumption({ sessionId, secret: connected.resume.secret, graceMs: connected.resume.graceMs }, this.#logger);
     }
     const resumption = this.#resumption;
     session.on('stream', (stream) =>
       void (resumption
-        ? resumption.serveStream(stream, this.#options.remote, this.#options.timings, this.#options.allowTarget)
-        : serveRemoteStream(stream, this.#options.remote, this.#options.timings, this.#logger, this.#options.allowTarget)),
+        ? resumption.serveStream(stream, this.#forwards, this.#options.timings)
+        : serveRemoteStream(stream, this.#forwards, this.#options.timings, this.#logger)),
     );
     control.on('message', (message) => this.#onServerMessage(message));
     control.on('invalid', (error) => {
@@ -307,12 +471,9 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     });
     control.release();
 
-    const forwards = this.#options.remote.map((spec, id) => ({ id, spec })).filter(({ id }) => !this.#closedForwards.has(id));
-    const results = await requestRemoteForwards(session, control, forwards, this.#grantedPorts, (spec, lost) =>
-      this.#logger.warn({ forward: describeForward('-R', spec), port: lost }, 'the port this forward had before is taken now; asking for any free port'),
-    );
+    const results = await this.#requestRemote(connected, this.#forwards.takeUnrequested());
     if (session.isClosed) return session.closed;
-    const failed = results.filter((r): r is Extract<RemoteForwardResult, { ok: false }> => !r.ok);
+    const failed = results.filter((r): r is Extract<RemoteForwardResult, { ok: false }> => !r.ok && r.withdrawn !== true);
     for (const result of failed) this.#logger.error({ forward: describeForward('-R', result.spec), code: result.code }, result.message);
     if (!isReconnect && failed.length > 0 && !this.#options.keepGoing) {
       session.close();
@@ -323,7 +484,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       );
     }
     const ok = results.filter((r): r is Extract<RemoteForwardResult, { ok: true }> => r.ok);
-    if (this.#options.local.length === 0 && this.#options.dynamic.length === 0 && ok.length === 0 && forwards.length > 0) {
+    const counts = this.#forwards.counts;
+    if (counts.local === 0 && counts.dynamic === 0 && ok.length === 0 && counts.remote > 0) {
       session.close();
       throw new TunnelError(TunnelErrorCode.NO_FORWARDS, 'no forward could be set up (see the errors above)');
     }
@@ -331,7 +493,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
 
     // Said once each is true: the forwards work from now on.
     if (!isReconnect) {
-      for (const { spec, address } of this.#listeners.all) {
+      for (const { spec, address } of this.#forwards.localListeners.all) {
         this.#logger.info({ forward: describeForward('-L', { ...spec, bindPort: address.port }) }, '-L listening');
       }
     }
@@ -352,7 +514,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   async #runResumed(resumption: ClientResumption, connected: ClientSession): Promise<SessionEnd> {
     const { session, control } = connected;
     const lostAt = resumption.lostAt ?? performance.now();
-    session.on('stream', (stream) => void resumption.serveStream(stream, this.#options.remote, this.#options.timings, this.#options.allowTarget));
+    session.on('stream', (stream) => void resumption.serveStream(stream, this.#forwards, this.#options.timings));
     control.on('message', (message) => this.#onServerMessage(message));
     control.on('invalid', (error) => {
       this.#logger.error({ error: error.message }, 'the server sent a bad control message; reconnecting');
@@ -373,21 +535,42 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     const afterMs = Math.round(performance.now() - lostAt);
     const resentBytes = resumption.table.resentBytes;
     this.#logger.info({ afterMs, connections: kept, resentBytes }, `resumed after ${seconds(afterMs)} s: ${connections(kept)} kept, ${formatBytes(resentBytes)} re-sent`);
+    this.#reconcileAfterResume(connected);
     const end = await session.closed;
     this.#slot.set(null);
     this.#current = null;
     return end;
   }
 
+  /**
+   * The server kept this session's -R listeners across the drop: withdraw
+   * the forwards removed meanwhile (and again any unlisten the old link may
+   * have lost; one for a listener already gone is ignored), and ask for the
+   * ones added meanwhile.
+   */
+  #reconcileAfterResume(connected: ClientSession): void {
+    for (const id of this.#forwards.withdrawnIds()) connected.control.send({ type: 'unlisten', id });
+    const added = this.#forwards.takeUnrequested();
+    if (added.length === 0) return;
+    void this.#requestRemote(connected, added).then((results) => {
+      for (const result of results) {
+        if (result.ok) this.#logger.info({ forward: describeForward('-R', { ...result.spec, bindPort: result.port }), id: result.id }, '-R listening on the server');
+        else if (result.withdrawn !== true && result.code !== TunnelErrorCode.SESSION_LOST) this.#logger.error({ forward: describeForward('-R', result.spec), code: result.code }, result.message);
+      }
+    });
+  }
+
   /** After a reconnect, a -R forward that did not come back is retried while the session lasts, each time louder in the log. */
   #retryRemoteForwards(session: Session, connected: ClientSession, forwards: Array<{ id: number; spec: ForwardSpec }>, delayMs: number): void {
     this.#retryTimer = setTimeout(() => {
       if (session.isClosed || this.#stopping) return;
-      void requestRemoteForwards(session, connected.control, forwards, this.#grantedPorts).then((results) => {
+      // Not those removed since.
+      const wanted = forwards.filter(({ id }) => this.#forwards.remoteSpec(id) !== undefined);
+      void this.#requestRemote(connected, wanted).then((results) => {
         const still: Array<{ id: number; spec: ForwardSpec }> = [];
         for (const result of results) {
           if (result.ok) this.#logger.info({ forward: describeForward('-R', { ...result.spec, bindPort: result.port }) }, '-R listening on the server again');
-          else {
+          else if (result.withdrawn !== true) {
             still.push({ id: result.id, spec: result.spec });
             this.#logger.error({ forward: describeForward('-R', result.spec), code: result.code }, `-R forward still not back: ${result.message}`);
           }
@@ -425,10 +608,11 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
         }
         return;
       case 'forward-closed': {
-        const spec = this.#options.remote[message.id];
+        const spec = this.#forwards.remoteSpec(message.id);
         if (spec === undefined) return;
-        this.#closedForwards.add(message.id);
-        const forward = describeForward('-R', { ...spec, bindPort: this.#grantedPorts.get(message.id) ?? spec.bindPort });
+        const forward = describeForward('-R', { ...spec, bindPort: this.#forwards.grantedPorts.get(message.id) ?? spec.bindPort });
+        // Gone from this client too, so no reconnect asks for it again; a reload that still lists it asks once more.
+        this.#forwards.remove(message.id);
         this.#logger.error({ forward, code: message.code }, `the server closed ${forward}: ${message.message}; it will not be asked for again`);
         return;
       }

@@ -75,6 +75,13 @@ export interface ListenMessage {
   dynamic?: boolean;
 }
 
+/** Withdraws a -R forward: the server closes its listener; connections it accepted go on until they end. */
+export interface UnlistenMessage {
+  type: 'unlisten';
+  /** The id of an earlier `listen`; one the server does not hold (refused, or already gone) is ignored. */
+  id: number;
+}
+
 export interface ListeningMessage {
   type: 'listening';
   id: number;
@@ -111,7 +118,7 @@ export interface ForwardClosedMessage {
   message: string;
 }
 
-export type ClientMessage = HelloMessage | ListenMessage | ResumeStateMessage | AckMessage;
+export type ClientMessage = HelloMessage | ListenMessage | UnlistenMessage | ResumeStateMessage | AckMessage;
 export type ServerMessage = WelcomeMessage | ListeningMessage | ErrorMessage | ForwardFailedMessage | ForwardClosedMessage | ResumedMessage | ResumeStateMessage | AckMessage;
 export type ControlMessage = ClientMessage | ServerMessage;
 
@@ -122,7 +129,7 @@ const isUint = (value: unknown, max = 0xffffffff): value is number =>
   typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max;
 const isPort = (value: unknown): value is number => isUint(value, 65535);
 
-const CLIENT_TYPES: ReadonlySet<string> = new Set<ClientMessage['type']>(['hello', 'listen', 'resume-state', 'ack']);
+const CLIENT_TYPES: ReadonlySet<string> = new Set<ClientMessage['type']>(['hello', 'listen', 'unlisten', 'resume-state', 'ack']);
 const SERVER_TYPES: ReadonlySet<string> = new Set<ServerMessage['type']>(['welcome', 'listening', 'error', 'forward-failed', 'forward-closed', 'resumed', 'resume-state', 'ack']);
 /** Most conn states in one message (a resume or an ack is split across several). */
 const MAX_CONN_STATES = 1000;
@@ -176,6 +183,9 @@ export function validateMessage(value: unknown): ControlMessage | string {
     case 'listen':
       if (!isUint(value.id) || !isString(value.bindHost, 255) || !isPort(value.port) || (value.dynamic !== undefined && typeof value.dynamic !== 'boolean')) return 'malformed listen request';
       return value as unknown as ListenMessage;
+    case 'unlisten':
+      if (!isUint(value.id)) return 'malformed unlisten request';
+      return value as unknown as UnlistenMessage;
     case 'listening':
       if (!isUint(value.id) || !isString(value.bindHost, 255) || !isPort(value.port)) return 'malformed listening reply';
       return value as unknown as ListeningMessage;

@@ -1,7 +1,8 @@
 export { TunnelServer } from './server.js';
 export { DEFAULT_RESUME_GRACE_MS, resolveServerOptions, type TunnelServerOptions, type ResolvedServerOptions } from './server-options.js';
 export { defaultResumeConfig, type ResumeOptions } from './resume/config.js';
-export { TunnelClient, type TunnelClientEvents } from './client.js';
+export { TunnelClient, type ClientReconfigureReport, type ForwardAddResult, type TunnelClientEvents } from './client.js';
+export type { ForwardInfo, ForwardKind, RemoteForwardState } from './client-forwards.js';
 export { defaultClientTimings, resolveClientOptions, type ClientTimings, type TunnelClientOptions, type ResolvedClientOptions } from './client-options.js';
 export { defaultServerLimits, resolveServerLimits, serverLimitRules, type ServerLimits } from './server-limits.js';
 export { defaultPolicy, parsePortRange, parseTargetPattern, parseTargetPatternOf, type ServerPolicy, type PortRange, type TargetPattern } from './policy.js';

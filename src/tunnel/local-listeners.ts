@@ -20,7 +20,7 @@ export interface ListenSpec {
 /**
  * The client's -L (and, in another instance, -D) listeners. Binding happens before the first session, so
  * a port in use is fatal at start (like ssh's ExitOnForwardFailure) and
- * names the forward. Closing stops accepting at once: it does not wait for
+ * names the forward; one added later (a reloaded config) is bound then. Closing stops accepting at once: it does not wait for
  * the connections already accepted (net.Server.close's callback would).
  */
 export class LocalListeners<Spec extends ListenSpec = ForwardSpec> {
@@ -54,6 +54,17 @@ export class LocalListeners<Spec extends ListenSpec = ForwardSpec> {
     server.on('connection', (socket: net.Socket) => this.#onConnection(listener, socket));
     this.#listeners.push(listener);
     return listener;
+  }
+
+  /**
+   * Stops accepting on one listener (a forward removed while running); its
+   * port is free when this returns and the connections it accepted go on.
+   */
+  closeOne(listener: LocalListener<Spec>): void {
+    const index = this.#listeners.indexOf(listener);
+    if (index === -1) return;
+    this.#listeners.splice(index, 1);
+    listener.server.close();
   }
 
   /** Stops accepting on every listener; the ports are free when this returns. */

@@ -52,8 +52,12 @@ export interface SessionInfo {
 /** -R listener of a session: the port the client asked for (0: any), and whether it said "listening" yet. */
 interface RemoteListener {
   server: net.Server;
+  bindHost: string;
+  dynamic: boolean;
+  /** The port asked for (0: any). */
   requested: number;
-  bound: boolean;
+  /** The port bound; null while binding. */
+  port: number | null;
 }
 
 /** What a tunnel session needs from its server. */
@@ -168,15 +172,15 @@ export class ServerSession implements LinkOwner {
   setRights(rights: UserRights): void {
     this.#rights = rights;
     for (const [id, entry] of [...this.#listeners]) {
-      const refusal = checkRemotePort(rights.policy, entry.requested, rights.allowRemoteFrom);
+      // The bound port, not the one asked for: "any port" (0) got one the new rules may exclude.
+      const refusal = checkRemotePort(rights.policy, entry.port ?? entry.requested, rights.allowRemoteFrom);
       if (!refusal) continue;
       this.#listeners.delete(id);
       entry.server.close();
-      const address = entry.server.address() as net.AddressInfo | null;
       const message = `${refusal}: the server closed this -R listener`;
-      this.logger.warn({ forward: id, port: address?.port ?? entry.requested, code: TunnelErrorCode.POLICY }, message);
+      this.logger.warn({ forward: id, port: entry.port ?? entry.requested, code: TunnelErrorCode.POLICY }, message);
       // Not answered yet: the client still waits for its listen request's reply.
-      this.#link?.send(entry.bound ? { type: 'forward-closed', id, code: TunnelErrorCode.POLICY, message } : { type: 'error', id, code: TunnelErrorCode.POLICY, message });
+      this.#link?.send(entry.port !== null ? { type: 'forward-closed', id, code: TunnelErrorCode.POLICY, message } : { type: 'error', id, code: TunnelErrorCode.POLICY, message });
     }
   }
 
@@ -282,6 +286,8 @@ export class ServerSession implements LinkOwner {
         return;
       case 'listen':
         return this.#onListen(link, message);
+      case 'unlisten':
+        return this.#onUnlisten(message.id);
       case 'ack':
         if (!this.#table) return link.refuse(TunnelErrorCode.PROTOCOL, 'ack in a session that does not resume');
         try {
@@ -415,7 +421,14 @@ export class ServerSession implements LinkOwner {
       this.logger.warn({ bindHost, port, code }, `refused -R: ${message}`);
       link.send({ type: 'error', id, code, message });
     };
-    if (this.#listeners.has(id)) return refuse(TunnelErrorCode.PROTOCOL, `forward id ${id} is already in use`);
+    const held = this.#listeners.get(id);
+    if (held) {
+      // The same request again: its answer died with a link and the client resumed. Answer it again.
+      const same = held.bindHost === bindHost && held.dynamic === (request.dynamic === true) && (held.requested === port || held.port === port);
+      if (same && held.port !== null) return link.send({ type: 'listening', id, bindHost, port: held.port });
+      if (same) return; // still binding: the answer comes when it is bound
+      return refuse(TunnelErrorCode.PROTOCOL, `forward id ${id} is already in use`);
+    }
     const rights = this.#rights;
     if (this.#listeners.size >= rights.maxRemoteListeners) {
       return refuse(TunnelErrorCode.LIMIT, `this client already holds ${this.#listeners.size} -R listeners (its limit)`);
@@ -424,7 +437,7 @@ export class ServerSession implements LinkOwner {
     if (refusal) return refuse(TunnelErrorCode.POLICY, refusal);
 
     const listener = net.createServer({ allowHalfOpen: true });
-    const entry: RemoteListener = { server: listener, requested: port, bound: false };
+    const entry: RemoteListener = { server: listener, bindHost, dynamic: request.dynamic === true, requested: port, port: null };
     // Held from now, not from when the bind completes: requests that arrive
     // together must all see it, or each would pass the limit.
     this.#listeners.set(id, entry);
@@ -441,11 +454,32 @@ export class ServerSession implements LinkOwner {
         return;
       }
       listener.on('error', (error) => this.logger.warn({ error: describeError(error) }, '-R listener failed'));
-      entry.bound = true;
       const actual = (listener.address() as net.AddressInfo).port;
+      entry.port = actual;
       this.logger.info({ bindHost, port: actual }, '-R listening');
       link.send({ type: 'listening', id, bindHost, port: actual });
     });
+  }
+
+  /**
+   * The client withdrew a -R forward (its config changed): the port is
+   * free when this returns; connections the listener accepted go on until
+   * they end. An id not held (refused, or a withdraw that raced the bind's
+   * failure) is not an error: the client cannot know.
+   */
+  #onUnlisten(id: number): void {
+    const entry = this.#listeners.get(id);
+    if (!entry) {
+      this.logger.debug({ forward: id }, 'unlisten for a -R forward this session does not hold; ignored');
+      return;
+    }
+    this.#listeners.delete(id);
+    this.#waiting.delete(id);
+    // Still binding: the listen callback sees it gone, closes it and answers nothing.
+    if (!entry.server.listening) return;
+    const address = entry.server.address() as net.AddressInfo;
+    entry.server.close();
+    this.logger.info({ bindHost: address.address, port: address.port }, '-R closed: the client withdrew it');
   }
 
   /**
