@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { defaultKnownHostsFile, knownHostsFile } from '../state/index.js';
 import { parseFingerprint, type ClientTrust } from '../tls/index.js';
-import { defaultClientTimings, parseTargetPatternOf, resolveClientOptions, TunnelClient, type ForwardSpec, type TunnelClientOptions } from '../tunnel/index.js';
+import { defaultClientTimings, parseTargetPatternOf, resolveClientOptions, TunnelClient, type ClientReconfigureReport, type ForwardSpec, type TunnelClientOptions, type TunnelLogger } from '../tunnel/index.js';
 import { parseProxyUrl, parseWebSocketUrl, redactUrl, type ProxyConfig } from '../transport/index.js';
 import { addCommonOptions, addConfigOptions, configHelp, collect, commonDefaults, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags, type ConfigFlags } from './common-options.js';
 import { checkOnly, formatCheck, type CheckReport, type Shown } from './config/check.js';
@@ -17,6 +17,8 @@ import { onShutdownSignal, type CommandContext } from './process.js';
 import { tokenFrom } from './token-source.js';
 import { UsageError } from './usage-error.js';
 import { parseSeconds } from './values.js';
+import { onReload } from './reload-trigger.js';
+import { describeFailure } from '../util/errors.js';
 
 export interface ConnectFlags extends CommonFlags, ConfigFlags {
   local?: string[];
@@ -99,7 +101,7 @@ Environment:
         context.stdout.write(formatCheck(checked.settings, connectCheckReport(checked)));
         return;
       }
-      const { client: options, stdio, logLevel, logFormat, drainMs } = await resolveConnectSettings(given, context);
+      const { client: options, stdio, logLevel, logFormat, drainMs, settings } = await resolveConnectSettings(given, context);
       const { remote = [], allowTarget = [], trust } = options;
       const logger = createLogger(logLevel, logFormat);
       const client = new TunnelClient({ ...options, logger });
@@ -120,7 +122,10 @@ Environment:
         }
         return;
       }
+      // SIGHUP reloads the config file (not -W: its one connection has nothing to reload).
+      const reload = onReload({ files: [], reload: (why) => reloadConnect(client, given, context, logger, why, settings.file?.path) });
       const stopping = shutdownSignal.received.then(async (signal) => {
+        reload.dispose();
         logger.info({ signal, drainMs }, 'shutting down: no new connections, letting open ones finish');
         await client.stop(drainMs);
       });
@@ -128,9 +133,36 @@ Environment:
         await Promise.race([running, stopping.then(() => running)]);
       } finally {
         shutdownSignal.dispose();
+        reload.dispose();
       }
       logger.info({}, 'stopped');
     });
+}
+
+/**
+ * SIGHUP: reads the config file again under the same flags; forwards added
+ * start, removed ones stop (their open connections finish), the rest and the
+ * session are untouched. Settings that need a new connection are said, not
+ * applied. A file that does not parse or validate changes nothing.
+ */
+async function reloadConnect(client: TunnelClient, given: CommandLine, context: CommandContext, logger: TunnelLogger, why: string, file: string | undefined): Promise<void> {
+  let report: ClientReconfigureReport;
+  try {
+    const next = await resolveConnectSettings(given, context);
+    if (next.stdio) throw new UsageError('-W cannot replace forwards in a running connect');
+    report = await client.reconfigure({ ...next.client, logger });
+  } catch (error) {
+    logger.error({ why, file, error: describeFailure(error) }, 'configuration NOT reloaded; the running one stays');
+    return;
+  }
+  if (report.restartNeeded.length > 0) {
+    logger.warn({ why, settings: report.restartNeeded }, `changed but not applied: ${report.restartNeeded.join(', ')} (they take a restart of connect)`);
+  }
+  const failed = report.added.filter((result) => !result.ok).length;
+  logger.info(
+    { why, file, added: report.added.length - failed, failed, removed: report.removed.length, unchanged: report.unchanged },
+    failed > 0 ? 'configuration reloaded; some forwards could not be added (see above)' : 'configuration reloaded',
+  );
 }
 
 /** What `connect` runs with: flags and config file read, merged and validated. */

@@ -7,8 +7,8 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runMuxtun, spawnMuxtun, serveBanner, startConnect } from '../support/muxtun.js';
-import { dial, echoServer, EchoClient, freePort, hashExchange, hashServer } from '../support/net.js';
+import { runMuxtun, spawnMuxtun, startConnect, startServe } from '../support/muxtun.js';
+import { dial, echoServer, EchoClient, expectEcho, freePort, hashExchange, hashServer } from '../support/net.js';
 import { tempDir } from '../support/fs.js';
 
 async function addUser(file: string, name: string): Promise<string> {
@@ -32,13 +32,10 @@ describe('serve reloads its config and users files', () => {
     await chmod(config, 0o600);
 
     const serve = spawnMuxtun(['serve', '--config', config, '--state-dir', join(dir, 'state'), '--log-format', 'json', '--log-level', 'debug'], { name: 'serve' });
-    const banner = await serveBanner(serve).catch(async () => {
-      // With --users there is no token line: read what there is.
-      const port = Number(await serve.waitForStdout('the "listening on" line', (line) => /^muxtun server listening on .*:(\d+)$/.exec(line)?.[1]));
-      const fingerprint = await serve.waitForStdout('the fingerprint line', (line) => /^fingerprint: (sha256:[0-9a-f]{64})/.exec(line)?.[1]);
-      return { port, fingerprint };
-    });
-    const server = { port: banner.port, fingerprint: banner.fingerprint };
+    // With --users there is no token line.
+    const port = Number(await serve.waitForStdout('the "listening on" line', (line) => /^muxtun server listening on .*:(\d+)$/.exec(line)?.[1]));
+    const fingerprint = await serve.waitForStdout('the fingerprint line', (line) => /^fingerprint: (sha256:[0-9a-f]{64})/.exec(line)?.[1]);
+    const server = { port, fingerprint };
 
     const echo = await echoServer();
     const bulk = await hashServer(16 * 1024 * 1024);
@@ -93,5 +90,43 @@ describe('serve reloads its config and users files', () => {
     // One session from start to end: nothing reconnected.
     expect(aliceConnect.process.logs().filter((entry) => entry.msg === 'connected' || entry.msg === 'reconnected')).toHaveLength(1);
     expect(aliceConnect.process.alive).toBe(true);
+  });
+});
+
+describe('connect reloads its config file on SIGHUP', () => {
+  it('starts added forwards and stops removed ones while a transfer runs on another, without reconnecting', { timeout: 60_000 }, async () => {
+    const serve = await startServe();
+    const dir = await tempDir('muxtun-reload-connect-');
+    const config = join(dir, 'connect.toml');
+    const echo = await echoServer();
+    const bulk = await hashServer(16 * 1024 * 1024);
+    const [bulkPort, addedLocal, removedRemote, addedRemote] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const toml = (local: string[], remote: string[]): string =>
+      [`server = "127.0.0.1:${serve.port}"`, `fingerprint = "${serve.fingerprint}"`, `local = [${local.map((x) => `"${x}"`).join(', ')}]`, `remote = [${remote.map((x) => `"${x}"`).join(', ')}]`, ''].join('\n');
+    await writeFile(config, toml([`${bulkPort}:127.0.0.1:${bulk.port}`], [`${removedRemote}:127.0.0.1:${echo.port}`]));
+    const connect = spawnMuxtun(['connect', '--config', config, '--log-format', 'json', '--log-level', 'debug'], { name: 'connect', env: { MUXTUN_TOKEN: serve.token } });
+    await connect.waitForLog('connected', { timeoutMs: 15_000 });
+    const onRemoved = await EchoClient.connect(removedRemote);
+    await onRemoved.roundTrip('before');
+
+    const transfer = hashExchange(bulkPort, 16 * 1024 * 1024, 30_000);
+    await writeFile(config, toml([`${bulkPort}:127.0.0.1:${bulk.port}`, `${addedLocal}:127.0.0.1:${echo.port}`], [`${addedRemote}:127.0.0.1:${echo.port}`]));
+    connect.signal('SIGHUP');
+    const reloaded = await connect.waitForLog('configuration reloaded', { timeoutMs: 10_000 });
+    expect({ added: reloaded.added, removed: reloaded.removed, unchanged: reloaded.unchanged }).toEqual({ added: 2, removed: 1, unchanged: 1 });
+    await expectEcho(addedLocal);
+    await expectEcho(addedRemote);
+    await expect(dial(removedRemote)).rejects.toThrow(/ECONNREFUSED/);
+    await onRemoved.roundTrip('a connection made before the removal finishes');
+    await transfer;
+
+    // A file that does not parse changes nothing.
+    await writeFile(config, 'local = [\n');
+    connect.signal('SIGHUP');
+    await connect.waitForLog(/configuration NOT reloaded/, { timeoutMs: 10_000 });
+    await expectEcho(addedLocal);
+
+    expect(connect.logs().filter((entry) => entry.msg === 'connected' || entry.msg === 'reconnected')).toHaveLength(1);
+    expect(connect.alive).toBe(true);
   });
 });
