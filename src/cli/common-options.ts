@@ -69,14 +69,19 @@ export function configHelp(side: 'serve' | 'connect'): string {
     side === 'serve'
       ? 'max-sessions = 100, allow-local = ["db:5432", "*.internal:443"]\n  (repeatable options are arrays), tls-listen = false (--no-X is X = false)'
       : 'server = "host:4443", local = ["8080:localhost:80"]\n  (-L; likewise remote, dynamic; stdio for -W; repeatable options are arrays),\n  reconnect = false (--no-X is X = false)';
-  const paths = side === 'serve' ? 'cert, key, state-dir, token-file' : 'ca, known-hosts, token-file';
+  const paths = side === 'serve' ? 'cert, key, state-dir, token-file, users' : 'ca, known-hosts, token-file';
+  const reload =
+    side === 'serve'
+      ? 'Reload: SIGHUP, or a change to the config or users file, applies them\n  without dropping what they still allow; a bad file is logged and ignored.'
+      : 'Reload: SIGHUP re-reads the config file: added forwards start, removed\n  ones stop, the rest and the session are untouched.';
   return `
 Config file (TOML): every long option is a key of the same name:
   ${examples}.
   Numbers may be written bare or quoted. Relative paths
   (${paths}) are relative to the file's directory.
   A file holding a token must be private (chmod 600), or give token-file.
-  Precedence: flag > config file > environment variable > default.`;
+  Precedence: flag > config file > environment variable > default.
+${reload}`;
 }
 
 /** The log level from --log-level, -q and -v (in that order of precedence). */

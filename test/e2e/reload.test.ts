@@ -38,7 +38,7 @@ describe('serve reloads its config and users files', () => {
     const server = { port, fingerprint };
 
     const echo = await echoServer();
-    const bulk = await hashServer(16 * 1024 * 1024);
+    const bulk = await hashServer(64 * 1024 * 1024);
     const [aliceEcho, aliceBulk, bobEcho] = [await freePort(), await freePort(), await freePort()];
     const aliceConnect = await startConnect(
       { ...server, token: alice },
@@ -59,10 +59,11 @@ describe('serve reloads its config and users files', () => {
     await aliceOpen.roundTrip('after a bad file');
     await writeFile(users, goodUsers);
 
-    // 2. The operator removes bob: his connect exits 1 saying why; alice's transfer and connections go on.
-    const transfer = hashExchange(aliceBulk, 16 * 1024 * 1024, 30_000);
+    // 2. The operator removes bob and sends SIGHUP: his connect exits 1 saying why; alice's 64 MiB transfer and connections go on.
+    const transfer = hashExchange(aliceBulk, 64 * 1024 * 1024, 40_000);
     const removed = await runMuxtun(['users', 'remove', 'bob', '--users', users]);
     expect(removed.exit.code).toBe(0);
+    serve.signal('SIGHUP');
     const bobExit = await bobConnect.process.waitForExit(15_000);
     expect(bobExit.code).toBe(1);
     expect(bobConnect.process.stderr.join('\n')).toMatch(/access revoked/);
