@@ -14,7 +14,8 @@
 // BENCH_IDLE_CONNECTIONS (5000), BENCH_ROUNDS (3). Selection:
 // BENCH_KINDS=direct,muxtun,muxtun-ws,ssh (muxtun-ws: the TLS inside a WebSocket to serve --ws-listen; also muxtun-noresume: connect --no-resume) and BENCH_WORKLOADS=memory,bulk,parallel,rate,latency;
 // BENCH_COMPARE=../other-checkout[,...] adds other built copies of muxtun as
-// kinds of their own, so a change is measured against HEAD in the same rounds.
+// kinds of their own (and their muxtun-ws when that is selected), so a change
+// is measured against HEAD in the same rounds.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -109,7 +110,11 @@ const kinds = [
   selectedKinds.includes('muxtun-noresume') && muxtun({ profileDir, name: 'muxtun --no-resume', connectFlags: ['--no-resume'] }),
   // The same TLS inside a WebSocket, straight to serve --ws-listen (no reverse proxy): what the transport costs.
   selectedKinds.includes('muxtun-ws') && muxtun({ profileDir, name: 'muxtun-ws', webSocket: true }),
-  ...compared.map((checkout) => muxtun({ profileDir, checkout, name: `muxtun@${path.basename(checkout)}` })),
+  ...compared.flatMap((checkout) => [
+    muxtun({ profileDir, checkout, name: `muxtun@${path.basename(checkout)}` }),
+    // With muxtun-ws selected, the other checkout's WebSocket transport too.
+    selectedKinds.includes('muxtun-ws') && muxtun({ profileDir, checkout, name: `muxtun-ws@${path.basename(checkout)}`, webSocket: true }),
+  ]),
   selectedKinds.includes('ssh') && ssh(),
 ].filter(Boolean);
 const skipped = new Map();

@@ -61,12 +61,15 @@ export function dialWebSocket(url: URL, proxy: ProxyConfig | undefined, signal: 
       fail(new TransportError(TransportErrorCode.WEBSOCKET, `${shown} answered the WebSocket upgrade with HTTP ${status}: is the path right, and does the reverse proxy pass WebSocket upgrades to muxtun serve --ws-listen?`));
     });
     ws.on('error', (error) => fail(classifyWebSocketError(error, shown, url.host)));
+    // The socket the WebSocket runs on (TLS for wss://), for the stream to cork.
+    let socket: net.Socket | undefined;
+    ws.once('upgrade', (response) => (socket = response.socket));
     ws.once('open', () => {
       if (settled) return;
       settled = true;
       signal.removeEventListener('abort', onAbort);
       ws.removeAllListeners();
-      resolve(webSocketByteStream(ws));
+      resolve(webSocketByteStream(ws, socket!, { masked: true }));
     });
   });
 }

@@ -88,7 +88,7 @@ export class WebSocketListener {
     const remoteAddress = socket.remoteAddress ?? '?';
     const remotePort = socket.remotePort ?? 0;
     this.#ws.handleUpgrade(request, socket, head, (ws) => {
-      this.#options.onConnection({ stream: webSocketByteStream(ws), remoteAddress, remotePort });
+      this.#options.onConnection({ stream: webSocketByteStream(ws, socket, { masked: false }), remoteAddress, remotePort });
     });
   }
 
