@@ -30,10 +30,10 @@ async function ask(port: number, scope: Scope): Promise<{ from: number; body: st
 describe.skipIf(skipSuiteWithout('PROXY protocol into nginx', nginxProgram))('nginx (listen … proxy_protocol) behind a forward', () => {
   beforeAll(() => requirePrograms([nginxProgram.path]));
 
-  it.concurrent.each([
-    ['v1 (connect --proxy-protocol v1)', ['--proxy-protocol', 'v1'], ''],
-    ['v2 (-R …,proxy-protocol=v2)', [], ',proxy-protocol=v2'],
-  ])('-R %s: nginx sees the real client', async (_, args, suffix, context) => {
+  it.concurrent.for([
+    { how: 'v1 (connect --proxy-protocol v1)', args: ['--proxy-protocol', 'v1'], suffix: '' },
+    { how: 'v2 (-R …,proxy-protocol=v2)', args: [], suffix: ',proxy-protocol=v2' },
+  ])('-R $how: nginx sees the real client', async ({ args, suffix }, context) => {
     const scope = new Scope(context);
     const nginx = await startNginxProxyProtocol({ scope });
     const server = await startServe({ scope });
@@ -44,7 +44,7 @@ describe.skipIf(skipSuiteWithout('PROXY protocol into nginx', nginxProgram))('ng
     expect(body).toBe(`127.0.0.1:${from} 127.0.0.1:${port}`);
   });
 
-  it.concurrent.each(['v1', 'v2'])('-L with serve --proxy-protocol %s: nginx sees the client of the -L listener', async (version, context) => {
+  it.concurrent.for(['v1', 'v2'])('-L with serve --proxy-protocol %s: nginx sees the client of the -L listener', async (version, context) => {
     const scope = new Scope(context);
     const nginx = await startNginxProxyProtocol({ scope });
     const server = await startServe({ scope, args: ['--proxy-protocol', version] });

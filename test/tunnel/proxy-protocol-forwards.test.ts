@@ -13,7 +13,9 @@ import { describe, expect, it } from 'vitest';
 import { TunnelServer, type ForwardSpec, type ProxyProtocolVersion } from '../../src/tunnel/index.js';
 import { dial, freePort, listen, relay } from '../support/net.js';
 import { currentScope } from '../support/scope.js';
-import { RecordingLogger, startTunnelClient, testCertificate, type InProcessServer } from '../support/tunnel.js';
+import { ErrorCode, type Stream } from '../../src/muxado/index.js';
+import { encodeStreamHeader } from '../../src/tunnel/stream-header.js';
+import { authenticatedSession, RecordingLogger, startTunnelClient, streamEnd, testCertificate, type InProcessServer } from '../support/tunnel.js';
 import { waitUntil, within } from '../support/wait.js';
 
 interface Parsed {
@@ -196,6 +198,32 @@ describe('a resume across a cut link', () => {
     await expectHeaderThen(atLocal, 'v2', localApp, localPort, 4, 'L1L2L3');
     await expectHeaderThen(atRemote, 'v1', remoteApp, remotePort, 4, 'R1R2R3');
     // The same two target connections: nothing was dialled again.
+    expect(target.received).toHaveLength(2);
+  });
+});
+
+describe('the -L header\'s peer and dest, as the server takes them', () => {
+  it('uses them for the header; an older client\'s header without them gives UNKNOWN; a malformed one resets that stream only', async () => {
+    const target = await recordingTarget();
+    const server = await startServer('v1');
+    const { session } = await authenticatedSession(server);
+    const LOCAL_FORWARD = 2;
+    // Streams still open when the test's scope closes the session error then: expected.
+    const open = (): Stream => session.open({ type: LOCAL_FORWARD }).on('error', () => {});
+
+    const bad = open();
+    bad.write(encodeStreamHeader({ host: '127.0.0.1', port: target.port, peer: 'example.com:80' }));
+    expect(await streamEnd(bad)).toEqual({ reset: ErrorCode.PROTOCOL_ERROR });
+
+    const good = open();
+    good.write(Buffer.concat([encodeStreamHeader({ host: '127.0.0.1', port: target.port, peer: '203.0.113.7:51234', dest: '198.51.100.1:8080' }), Buffer.from('one')]));
+    await waitUntil('the first target connection', () => target.received[0]?.bytes.includes('one'));
+    expect(target.received[0]!.bytes.toString('latin1')).toBe('PROXY TCP4 203.0.113.7 198.51.100.1 51234 8080\r\none');
+
+    const older = open();
+    older.write(Buffer.concat([encodeStreamHeader({ host: '127.0.0.1', port: target.port }), Buffer.from('two')]));
+    await waitUntil('the second target connection', () => target.received[1]?.bytes.includes('two'));
+    expect(target.received[1]!.bytes.toString('latin1')).toBe('PROXY UNKNOWN\r\ntwo');
     expect(target.received).toHaveLength(2);
   });
 });
