@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { defaultKnownHostsFile, knownHostsFile } from '../state/index.js';
 import { parseFingerprint, type ClientTrust } from '../tls/index.js';
-import { defaultClientTimings, parseTargetPatternOf, resolveClientOptions, TunnelClient, type ClientReconfigureReport, type ForwardSpec, type TunnelClientOptions, type TunnelLogger } from '../tunnel/index.js';
+import { defaultClientTimings, parseTargetPatternOf, PROXY_PROTOCOL_VERSIONS, resolveClientOptions, TunnelClient, type ClientReconfigureReport, type ForwardSpec, type ProxyProtocolVersion, type TunnelClientOptions, type TunnelLogger } from '../tunnel/index.js';
 import { parseProxyUrl, parseWebSocketUrl, redactUrl, type ProxyConfig } from '../transport/index.js';
 import { addCommonOptions, addConfigOptions, configHelp, collect, commonDefaults, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags, type ConfigFlags } from './common-options.js';
 import { checkOnly, formatCheck, type CheckReport, type Shown } from './config/check.js';
@@ -36,11 +36,13 @@ export interface ConnectFlags extends CommonFlags, ConfigFlags {
   keepGoing?: boolean;
   resume: boolean;
   proxy?: string;
+  proxyProtocol?: ProxyProtocolVersion;
 }
 
 const FLAG_NAMES: Readonly<Record<string, FlagName>> = {
   ...sessionFlagNames,
   'timings.backoffCapMs': { flag: '--reconnect-max', seconds: true },
+  proxyProtocol: { flag: '--proxy-protocol' },
 };
 
 export function connectCommand(context: CommandContext): Command {
@@ -49,8 +51,9 @@ export function connectCommand(context: CommandContext): Command {
     .argument('[host:port | wss://host/path]', 'the server: host:port for its TLS port, or a wss:// / ws:// URL behind a reverse proxy (default: $MUXTUN_SERVER)')
     .option('--proxy <url>', 'reach the server through this proxy: http://[user:pass@]host:port (CONNECT), socks5:// or socks5h:// (default: $MUXTUN_PROXY; for wss:// servers also HTTPS_PROXY/NO_PROXY; "direct": none)')
     .option('-L, --local <[bind:]port:host:hostport>', 'listen here on port (bind default 127.0.0.1); the server dials host:hostport (repeatable)', collect)
-    .option('-R, --remote <[bind:]port[:host:hostport]>', 'the server listens on port (bind default 0.0.0.0); this side dials host:hostport, or with no target what each SOCKS client asks for (repeatable)', collect)
+    .option('-R, --remote <[bind:]port[:host:hostport]>', 'the server listens on port (bind default 0.0.0.0); this side dials host:hostport, or with no target what each SOCKS client asks for (repeatable; ,proxy-protocol=v1|v2|off after the target: see --proxy-protocol)', collect)
     .option('-D, --dynamic <[bind:]port>', 'a SOCKS4/4a/5 server here (bind default 127.0.0.1); the server resolves and dials what each client asks for (repeatable)', collect)
+    .addOption(new Option('--proxy-protocol <version>', 'write a PROXY protocol header (v1 text, v2 binary) naming who connected to the server\'s -R listener before the forwarded bytes, for every -R with a target (one -R: add ,proxy-protocol=v1|v2|off to it)').choices(PROXY_PROTOCOL_VERSIONS))
     .option('--allow-target <host:port>', 'what a reverse dynamic -R may reach from this side: *, *.domain, port ranges, as serve --allow-local (repeatable; default anything)', collect)
     .option('-W, --stdio <host:port>', 'standard input and output become one connection to host:port, dialled by the server (for ssh ProxyCommand)')
     .option('--fingerprint <sha256:HEX>', 'trust only the server certificate with this fingerprint (printed by `muxtun serve`)')
@@ -255,6 +258,7 @@ export async function resolveConnectSettings(given: CommandLine, context: Comman
     remote,
     dynamic,
     allowTarget,
+    ...(flags.proxyProtocol !== undefined ? { proxyProtocol: flags.proxyProtocol } : {}),
     reconnect: flags.reconnect,
     keepGoing: flags.keepGoing === true,
     resume: flags.resume,

@@ -43,8 +43,22 @@ function parseHost(text: string, context: string): string {
  * Parses `-L`/`-R` values: `[bind:]port:host:hostport`, ssh's syntax.
  * Without a bind address -L listens on 127.0.0.1 and -R on 0.0.0.0.
  * `-R [bind:]port` (no target) is reverse dynamic, as in OpenSSH 7.6+.
+ * A -R may end in `,proxy-protocol=v1|v2|off` (its target's PROXY header).
  */
 export function parseForwardSpec(flag: '-L' | '-R', text: string): ForwardSpec {
+  const comma = text.indexOf(',');
+  if (comma < 0) return parseForwardAddresses(flag, text);
+  // -R only: `,proxy-protocol=v1|v2|off` after the addresses, this forward's PROXY header.
+  const context = `${flag} ${text}`;
+  const option = /^proxy-protocol=(.*)$/.exec(text.slice(comma + 1))?.[1];
+  if (flag !== '-R' || option === undefined) throw new UsageError(`${context}: expected [bind:]port:host:hostport${flag === '-R' ? '[,proxy-protocol=v1|v2|off]' : ''}; "${text.slice(comma)}" is not understood`);
+  if (option !== 'v1' && option !== 'v2' && option !== 'off') throw new UsageError(`${context}: proxy-protocol is v1, v2 or off, not "${option}"`);
+  const spec = parseForwardAddresses(flag, text.slice(0, comma));
+  if (spec.dynamic === true) throw new UsageError(`${context}: a reverse dynamic -R (SOCKS) takes no proxy-protocol: its targets are whatever clients ask for`);
+  return { ...spec, proxyProtocol: option };
+}
+
+function parseForwardAddresses(flag: '-L' | '-R', text: string): ForwardSpec {
   const context = `${flag} ${text}`;
   const parts = splitParts(text);
   if (flag === '-R' && (parts.length === 1 || parts.length === 2)) {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { defaultStateDir, loadCertificateFiles, loadOrCreateServerCertificate, loadOrCreateToken, SERVER_CERT_FILE, SERVER_KEY_FILE, TOKEN_FILE } from '../state/index.js';
 import { DEFAULT_WS_PATH } from '../transport/index.js';
 import {
@@ -10,9 +10,11 @@ import {
   MIN_TOKEN_LENGTH,
   parsePortRange,
   parseTargetPatternOf,
+  PROXY_PROTOCOL_VERSIONS,
   resolveServerLimits,
   resolveServerOptions,
   TunnelServer,
+  type ProxyProtocolVersion,
   type ServerLimits,
   type ServerPolicy,
   type TunnelLogger,
@@ -48,6 +50,7 @@ export interface ServeFlags extends CommonFlags, ConfigFlags {
   handshakeTimeout?: string;
   idleTimeout?: string;
   resumeGrace?: string;
+  proxyProtocol?: ProxyProtocolVersion;
   wsListen?: string;
   wsPath?: string;
   tlsListen: boolean;
@@ -69,6 +72,7 @@ const FLAG_NAMES: Readonly<Record<string, FlagName>> = {
   port: { flag: '--port' },
   token: { flag: '--token' },
   resumeGraceMs: { flag: '--resume-grace', seconds: true },
+  proxyProtocol: { flag: '--proxy-protocol' },
   'webSocket.path': { flag: '--ws-path' },
   'webSocket.port': { flag: '--ws-listen' },
   'webSocket.host': { flag: '--ws-listen' },
@@ -89,7 +93,8 @@ export function serveCommand(context: CommandContext): Command {
     .option('--ws-path <path>', `the path WebSocket upgrades are accepted at (default ${DEFAULT_WS_PATH}); others get a 404`)
     .option('--no-tls-listen', 'with --ws-listen: do not open the TLS port (--port) at all')
     .option('--users <file>', 'users, each with their own tokens and rights (TOML; see `muxtun users --help`); a token given too is the user "default"')
-    .option('--resume-grace <seconds>', `keep a client's session this long after its link dropped, so its connections survive a reconnect (default ${DEFAULT_RESUME_GRACE_MS / 1000}; 0: off)`);
+    .option('--resume-grace <seconds>', `keep a client's session this long after its link dropped, so its connections survive a reconnect (default ${DEFAULT_RESUME_GRACE_MS / 1000}; 0: off)`)
+    .addOption(new Option('--proxy-protocol <version>', 'send -L targets a PROXY protocol header (v1 text, v2 binary) naming who connected to the client\'s -L listener, before the forwarded bytes').choices(PROXY_PROTOCOL_VERSIONS));
   for (const { flag, field, seconds, help } of LIMIT_FLAGS) {
     const fallback = defaultServerLimits[field];
     command.option(`${flag} <${seconds ? 'seconds' : 'n'}>`, `${help} (default ${seconds ? fallback / 1000 : fallback})`);
@@ -275,6 +280,7 @@ export async function resolveServeSettings(given: CommandLine, context: CommandC
     limits,
     session,
     ...(resumeGraceMs !== undefined ? { resumeGraceMs } : {}),
+    ...(flags.proxyProtocol !== undefined ? { proxyProtocol: flags.proxyProtocol } : {}),
   };
   // Everything but the state dir is checked before the state dir is touched (or created).
   const placeholder = { token: 'x'.repeat(MIN_TOKEN_LENGTH), tls: { cert: '', key: '' } };

@@ -13,6 +13,7 @@ import { TunnelErrorCode } from './errors.js';
 import type { ForwardSpec } from './forward.js';
 import type { LocalListener, LocalListeners } from './local-listeners.js';
 import type { TargetPattern } from './policy.js';
+import type { ProxyProtocolVersion } from './proxy-protocol.js';
 import type { RemoteForwardResult, Withdrawals } from './remote-forwards.js';
 
 export type ForwardKind = 'local' | 'remote' | 'dynamic';
@@ -51,7 +52,7 @@ export function forwardKey(kind: ForwardKind, spec: ForwardSpec | DynamicSpec): 
   if (kind === 'dynamic') return JSON.stringify([kind, spec.bindHost, spec.bindPort]);
   const forward = spec as ForwardSpec;
   const dynamic = forward.dynamic === true;
-  return JSON.stringify([kind, forward.bindHost, forward.bindPort, dynamic, dynamic ? null : forward.targetHost, dynamic ? null : forward.targetPort]);
+  return JSON.stringify([kind, forward.bindHost, forward.bindPort, dynamic, dynamic ? null : forward.targetHost, dynamic ? null : forward.targetPort, forward.proxyProtocol ?? null]);
 }
 
 export class ClientForwards extends EventEmitter<{ withdrawn: [id: number] }> implements RemoteForwardLookup, Withdrawals {
@@ -59,6 +60,8 @@ export class ClientForwards extends EventEmitter<{ withdrawn: [id: number] }> im
   readonly socksListeners: LocalListeners<DynamicSpec>;
   /** What a reverse dynamic -R may reach; replaced whole by a reload. */
   allowTarget: readonly TargetPattern[];
+  /** The PROXY header version of -R forwards that name none (a restart changes it). */
+  readonly proxyProtocol: ProxyProtocolVersion | undefined;
   /** Ports the server picked for -R forwards that asked for port 0, by id: asked for again at a reconnect. */
   readonly grantedPorts = new Map<number, number>();
   #nextId = 0;
@@ -70,12 +73,13 @@ export class ClientForwards extends EventEmitter<{ withdrawn: [id: number] }> im
 
   constructor(
     listeners: { local: LocalListeners<ForwardSpec>; socks: LocalListeners<DynamicSpec> },
-    initial: { local: readonly ForwardSpec[]; remote: readonly ForwardSpec[]; dynamic: readonly DynamicSpec[]; allowTarget: readonly TargetPattern[] },
+    initial: { local: readonly ForwardSpec[]; remote: readonly ForwardSpec[]; dynamic: readonly DynamicSpec[]; allowTarget: readonly TargetPattern[]; proxyProtocol?: ProxyProtocolVersion | undefined },
   ) {
     super();
     this.localListeners = listeners.local;
     this.socksListeners = listeners.socks;
     this.allowTarget = initial.allowTarget;
+    this.proxyProtocol = initial.proxyProtocol;
     // -R first: a client that never reloads numbers them 0, 1, … on the wire, as before ids were stable.
     for (const spec of initial.remote) this.#remote.set(this.#nextId++, newRemote(spec));
     for (const spec of initial.local) this.#local.set(this.#nextId++, { spec, listener: null });

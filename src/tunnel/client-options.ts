@@ -5,6 +5,7 @@ import { checkInteger, OptionError, resolveIntegers, type IntegerRule } from '..
 import type { DynamicSpec } from './client-dynamic.js';
 import type { ForwardSpec } from './forward.js';
 import type { TargetPattern } from './policy.js';
+import { PROXY_PROTOCOL_VERSIONS, type ProxyProtocolVersion } from './proxy-protocol.js';
 import { silentLogger, type TunnelLogger } from './logger.js';
 import { resolveTunnelSessionOptions } from './session-options.js';
 
@@ -69,6 +70,13 @@ export interface TunnelClientOptions {
    * Empty (the default): anything this side can reach.
    */
   allowTarget?: TargetPattern[];
+  /**
+   * -R forwards (not reverse dynamic ones) write a PROXY protocol header of
+   * this version to their target before the forwarded bytes, naming who
+   * connected to the server's listener; a forward's own `proxyProtocol`
+   * wins. Default: none.
+   */
+  proxyProtocol?: ProxyProtocolVersion;
   /** -D: SOCKS4/4a/5 listeners here; the server resolves and dials each requested target (under its --allow-local). */
   dynamic?: DynamicSpec[];
   /** Retry an unreachable server, at start too, and reconnect when the session drops. Default true. */
@@ -98,6 +106,7 @@ export interface ResolvedClientOptions {
   remote: ForwardSpec[];
   dynamic: DynamicSpec[];
   allowTarget: TargetPattern[];
+  proxyProtocol: ProxyProtocolVersion | undefined;
   reconnect: boolean;
   keepGoing: boolean;
   resume: boolean;
@@ -127,6 +136,7 @@ export function resolveClientOptions(options: TunnelClientOptions): ResolvedClie
   const dynamic = checkDynamic('dynamic', options.dynamic ?? []);
   rejectDuplicateBinds([...local.map((spec, index) => ({ field: `local[${index}]`, spec })), ...dynamic.map((spec, index) => ({ field: `dynamic[${index}]`, spec }))]);
   rejectDuplicateBinds(remote.map((spec, index) => ({ field: `remote[${index}]`, spec })));
+  if (options.proxyProtocol !== undefined && !PROXY_PROTOCOL_VERSIONS.includes(options.proxyProtocol)) throw new OptionError('proxyProtocol', `one of ${PROXY_PROTOCOL_VERSIONS.join(', ')}`, options.proxyProtocol);
   if (options.reconnect !== undefined && typeof options.reconnect !== 'boolean') throw new OptionError('reconnect', 'true or false', options.reconnect);
   if (options.keepGoing !== undefined && typeof options.keepGoing !== 'boolean') throw new OptionError('keepGoing', 'true or false', options.keepGoing);
   if (options.resume !== undefined && typeof options.resume !== 'boolean') throw new OptionError('resume', 'true or false', options.resume);
@@ -143,6 +153,7 @@ export function resolveClientOptions(options: TunnelClientOptions): ResolvedClie
     remote,
     dynamic,
     allowTarget: options.allowTarget ?? [],
+    proxyProtocol: options.proxyProtocol,
     reconnect: options.reconnect ?? true,
     keepGoing: options.keepGoing ?? false,
     resume: options.resume ?? true,
@@ -199,7 +210,7 @@ export function settingsNeedingRestart(current: ResolvedClientOptions, next: Res
   if (current.servername !== next.servername) out.push('servername');
   if (current.token !== next.token) out.push('token');
   if (trustKey(current.trust) !== trustKey(next.trust)) out.push('trust');
-  for (const field of ['reconnect', 'keepGoing', 'resume'] as const) if (current[field] !== next[field]) out.push(field);
+  for (const field of ['proxyProtocol', 'reconnect', 'keepGoing', 'resume'] as const) if (current[field] !== next[field]) out.push(field);
   for (const field of Object.keys(current.timings) as Array<keyof ClientTimings>) if (current.timings[field] !== next.timings[field]) out.push(`timings.${field}`);
   if (differs(current.session, next.session)) out.push('session');
   return out;
@@ -225,6 +236,13 @@ function checkForwards(field: string, specs: ForwardSpec[], minBindPort: number)
     if (spec?.dynamic === undefined) return;
     if (typeof spec.dynamic !== 'boolean') throw new OptionError(`${field}[${index}].dynamic`, 'true or false', spec.dynamic);
     if (spec.dynamic && field !== 'remote') throw new OptionError(`${field}[${index}].dynamic`, 'false: only -R forwards can be dynamic (use `dynamic` for -D)', spec.dynamic);
+  });
+  specs.forEach((spec, index) => {
+    if (spec?.proxyProtocol === undefined) return;
+    const at = `${field}[${index}].proxyProtocol`;
+    if (field !== 'remote') throw new OptionError(at, 'absent: only -R forwards write PROXY headers (serve --proxy-protocol does it for -L)', spec.proxyProtocol);
+    if (spec.proxyProtocol !== 'off' && !PROXY_PROTOCOL_VERSIONS.includes(spec.proxyProtocol)) throw new OptionError(at, `one of ${PROXY_PROTOCOL_VERSIONS.join(', ')}, off`, spec.proxyProtocol);
+    if (spec.dynamic === true && spec.proxyProtocol !== 'off') throw new OptionError(at, 'absent on a reverse dynamic -R: its targets are whatever SOCKS clients ask for', spec.proxyProtocol);
   });
   checkTargets(field, specs, minBindPort);
   return specs;

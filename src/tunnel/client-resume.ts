@@ -6,7 +6,7 @@ import { logConnection } from './connection-log.js';
 import { StreamKind, type ConnState, type ServerMessage } from './control-messages.js';
 import { dialTarget } from './dial.js';
 import { dialAndReply } from './dial-reply.js';
-import { MAX_WAITING_PER_LISTENER, readServerStreamHeader, reverseDynamicTarget, UNKNOWN_REMOTE_FORWARD, type RemoteForwardLookup } from './client-streams.js';
+import { localForwardHeader, MAX_WAITING_PER_LISTENER, readServerStreamHeader, remoteProxyHeader, reverseDynamicTarget, UNKNOWN_REMOTE_FORWARD, type RemoteForwardLookup } from './client-streams.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
 import { describeForward } from './forward.js';
 import type { LocalListener } from './local-listeners.js';
@@ -84,7 +84,7 @@ export class ClientResumption {
       }
       this.#waiting.set(listener, waiting + 1);
     }
-    const header: LocalForwardHeader = { host: spec.targetHost, port: spec.targetPort };
+    const header = localForwardHeader(spec, socket);
     const fields = { forward, peer: `${socket.remoteAddress}:${socket.remotePort}`, target: `${spec.targetHost}:${spec.targetPort}` };
     const closed = logConnection(this.#logger, fields);
     const conn = this.table.open(socket, { header, onEnd: (end) => this.#localEnded(forward, end, closed) });
@@ -181,11 +181,14 @@ export class ClientResumption {
     }
     const target = `${spec.targetHost}:${spec.targetPort}`;
     const fields = { forward: describeForward('-R', spec), peer: header.peer, target, streamId: stream.id };
+    const proxyHeader = remoteProxyHeader(spec, header, forwards.proxyProtocol);
     dialTarget(stream, {
       host: spec.targetHost,
       port: spec.targetPort,
       timeoutMs: timings.dialTimeoutMs,
       onConnected: (socket) => {
+        // Before the conn adopts the socket: outside its byte sequence, so never replayed.
+        if (proxyHeader) socket.write(proxyHeader);
         const conn = this.table.adopt(id, socket, { header: { host: spec.targetHost, port: spec.targetPort }, onEnd: logConnection(this.#logger, fields) });
         this.table.attach(conn, stream, { bytes: 0, fin: false });
       },

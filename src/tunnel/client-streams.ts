@@ -7,11 +7,12 @@ import { StreamKind } from './control-messages.js';
 import { dialAndBridge } from './dial.js';
 import { dialAndReply } from './dial-reply.js';
 import { checkTarget, type TargetPattern } from './policy.js';
+import { proxyHeaderFor, socketEnd, type ProxyProtocolVersion } from './proxy-protocol.js';
 import { describeForward, type ForwardSpec } from './forward.js';
 import type { LocalListener } from './local-listeners.js';
 import type { TunnelLogger } from './logger.js';
 import type { SessionSlot } from './session-slot.js';
-import { encodeStreamHeader, isRemoteForwardHeader, readStreamHeader, type RemoteForwardHeader } from './stream-header.js';
+import { encodeStreamHeader, isRemoteForwardHeader, readStreamHeader, type LocalForwardHeader, type RemoteForwardHeader } from './stream-header.js';
 
 /** Connections one -L listener lets wait for a session at once; more are reset. */
 export const MAX_WAITING_PER_LISTENER = 128;
@@ -65,7 +66,7 @@ export async function forwardLocalConnection(
     socket.resetAndDestroy();
     return;
   }
-  stream.write(encodeStreamHeader({ host: spec.targetHost, port: spec.targetPort }));
+  stream.write(encodeStreamHeader(localForwardHeader(spec, socket)));
   socket.off('error', ignore);
   const closed = logConnection(logger, { forward, peer: `${socket.remoteAddress}:${socket.remotePort}`, target: `${spec.targetHost}:${spec.targetPort}`, streamId: stream.id });
   bridge(socket, stream, (end) => {
@@ -108,6 +109,25 @@ export interface RemoteForwardLookup {
   remoteSpec(id: number): ForwardSpec | undefined;
   /** What a reverse dynamic -R may reach from this side (empty: anything). */
   readonly allowTarget: readonly TargetPattern[];
+  /** The PROXY header of -R forwards that name none. */
+  readonly proxyProtocol?: ProxyProtocolVersion | undefined;
+}
+
+/** A -L stream's header: the target, and who connected where (for the server's --proxy-protocol). */
+export function localForwardHeader(spec: ForwardSpec, socket: net.Socket): LocalForwardHeader {
+  const peer = socketEnd(socket, 'remote');
+  const dest = socketEnd(socket, 'local');
+  return { host: spec.targetHost, port: spec.targetPort, ...(peer !== undefined ? { peer } : {}), ...(dest !== undefined ? { dest } : {}) };
+}
+
+/**
+ * The PROXY header a -R forward's target gets first, or null for none.
+ * Written to the target socket itself, not through the tunnel: it is not
+ * part of the conn's bytes, so a resume never sends it again.
+ */
+export function remoteProxyHeader(spec: ForwardSpec, header: RemoteForwardHeader, fallback: ProxyProtocolVersion | undefined): Buffer | null {
+  const version = spec.proxyProtocol ?? fallback;
+  return version === undefined || version === 'off' ? null : proxyHeaderFor(version, header.peer, header.dest);
 }
 
 /** Why a -R stream is refused when its forward id is not (or no longer) the client's. */
@@ -147,11 +167,13 @@ export async function serveRemoteStream(
   const target = `${spec.targetHost}:${spec.targetPort}`;
   const fields = { forward: describeForward('-R', spec), peer: header.peer, target, streamId: stream.id };
   let onEnd: ((end: BridgeEnd) => void) | undefined;
+  const proxyHeader = remoteProxyHeader(spec, header, forwards.proxyProtocol);
   dialAndBridge(stream, {
     host: spec.targetHost,
     port: spec.targetPort,
     timeoutMs: timings.dialTimeoutMs,
-    onConnected: () => {
+    onConnected: (socket) => {
+      if (proxyHeader) socket.write(proxyHeader);
       const closed = logConnection(logger, fields);
       if (closed) onEnd = closed;
     },

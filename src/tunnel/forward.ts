@@ -1,3 +1,5 @@
+import type { ProxyProtocolVersion } from './proxy-protocol.js';
+
 /** One -L or -R forward: listen on bindHost:bindPort, connect to targetHost:targetPort. */
 export interface ForwardSpec {
   bindHost: string;
@@ -10,6 +12,12 @@ export interface ForwardSpec {
    * `allowTarget`); targetHost and targetPort are not used.
    */
   dynamic?: boolean;
+  /**
+   * -R only, not dynamic: write a PROXY protocol header naming who connected
+   * before the forwarded bytes (`'off'`: none, whatever the client's
+   * `proxyProtocol` says). Default: the client's `proxyProtocol`.
+   */
+  proxyProtocol?: ProxyProtocolVersion | 'off';
 }
 
 /** `8080:localhost:80` style, with the bind host only when given. */

@@ -14,3 +14,4 @@ export { TunnelError, TunnelErrorCode } from './errors.js';
 export { silentLogger, type TunnelLogger } from './logger.js';
 export type { ForwardSpec } from './forward.js';
 export type { DynamicSpec } from './client-dynamic.js';
+export { encodeProxyHeader, PROXY_PROTOCOL_VERSIONS, type AddressPort, type ProxyProtocolVersion } from './proxy-protocol.js';

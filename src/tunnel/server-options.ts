@@ -4,6 +4,7 @@ import { DEFAULT_WS_PATH } from '../transport/index.js';
 import { MIN_TOKEN_LENGTH } from './auth.js';
 import { silentLogger, type TunnelLogger } from './logger.js';
 import { defaultPolicy, type ServerPolicy } from './policy.js';
+import { PROXY_PROTOCOL_VERSIONS, type ProxyProtocolVersion } from './proxy-protocol.js';
 import { resolveServerLimits, type ServerLimits } from './server-limits.js';
 import { resolveTunnelSessionOptions } from './session-options.js';
 import { checkPolicy, DEFAULT_USER, hashToken, resolveUsers, type TunnelUser } from './users.js';
@@ -39,6 +40,14 @@ export interface TunnelServerOptions {
   session?: SessionOptions;
   /** How long a session whose link dropped is kept for the client to resume it, in ms; 0 turns resumption off. Default 60,000. */
   resumeGraceMs?: number;
+  /**
+   * -L targets this server dials get a PROXY protocol header of this
+   * version first, naming who connected to the client's -L listener (sent
+   * by clients since this option exists; older ones: v1 UNKNOWN / v2
+   * LOCAL). Not -D or -W: their targets are whatever was asked for.
+   * Default: none.
+   */
+  proxyProtocol?: ProxyProtocolVersion;
   /** Default: logs nothing. */
   logger?: TunnelLogger;
 }
@@ -58,6 +67,7 @@ export interface ResolvedServerOptions {
   limits: ServerLimits;
   session: SessionOptions;
   resumeGraceMs: number;
+  proxyProtocol: ProxyProtocolVersion | undefined;
   logger: TunnelLogger;
 }
 
@@ -91,6 +101,7 @@ export function resolveServerOptions(options: TunnelServerOptions): ResolvedServ
     }
     webSocket = { host: ws.host, port: checkInteger('webSocket.port', ws.port, { min: 0, max: 65535 }), path };
   }
+  if (options.proxyProtocol !== undefined && !PROXY_PROTOCOL_VERSIONS.includes(options.proxyProtocol)) throw new OptionError('proxyProtocol', `one of ${PROXY_PROTOCOL_VERSIONS.join(', ')}`, options.proxyProtocol);
   if (!tlsListen && !webSocket) throw new OptionError('tlsListen', 'true unless webSocket is set (the server must listen somewhere)', false);
   return {
     host: options.host,
@@ -103,6 +114,7 @@ export function resolveServerOptions(options: TunnelServerOptions): ResolvedServ
     limits: resolveServerLimits(options.limits),
     session: resolveTunnelSessionOptions(options.session),
     resumeGraceMs: options.resumeGraceMs === undefined ? DEFAULT_RESUME_GRACE_MS : checkInteger('resumeGraceMs', options.resumeGraceMs, { min: 0, max: 86_400_000, unit: 'ms' }),
+    proxyProtocol: options.proxyProtocol,
     logger: options.logger ?? silentLogger,
   };
 }

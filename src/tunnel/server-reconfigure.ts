@@ -35,5 +35,6 @@ export function compareServerOptions(current: ResolvedServerOptions, next: Resol
   }
   if (!same(current.session, next.session)) applied.push('session');
   if (current.resumeGraceMs !== next.resumeGraceMs) applied.push('resumeGraceMs');
+  if (current.proxyProtocol !== next.proxyProtocol) applied.push('proxyProtocol');
   return { applied, restartNeeded };
 }

@@ -11,6 +11,7 @@ import { acceptSocks, type AcceptedSocks } from './socks/accept.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
 import { describeListenError, type TunnelLogger } from './logger.js';
 import { checkLocalTarget, checkRemotePort } from './policy.js';
+import { proxyHeaderFor, socketEnd, type ProxyProtocolVersion } from './proxy-protocol.js';
 import { ConnTable, MAX_RESUME_CONNS, type ConnOrigin } from './resume/conn-table.js';
 import type { ResumableConn } from './resume/conn.js';
 import type { ResumeDecision } from './resume/resume-state.js';
@@ -67,6 +68,8 @@ export interface SessionContext {
   logger: TunnelLogger;
   /** How long a session whose link dropped is kept for a resume; 0: never. */
   readonly resumeGraceMs: number;
+  /** The PROXY header -L targets get first, as the server's options say now (a reconfigure changes it). */
+  readonly proxyProtocol?: ProxyProtocolVersion | undefined;
   /** The session is over for good (ended, expired or replaced). */
   ended(session: ServerSession): void;
 }
@@ -496,7 +499,8 @@ export class ServerSession implements LinkOwner {
     socket.on('error', () => {});
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     const local = socket.address() as net.AddressInfo;
-    const header: RemoteForwardHeader = { forward, peer };
+    const dest = socketEnd(socket, 'local');
+    const header: RemoteForwardHeader = { forward, peer, ...(dest !== undefined ? { dest } : {}) };
     const fields = { forward: `-R ${local.address}:${local.port}`, peer, target: `the client's forward ${forward}` };
     const link = this.#link;
     if (this.#table) {
@@ -655,6 +659,9 @@ export class ServerSession implements LinkOwner {
       this.logger.debug({ ...fields, end: `dial failed: ${describeError(error)}` }, 'connection closed');
       this.#link?.send({ type: 'forward-failed', streamId: stream.id, code: TunnelErrorCode.DIAL, message });
     };
+    // Written to the target socket, outside the conn's bytes: a resume never repeats it.
+    const version = this.#context.proxyProtocol;
+    const proxyHeader = version === undefined ? null : proxyHeaderFor(version, header.peer, header.dest);
     if (table && header.conn !== undefined) {
       const id = header.conn;
       dialTarget(stream, {
@@ -664,6 +671,7 @@ export class ServerSession implements LinkOwner {
         onFailed,
         onConnected: (socket) => {
           this.#applyIdleTimeout(socket);
+          if (proxyHeader) socket.write(proxyHeader);
           const conn = table.adopt(id, socket, { header, onEnd: logConnection(this.logger, fields) });
           table.attach(conn, stream, { bytes: 0, fin: false });
         },
@@ -677,6 +685,7 @@ export class ServerSession implements LinkOwner {
       timeoutMs: this.#context.limits.dialTimeoutMs,
       onConnected: (socket) => {
         this.#applyIdleTimeout(socket);
+        if (proxyHeader) socket.write(proxyHeader);
         closed = logConnection(this.logger, fields);
       },
       onEnd: (end) => closed?.(end),

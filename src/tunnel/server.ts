@@ -395,6 +395,9 @@ export class TunnelServer {
       get limits() {
         return server.#limits;
       },
+      get proxyProtocol() {
+        return server.#options.proxyProtocol;
+      },
       logger: this.#logger,
       resumeGraceMs: this.#options.resumeGraceMs,
       ended: (session) => {

@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { TunnelError, TunnelErrorCode } from './errors.js';
+import { parseAddressPort } from './proxy-protocol.js';
 
 /** The largest forward-stream header either side accepts. */
 export const MAX_STREAM_HEADER = 1024;
@@ -10,12 +11,19 @@ export interface LocalForwardHeader {
   port: number;
   /** The conn id, when the session resumes (docs/protocol.md). */
   conn?: number;
+  /** Who connected to the -L listener, `address:port` (for serve --proxy-protocol). Optional: older clients do not send it. */
+  peer?: string;
+  /** The listener's address that connection reached, `address:port`. */
+  dest?: string;
 }
 
 /** Which -R forward a server-opened stream belongs to, and who connected. */
 export interface RemoteForwardHeader {
   forward: number;
+  /** Who connected, `address:port` as the server's socket says (not checked: older servers may send anything). */
   peer: string;
+  /** The server's listener address that connection reached, `address:port` (for connect --proxy-protocol). Optional: older servers do not send it. */
+  dest?: string;
   /** Reverse dynamic -R only: the target the SOCKS client asked for; this side dials it and writes a dial reply first. */
   host?: string;
   port?: number;
@@ -97,14 +105,14 @@ export function readStreamHeader(stream: Duplex, timeoutMs: number): Promise<unk
 export function isLocalForwardHeader(value: unknown): value is LocalForwardHeader {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return isHost(v.host) && isPort(v.port) && isOptionalConnId(v.conn);
+  return isHost(v.host) && isPort(v.port) && isOptionalConnId(v.conn) && isOptionalAddressPort(v.peer) && isOptionalAddressPort(v.dest);
 }
 
 export function isRemoteForwardHeader(value: unknown): value is RemoteForwardHeader {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
   const target = v.host === undefined && v.port === undefined ? true : isHost(v.host) && isPort(v.port);
-  return Number.isInteger(v.forward) && (v.forward as number) >= 0 && typeof v.peer === 'string' && v.peer.length <= 300 && isOptionalConnId(v.conn) && target;
+  return Number.isInteger(v.forward) && (v.forward as number) >= 0 && typeof v.peer === 'string' && v.peer.length <= 300 && isOptionalConnId(v.conn) && isOptionalAddressPort(v.dest) && target;
 }
 
 export function isResumeStreamHeader(value: unknown): value is ResumeStreamHeader {
@@ -113,5 +121,7 @@ export function isResumeStreamHeader(value: unknown): value is ResumeStreamHeade
 
 const isConnId = (value: unknown): value is number => Number.isInteger(value) && (value as number) > 0 && (value as number) <= 0x7fffffff;
 const isOptionalConnId = (value: unknown): boolean => value === undefined || isConnId(value);
+/** A new address field is an IP address and a port, bounded, or absent: a bad one makes the header malformed (that stream is reset). */
+const isOptionalAddressPort = (value: unknown): boolean => value === undefined || (typeof value === 'string' && parseAddressPort(value) !== null);
 const isHost = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= 255;
 const isPort = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;

@@ -105,6 +105,20 @@ describe('dynamic forwards: -D [bind:]port and -R [bind:]port (reverse dynamic, 
   });
 });
 
+describe('-R ...,proxy-protocol=v1|v2|off: one forward\'s PROXY header', () => {
+  it.each(['v1', 'v2', 'off'] as const)('takes %s', (version) => {
+    expect(parseForwardSpec('-R', `9000:localhost:3000,proxy-protocol=${version}`)).toEqual({ bindHost: '0.0.0.0', bindPort: 9000, targetHost: 'localhost', targetPort: 3000, proxyProtocol: version });
+    expect(parseForwardSpec('-R', `[::1]:9000:[::1]:3000,proxy-protocol=${version}`)).toMatchObject({ bindHost: '::1', targetHost: '::1', proxyProtocol: version });
+  });
+
+  it('refuses another version, another option, -L, and a reverse dynamic -R, naming them', () => {
+    expectUsage(() => parseForwardSpec('-R', '9000:localhost:3000,proxy-protocol=v3'), '-R 9000:localhost:3000,proxy-protocol=v3: proxy-protocol is v1, v2 or off, not "v3"');
+    expectUsage(() => parseForwardSpec('-R', '9000:localhost:3000,fast'), '-R 9000:localhost:3000,fast: expected [bind:]port:host:hostport[,proxy-protocol=v1|v2|off]; ",fast" is not understood');
+    expectUsage(() => parseForwardSpec('-L', '8080:localhost:80,proxy-protocol=v1'), '-L 8080:localhost:80,proxy-protocol=v1: expected [bind:]port:host:hostport; ",proxy-protocol=v1" is not understood');
+    expectUsage(() => parseForwardSpec('-R', '9000,proxy-protocol=v2'), '-R 9000,proxy-protocol=v2: a reverse dynamic -R (SOCKS) takes no proxy-protocol: its targets are whatever clients ask for');
+  });
+});
+
 describe('parseServerAddress', () => {
   it.each([
     ['tunnel.example.com:4443', { host: 'tunnel.example.com', port: 4443 }],

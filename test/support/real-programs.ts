@@ -247,3 +247,40 @@ socks pass { from: 127.0.0.0/8 to: 127.0.0.0/8 command: connect }
   await waitForPort(port, child);
   return { port, process: child };
 }
+
+/**
+ * nginx as a consumer of the PROXY protocol (v1 and v2 both: nginx tells
+ * them apart): an HTTP server on a free port with `listen … proxy_protocol`
+ * whose every response is what the header said, `SRC_ADDR:SRC_PORT
+ * DST_ADDR:DST_PORT`, from $proxy_protocol_addr and friends.
+ */
+export async function startNginxProxyProtocol(options: { scope?: Scope } = {}): Promise<{ port: number; process: TestProcess }> {
+  const scope = options.scope ?? currentScope();
+  const dir = await tempDir('muxtun-nginx-pp-', scope);
+  const port = await freePort();
+  const conf = `
+daemon off;
+master_process off;
+pid ${dir}/nginx.pid;
+error_log stderr warn;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  server {
+    listen 127.0.0.1:${port} proxy_protocol;
+    default_type text/plain;
+    return 200 "$proxy_protocol_addr:$proxy_protocol_port $proxy_protocol_server_addr:$proxy_protocol_server_port\\n";
+  }
+}
+`;
+  await writeFile(join(dir, 'nginx.conf'), conf);
+  const child = new TestProcess({ command: NGINX, args: ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], name: 'nginx', scope });
+  // A connection without a header is refused by nginx, but the port accepting it is enough to know it is up.
+  await waitForPort(port, child);
+  return { port, process: child };
+}

@@ -226,6 +226,8 @@ describe('isLocalForwardHeader', () => {
     [{ host: 'a', port: 1 }],
     [{ host: 'h'.repeat(255), port: 65535 }],
     [{ host: 'db.internal', port: 5432, extra: true }],
+    [{ host: 'a', port: 1, peer: '127.0.0.1:50000', dest: '127.0.0.1:8080' }],
+    [{ host: 'a', port: 1, peer: '::1:50000', dest: '::ffff:10.0.0.1:8080' }],
   ])('accepts %j', (value) => {
     expect(isLocalForwardHeader(value)).toBe(true);
   });
@@ -245,6 +247,11 @@ describe('isLocalForwardHeader', () => {
     ['a string', 'a:80'],
     ['a number', 80],
     ['an array', ['a', 80]],
+    ['a peer that is not an IP address', { host: 'a', port: 80, peer: 'example.com:80' }],
+    ['a peer without a port', { host: 'a', port: 80, peer: '127.0.0.1' }],
+    ['a peer that is not a string', { host: 'a', port: 80, peer: 1 }],
+    ['a peer of 101 characters', { host: 'a', port: 80, peer: `${'1'.repeat(96)}:8080` }],
+    ['a dest with port 65536', { host: 'a', port: 80, dest: '127.0.0.1:65536' }],
   ])('refuses %s', (_, value) => {
     expect(isLocalForwardHeader(value)).toBe(false);
   });
@@ -255,6 +262,7 @@ describe('isRemoteForwardHeader', () => {
     [{ forward: 0, peer: '' }],
     [{ forward: 31, peer: 'p'.repeat(300) }],
     [{ forward: 1, peer: '[2001:db8::1]:65535' }],
+    [{ forward: 1, peer: '127.0.0.1:5000', dest: '127.0.0.1:9000' }],
   ])('accepts %j', (value) => {
     expect(isRemoteForwardHeader(value)).toBe(true);
   });
@@ -267,6 +275,7 @@ describe('isRemoteForwardHeader', () => {
     ['no peer', { forward: 0 }],
     ['a peer of 301 characters', { forward: 0, peer: 'p'.repeat(301) }],
     ['a peer that is not a string', { forward: 0, peer: 1 }],
+    ['a dest that is not an IP address', { forward: 0, peer: 'x', dest: 'localhost:9000' }],
     ['null', null],
     ['a number', 0],
   ])('refuses %s', (_, value) => {
