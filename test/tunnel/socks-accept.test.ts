@@ -50,7 +50,18 @@ describe('acceptSocks', () => {
     );
     request.answer(null);
     server.resume();
-    const early = await within(new Promise<Buffer>((resolve) => server.once('data', resolve)), 5_000, 'the early data');
+    // Written a byte at a time, it may arrive in pieces: read until all five are in.
+    let earlyBytes = Buffer.alloc(0);
+    const early = await within(
+      new Promise<Buffer>((resolve) =>
+        server.on('data', (chunk: Buffer) => {
+          earlyBytes = Buffer.concat([earlyBytes, chunk]);
+          if (earlyBytes.length >= 5) resolve(earlyBytes);
+        }),
+      ),
+      5_000,
+      'the early data',
+    );
     expect(early.toString()).toBe('early');
     expect(await within(replies, 5_000, 'the method choice and the success reply')).toEqual(hex('05 00  05 00 00 01 00000000 0000'));
   });
