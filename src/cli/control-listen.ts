@@ -32,8 +32,9 @@ export interface ControlFlags {
 /** Adds --control and --no-control. */
 export function addControlOptions(command: Command, kind: MuxtunKind): Command {
   const skipped = kind === 'connect' ? '; none with -W unless given' : '';
+  const commands = kind === 'connect' ? '`muxtun status` and `muxtun forward`' : '`muxtun status` and `muxtun session`';
   return command
-    .option('--control <file>', `listen for \`muxtun status\`, \`forward\` and \`session\` on this Unix socket (default: ${kind}-<pid>.sock in $XDG_RUNTIME_DIR/muxtun/ or the state dir's run/${skipped}; see docs/control.md)`)
+    .option('--control <file>', `listen for ${commands} on this Unix socket (default: ${kind}-<pid>.sock in $XDG_RUNTIME_DIR/muxtun/ or the state dir's run/${skipped}; see docs/control.md)`)
     .option('--no-control', 'no control socket: `muxtun status` and friends cannot reach this process');
 }
 
