@@ -19,8 +19,10 @@ import { UsageError } from './usage-error.js';
 import { parseSeconds } from './values.js';
 import { onReload } from './reload-trigger.js';
 import { describeFailure } from '../util/errors.js';
+import { connectControlHandlers } from './control-handlers.js';
+import { addControlOptions, controlShown, openControl, planControl, type ControlFlags } from './control-listen.js';
 
-export interface ConnectFlags extends CommonFlags, ConfigFlags {
+export interface ConnectFlags extends CommonFlags, ConfigFlags, ControlFlags {
   local?: string[];
   remote?: string[];
   dynamic?: string[];
@@ -65,6 +67,7 @@ export function connectCommand(context: CommandContext): Command {
     .option('--reconnect-max <seconds>', `longest wait between attempts to reach the server (default ${defaultClientTimings.backoffCapMs / 1000})`)
     .option('--no-resume', 'reset forwarded connections when the link drops, instead of keeping them for the reconnect')
     .option('--keep-going', 'run with the forwards that work when some cannot be set up at start (default: exit 1, naming the forward)');
+  addControlOptions(command, 'connect');
   addCommonOptions(command, 'connect');
   addConfigOptions(command, 'connect', '~/.config/muxtun/connect.toml');
   return command
@@ -101,10 +104,10 @@ Environment:
       const given = commandLine(command);
       if (given.values.check === true) {
         const checked = await checkOnly(resolveConnectSettings(given, context));
-        context.stdout.write(formatCheck(checked.settings, connectCheckReport(checked)));
+        context.stdout.write(formatCheck(checked.settings, connectCheckReport(checked, context.env)));
         return;
       }
-      const { client: options, stdio, logLevel, logFormat, drainMs, settings } = await resolveConnectSettings(given, context);
+      const { client: options, stdio, logLevel, logFormat, drainMs, settings, flags, server } = await resolveConnectSettings(given, context);
       const { remote = [], allowTarget = [], trust } = options;
       const logger = createLogger(logLevel, logFormat);
       const client = new TunnelClient({ ...options, logger });
@@ -114,6 +117,14 @@ Environment:
       if (trust.kind === 'insecure') logger.warn({}, '--insecure: the server is not verified; anyone in the network path can pose as it');
       const shutdownSignal = onShutdownSignal(context.stderr);
       const running = client.run();
+      // Observed below; this only keeps a rejection while the control socket opens from counting as unhandled.
+      running.catch(() => {});
+      const controlHandlers = connectControlHandlers({ client, server: server.text, version: command.parent?.version() ?? '', fixedForwards: stdio !== undefined });
+      const control = await openControl(planControl(flags, 'connect', context.env, { stdio: stdio !== undefined }), 'connect', controlHandlers, logger).catch(async (error: unknown) => {
+        shutdownSignal.dispose();
+        await client.stop(0);
+        throw error;
+      });
       if (stdio) {
         // Done when both directions ended (exit 0), or the dial failed (exit 1, its reason on stderr).
         const carried = forwardStdio(client, stdio.host, stdio.port, context.stdin ?? process.stdin, context.stdout);
@@ -122,6 +133,7 @@ Environment:
         } finally {
           shutdownSignal.dispose();
           await client.stop(0);
+          await control?.close();
         }
         return;
       }
@@ -137,6 +149,7 @@ Environment:
       } finally {
         shutdownSignal.dispose();
         reload.dispose();
+        await control?.close();
       }
       logger.info({}, 'stopped');
     });
@@ -282,7 +295,7 @@ export async function resolveConnectSettings(given: CommandLine, context: Comman
 }
 
 /** What `connect --check` prints beside the settings. */
-function connectCheckReport(resolved: ConnectSettings): CheckReport {
+function connectCheckReport(resolved: ConnectSettings, env: NodeJS.ProcessEnv): CheckReport {
   const { settings, client, flags } = resolved;
   const byDefault = (value: unknown): Shown => ({ value, origin: { kind: 'default' } });
   const trust = client.trust;
@@ -301,6 +314,7 @@ function connectCheckReport(resolved: ConnectSettings): CheckReport {
       ...(resolved.proxy ? { proxy: { value: resolved.proxy.text, origin: resolved.proxy.origin } } : {}),
       'known-hosts': trust.kind === 'tofu' && flags.knownHosts === undefined ? byDefault(trust.knownHosts.description) : undefined,
       'reconnect-max': byDefault(defaultClientTimings.backoffCapMs / 1000),
+      control: controlShown(flags, settings, 'connect', env, { stdio: resolved.stdio !== undefined }),
     },
     secrets: ['token'],
     footer: [

@@ -34,8 +34,10 @@ import { parseCount, parseSeconds } from './values.js';
 import { loadUsers } from './users-source.js';
 import { onReload } from './reload-trigger.js';
 import { describeFailure } from '../util/errors.js';
+import { addressText, serveControlHandlers } from './control-handlers.js';
+import { addControlOptions, controlShown, openControl, planControl, type ControlFlags } from './control-listen.js';
 
-export interface ServeFlags extends CommonFlags, ConfigFlags {
+export interface ServeFlags extends CommonFlags, ConfigFlags, ControlFlags {
   host: string;
   port: string;
   cert?: string;
@@ -99,6 +101,7 @@ export function serveCommand(context: CommandContext): Command {
     const fallback = defaultServerLimits[field];
     command.option(`${flag} <${seconds ? 'seconds' : 'n'}>`, `${help} (default ${seconds ? fallback / 1000 : fallback})`);
   }
+  addControlOptions(command, 'serve');
   addCommonOptions(command, 'serve');
   addConfigOptions(command, 'serve');
   return command
@@ -125,7 +128,7 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
       const given = commandLine(command);
       if (given.values.check === true) {
         const checked = await checkOnly(resolveServeSettings(given, context, { check: true }));
-        context.stdout.write(formatCheck(checked.settings, serveCheckReport(checked)));
+        context.stdout.write(formatCheck(checked.settings, serveCheckReport(checked, context.env)));
         return;
       }
       const { flags, server: options, identity: material, tokenNote, drainMs, logLevel, logFormat } = await resolveServeSettings(given, context);
@@ -143,6 +146,15 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
         shutdownSignal.dispose();
         throw error;
       }
+      // After listen: a socket that answers means a server that runs. A --control FILE that cannot be used ends it (exit 1).
+      const wsListening = server.webSocketAddress;
+      const listening = [...new Set([addressText(address), ...(wsListening ? [addressText(wsListening)] : [])])];
+      const controlHandlers = serveControlHandlers({ server, version: command.parent?.version() ?? '', listening, namedUsers: users !== undefined });
+      const control = await openControl(planControl(flags, 'serve', context.env), 'serve', controlHandlers, logger).catch(async (error: unknown) => {
+        shutdownSignal.dispose();
+        await server.stop(0);
+        throw error;
+      });
       // The banner below shows the fingerprint on a terminal; where stdout goes
       // elsewhere (a service's /dev/null, a pipe), the log is where it is found.
       const onTerminal = (context.stdout as { isTTY?: boolean }).isTTY === true;
@@ -174,7 +186,7 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
       const signal = await shutdownSignal.received;
       reload.dispose();
       logger.info({ signal, drainMs }, 'shutting down: no new connections, letting open ones finish');
-      const { drained } = await server.stop(drainMs);
+      const { drained } = await server.stop(drainMs).finally(() => control?.close());
       logger.info({ drained }, 'stopped');
     });
 }
@@ -324,7 +336,7 @@ function stateHolds(stateDir: string, files: readonly string[]): boolean {
 }
 
 /** What `serve --check` prints beside the settings. */
-function serveCheckReport(resolved: ServeSettings): CheckReport {
+function serveCheckReport(resolved: ServeSettings, env: NodeJS.ProcessEnv): CheckReport {
   const { settings, server, identity, tokenOrigin, stateDir } = resolved;
   const limits = resolveServerLimits(server.limits);
   const seconds = (ms: number | undefined): number | undefined => (ms === undefined ? undefined : ms / 1000);
@@ -335,6 +347,7 @@ function serveCheckReport(resolved: ServeSettings): CheckReport {
     'allow-remote': byDefault(['1024-65535']),
     'resume-grace': byDefault(seconds(server.resumeGraceMs ?? DEFAULT_RESUME_GRACE_MS)),
     ...commonDefaults(resolved.drainMs, resolved.logLevel),
+    control: controlShown(resolved.flags, settings, 'serve', env),
   };
   for (const { flag, field, seconds: inSeconds } of LIMIT_FLAGS) shown[flag.slice(2)] = byDefault(inSeconds ? seconds(limits[field]) : limits[field]);
   return {

@@ -19,7 +19,13 @@ export interface ForwardStatus {
   /** Stable for the life of the process; what `forward remove` takes. */
   id: string;
   kind: ForwardKind;
-  /** The spec as given on the command line or to `forward add`: `8080:localhost:80`, `0.0.0.0:1080`. */
+  /**
+   * The spec in full, every default filled in, in the syntax of the command
+   * line: `127.0.0.1:8080:localhost:80` for `-L 8080:localhost:80`,
+   * `127.0.0.1:1080` for `-D 1080`, `0.0.0.0:9000` for a reverse dynamic -R.
+   * `forward remove` takes it, or any spelling of the same forward. On
+   * serve, -R forwards show only the part the server knows: `bind:port`.
+   */
   spec: string;
   /**
    * Where its listener is bound, once it is: on this machine for -L and -D,
@@ -39,6 +45,8 @@ export interface ForwardStatus {
 
 /** The session of a `connect` to its server, while one is up. */
 export interface ClientSessionStatus {
+  /** The server's id for the session: what its `session list` shows and `session close` takes. */
+  id?: string;
   /** When the current session began (ISO 8601); a resume keeps the session. */
   since: string;
   /** `now - since`, so scripts need no clock. */
@@ -70,7 +78,7 @@ export interface ServerSessionStatus {
   id: string;
   /** The user the client authenticated as (`users` file), or absent with the single shared token. */
   user?: string;
-  /** The client's address as this server sees it. */
+  /** The client's address as this server sees it (while detached: where it was last). */
   remoteAddress: string;
   /** When the session began (ISO 8601). */
   since: string;
@@ -78,6 +86,8 @@ export interface ServerSessionStatus {
   rttMs?: number;
   /** `detached`: the link dropped and the session waits to be resumed. */
   state: 'active' | 'detached';
+  /** Forwarded connections open through the session now, both directions. */
+  streams?: number;
   /** Its forwards: -R listeners on this server, and the -L/-D traffic it sent through. */
   forwards: ForwardStatus[];
 }

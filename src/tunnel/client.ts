@@ -58,6 +58,7 @@ const FATAL_CODES = new Set<string>([
   TunnelErrorCode.NO_FORWARDS,
   TunnelErrorCode.FORWARD_FAILED,
   TunnelErrorCode.ACCESS_REVOKED,
+  TunnelErrorCode.SESSION_CLOSED,
   'ERR_MUXTUN_INVALID_ARGUMENT',
   'ERR_MUXTUN_HOST_KEY_CHANGED',
   'ERR_MUXTUN_FINGERPRINT_MISMATCH',
@@ -122,8 +123,10 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   #current: ClientSession | null = null;
   /** The resumable tunnel session and its connections, across links; null when the session does not resume. */
   #resumption: ClientResumption | null = null;
-  /** The server revoked this client's access (a session-wide ERR_MUXTUN_ACCESS_REVOKED): run() ends with it. */
+  /** The server ended this client for good (a session-wide ERR_MUXTUN_ACCESS_REVOKED or ERR_MUXTUN_SESSION_CLOSED): run() ends with it. */
   #revoked: TunnelError | null = null;
+  /** The tunnel session now held (kept across resumes), for {@link TunnelClient.session}. */
+  #session: { id: string; since: Date; resumes: number } | null = null;
 
   /** @throws InvalidArgumentError (`ERR_MUXTUN_INVALID_ARGUMENT`) naming a bad option. */
   constructor(options: TunnelClientOptions) {
@@ -302,6 +305,18 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     };
   }
 
+  /**
+   * The tunnel session while a link is up: the server's id for it, when it
+   * began (a resume keeps it), the round-trip time the last heartbeat
+   * measured (null before the first) and how often it resumed. Null while
+   * connecting or reconnecting.
+   */
+  session(): { id: string; since: Date; rttMs: number | null; resumes: number } | null {
+    const link = this.#slot.current;
+    if (link === null || this.#session === null) return null;
+    return { ...this.#session, rttMs: link.rtt >= 0 ? link.rtt : null };
+  }
+
   /** Addresses of the -L listeners, in the order given. */
   get localAddresses(): net.AddressInfo[] {
     return this.#forwards.localListeners.all.map((l) => l.address);
@@ -351,7 +366,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
           continue;
         }
         if (this.#stopping) break;
-        // Revoked: not a lost link to resume or a session to start again; the user must act.
+        // Revoked or closed by the operator: not a lost link to resume or a session to start again; the user must act.
         if (this.#revoked) throw this.#revoked;
         const reason = end.error ? end.error.message : 'the server closed the session';
         const resumption = this.#resumption;
@@ -499,6 +514,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     }
     for (const { spec, port } of ok) this.#logger.info({ forward: describeForward('-R', { ...spec, bindPort: port }) }, '-R listening on the server');
     this.#current = connected;
+    this.#session = { id: sessionId, since: new Date(), resumes: 0 };
     resumption?.attach(session, control);
     this.#slot.set(session);
     this.#logger.info({ sessionId, server: `${this.#options.host}:${this.#options.port}` }, isReconnect ? 'reconnected' : 'connected');
@@ -531,6 +547,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       throw error;
     }
     this.#current = connected;
+    if (this.#session !== null) this.#session.resumes++;
     this.#slot.set(session);
     const afterMs = Math.round(performance.now() - lostAt);
     const resentBytes = resumption.table.resentBytes;
@@ -604,7 +621,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       case 'error':
         if (message.id === undefined) {
           this.#logger.error({ code: message.code }, message.message);
-          if (message.code === TunnelErrorCode.ACCESS_REVOKED) this.#revoked ??= new TunnelError(TunnelErrorCode.ACCESS_REVOKED, message.message);
+          if (message.code === TunnelErrorCode.ACCESS_REVOKED || message.code === TunnelErrorCode.SESSION_CLOSED) this.#revoked ??= new TunnelError(message.code, message.message);
         }
         return;
       case 'forward-closed': {

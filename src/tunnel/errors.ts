@@ -28,6 +28,8 @@ export const TunnelErrorCode = {
   FORWARD_FAILED: 'ERR_MUXTUN_FORWARD_FAILED',
   /** The server no longer accepts this session's user or token (a reload removed it): the session ended for good. Not retried. */
   ACCESS_REVOKED: 'ERR_MUXTUN_ACCESS_REVOKED',
+  /** The server's operator closed this session (`muxtun session close`), with a reason: ended for good, not resumed. Not retried. */
+  SESSION_CLOSED: 'ERR_MUXTUN_SESSION_CLOSED',
   /** A SOCKS client's handshake was malformed, too long, too slow, or asked for something not supported. */
   SOCKS: 'ERR_MUXTUN_SOCKS',
 } as const;

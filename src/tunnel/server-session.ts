@@ -41,8 +41,14 @@ export interface SessionInfo {
   clientId: string;
   /** The client's address:port; null while detached (waiting for a resume). */
   remote: string | null;
+  /** The address:port of its current link, or of the last one while detached. */
+  lastRemote: string;
   since: Date;
+  /** Round-trip time the link's last heartbeat measured (ms); null before the first, or while detached. */
+  rttMs: number | null;
   remoteListeners: number;
+  /** Its -R listeners: the client's forward id, the address asked for, and the port bound (null while binding). */
+  listeners: Array<{ id: number; bindHost: string; requested: number; port: number | null; dynamic: boolean }>;
   /** Forward streams open now, both directions. */
   streams: number;
   /** Connections kept across links (sessions that resume). */
@@ -101,6 +107,7 @@ export class ServerSession implements LinkOwner {
   /** -R connections waiting while the link is down, per listener. */
   readonly #waiting = new Map<number, number>();
   #link: ServerConnection | null = null;
+  #lastRemote = '';
   #detachedAt = 0;
   #graceTimer: NodeJS.Timeout | null = null;
   #ended = false;
@@ -159,8 +166,11 @@ export class ServerSession implements LinkOwner {
       user: this.user,
       clientId: this.clientId,
       remote: link?.remote ?? null,
+      lastRemote: this.#lastRemote,
       since: this.since,
+      rttMs: link && link.session.rtt >= 0 ? link.session.rtt : null,
       remoteListeners: this.#listeners.size,
+      listeners: [...this.#listeners].map(([id, entry]) => ({ id, bindHost: entry.bindHost, requested: entry.requested, port: entry.port, dynamic: entry.dynamic })),
       streams: link ? this.#inbound.size + this.#outbound.size : 0,
       conns: this.conns,
       detached: this.isDetached,
@@ -189,9 +199,19 @@ export class ServerSession implements LinkOwner {
 
   /** The user or token is gone: tells the client why (ERR_MUXTUN_ACCESS_REVOKED), then ends the session for good (no resume). */
   revoke(message: string): void {
+    this.#endTelling(TunnelErrorCode.ACCESS_REVOKED, message);
+  }
+
+  /** The operator closed it (`muxtun session close`): tells the client why (ERR_MUXTUN_SESSION_CLOSED), then ends it for good (no resume). */
+  closeByOperator(message: string): void {
+    this.#endTelling(TunnelErrorCode.SESSION_CLOSED, message);
+  }
+
+  /** A detached session has no link to tell: the server answers its resume with the same code instead. */
+  #endTelling(code: TunnelErrorCode, message: string): void {
     if (this.#ended) return;
-    this.logger.warn({ sessionId: this.sessionId, code: TunnelErrorCode.ACCESS_REVOKED }, message);
-    this.#link?.refuse(TunnelErrorCode.ACCESS_REVOKED, message);
+    this.logger.warn({ sessionId: this.sessionId, code }, message);
+    this.#link?.refuse(code, message);
     this.end(message);
   }
 
@@ -760,6 +780,7 @@ export class ServerSession implements LinkOwner {
 
   #attach(link: ServerConnection): void {
     this.#link = link;
+    this.#lastRemote = link.remote;
     this.#inbound = new Set();
     this.#outbound = new Set();
     const inbound = this.#inbound;

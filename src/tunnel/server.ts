@@ -41,6 +41,8 @@ export class TunnelServer {
   readonly #byKey = new Map<string, ServerSession>();
   /** Sessions that expired recently, with the grace they had (ms). */
   readonly #expired = new Map<string, number>();
+  /** Sessions the operator closed recently, with what their client is told: a late resume hears it too. */
+  readonly #closedByOperator = new Map<string, { key: string; message: string }>();
   readonly #throttle = new AuthThrottle();
   #unauthenticated = 0;
   #stopping = false;
@@ -130,6 +132,24 @@ export class TunnelServer {
   /** Every session, attached or kept for a resume: whose it is, from where, since when, what it holds. */
   sessions(): SessionInfo[] {
     return [...this.#byKey.values()].map((session) => session.info());
+  }
+
+  /**
+   * Ends one client's session for good (`muxtun session close`): the client
+   * is told `reason` with ERR_MUXTUN_SESSION_CLOSED, which `connect` takes
+   * as final (it exits, it does not reconnect); the session's -R listeners
+   * and connections end and it is not kept for a resume. A detached session
+   * ends at once and its client hears the reason when it tries to resume.
+   * Returns the session as it was, or undefined for an unknown id.
+   */
+  closeSession(sessionId: string, reason: string): SessionInfo | undefined {
+    const session = [...this.#byKey.values()].find((candidate) => candidate.sessionId === sessionId);
+    if (!session) return undefined;
+    const info = session.info();
+    const message = `the server closed this session: ${reason}`;
+    remember(this.#closedByOperator, sessionId, { key: sessionKey(session.user, session.clientId), message });
+    session.closeByOperator(message);
+    return info;
   }
 
   /**
@@ -367,6 +387,9 @@ export class TunnelServer {
     // Looked up under the user who authenticated: another user's session is "unknown" to this one.
     const session = this.#byKey.get(key);
     if (!session || session.sessionId !== wanted.sessionId || !session.secretMatches(wanted.secret)) {
+      const closed = this.#closedByOperator.get(wanted.sessionId);
+      // Only to its own client (same user and client id): nobody else learns why it ended.
+      if (closed !== undefined && closed.key === key) return link.refuse(TunnelErrorCode.SESSION_CLOSED, closed.message);
       const expired = this.#expired.get(wanted.sessionId);
       let why: string;
       if (session && session.sessionId === wanted.sessionId) {
@@ -403,17 +426,17 @@ export class TunnelServer {
       ended: (session) => {
         const key = sessionKey(session.user, session.clientId);
         if (this.#byKey.get(key) === session) this.#byKey.delete(key);
-        if (session.expired) this.#rememberExpired(session.sessionId, this.#options.resumeGraceMs);
+        if (session.expired) remember(this.#expired, session.sessionId, this.#options.resumeGraceMs);
       },
     };
   }
+}
 
-  /** Which sessions expired recently, so a late resume hears why it is refused. Bounded. */
-  #rememberExpired(sessionId: string, graceMs: number): void {
-    this.#expired.set(sessionId, graceMs);
-    if (this.#expired.size > 1_000) {
-      const oldest = this.#expired.keys().next().value;
-      if (oldest !== undefined) this.#expired.delete(oldest);
-    }
+/** Remembers why recent sessions ended, so a late resume hears it. Bounded: the oldest goes first. */
+function remember<V>(map: Map<string, V>, sessionId: string, value: V): void {
+  map.set(sessionId, value);
+  if (map.size > 1_000) {
+    const oldest = map.keys().next().value;
+    if (oldest !== undefined) map.delete(oldest);
   }
 }

@@ -35,6 +35,8 @@ export interface ConfigKey {
   choices: readonly string[] | undefined;
   /** The option's own value parser (other than `collect`), run on file values as on the command line. */
   parse: ((value: string, previous: unknown) => unknown) | undefined;
+  /** A `--no-x` goes with this valued `--x` (`--control FILE`, `--no-control`): `x = false` is accepted as well. */
+  negatable?: boolean;
 }
 
 const NUMERIC_VALUE = /\b(n|count|seconds|ms|bytes|ports?|number)\b/;
@@ -54,6 +56,7 @@ export function configKeys(command: Command, exclude: readonly string[] = []): M
     if (existing !== undefined) {
       // --x and --no-x: one key, both spellings.
       existing.spellings.push(...spellingsOf(option));
+      if (option.negate && existing.kind === 'string') existing.negatable = true;
       continue;
     }
     keys.set(key, describeOption(key, option));
@@ -123,7 +126,8 @@ function convert(spec: ConfigKey, raw: unknown, file: ConfigFile): unknown {
       if (raw === true || raw === false) return raw ? 1 : 0;
       return typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 && raw <= 10 ? raw : fail('a whole number from 0 to 10 (or true, false)');
     case 'string': {
-      const text = scalar(spec, raw) ?? fail(spec.numeric ? 'a number or a string' : 'a string');
+      if (raw === false && spec.negatable === true) return false;
+      const text = scalar(spec, raw) ?? fail(`${spec.numeric ? 'a number or a string' : 'a string'}${spec.negatable === true ? ' (or false)' : ''}`);
       return parsed(spec, file, text, undefined);
     }
     case 'strings': {
