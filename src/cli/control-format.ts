@@ -89,7 +89,7 @@ function formatConnectStatus(status: ConnectStatus): string {
   const session = status.session;
   const sessionLine =
     status.state === 'connected' && session !== undefined
-      ? `session: up ${formatAge(session.ageMs)}, rtt ${formatRtt(session.rttMs)}${session.resumes ? `, resumed ${session.resumes} time${session.resumes === 1 ? '' : 's'}` : ''}`
+      ? `session: ${session.id ? `${clean(session.id)} ` : ''}up ${formatAge(session.ageMs)}, rtt ${formatRtt(session.rttMs)}${session.resumes ? `, resumed ${session.resumes} time${session.resumes === 1 ? '' : 's'}` : ''}`
       : 'session: none (connecting)';
   return [clean(`connect pid ${status.pid} (muxtun ${status.version}) to ${status.server}`), sessionLine, formatForwards(status.forwards)].join('\n');
 }
