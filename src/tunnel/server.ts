@@ -15,6 +15,7 @@ import type { ServerLimits } from './server-limits.js';
 import { resolveServerOptions, type ResolvedServerOptions, type TunnelServerOptions } from './server-options.js';
 import { compareServerOptions, type ReconfigureResult } from './server-reconfigure.js';
 import { userRights, UserTable, type TunnelUser } from './users.js';
+import { ServerStats, type ServerStatsSnapshot } from './tunnel-stats.js';
 
 /** Sessions are the user's and the client's: another user's client id names another session. */
 const sessionKey = (user: string, clientId: string): string => `${user}\n${clientId}`;
@@ -42,6 +43,7 @@ export class TunnelServer {
   /** Sessions that expired recently, with the grace they had (ms). */
   readonly #expired = new Map<string, number>();
   readonly #throttle = new AuthThrottle();
+  readonly #stats = new ServerStats();
   #unauthenticated = 0;
   #stopping = false;
 
@@ -130,6 +132,15 @@ export class TunnelServer {
   /** Every session, attached or kept for a resume: whose it is, from where, since when, what it holds. */
   sessions(): SessionInfo[] {
     return [...this.#byKey.values()].map((session) => session.info());
+  }
+
+  /**
+   * Counters since start for monitoring (`/metrics`): connections and bytes
+   * by user and kind, dial times, auth failures, resumes, limit refusals.
+   * Live sessions (their users, RTTs, bytes) are in `sessions()`. Cheap: no I/O.
+   */
+  trafficStats(): ServerStatsSnapshot {
+    return this.#stats.snapshot();
   }
 
   /**
@@ -259,6 +270,7 @@ export class TunnelServer {
       return false;
     }
     if (this.#unauthenticated >= this.#limits.maxUnauthenticated) {
+      this.#stats.limitRefusals.max_unauthenticated++;
       this.#logger.warn({ remote, limit: this.#limits.maxUnauthenticated }, 'too many unauthenticated connections; dropping one');
       socket.destroy();
       return false;
@@ -320,6 +332,7 @@ export class TunnelServer {
     }
     const found = this.#users.authenticate(hello.token);
     if (found === null) {
+      this.#stats.authFailures++;
       this.#throttle.failed(link.remoteAddress);
       link.logger.warn({}, 'authentication failed: wrong token');
       return link.refuse(TunnelErrorCode.AUTH, 'authentication failed: the token is not valid for this server');
@@ -336,8 +349,10 @@ export class TunnelServer {
       previous.end('replaced by a new session of the same client');
       await previous.link?.session.closed;
     } else if (this.#byKey.size >= this.#limits.maxSessions) {
+      this.#stats.limitRefusals.max_sessions++;
       return link.refuse(TunnelErrorCode.LIMIT, `the server is full: it holds its limit of ${this.#limits.maxSessions} client sessions`);
     } else if (user.maxSessions !== undefined && this.#sessionsOf(user.name) >= user.maxSessions) {
+      this.#stats.limitRefusals.max_sessions++;
       return link.refuse(TunnelErrorCode.LIMIT, `user ${user.name} holds its limit of ${user.maxSessions} sessions`);
     }
     // A reconfigure while the old session closed may have taken the token away.
@@ -371,6 +386,7 @@ export class TunnelServer {
       let why: string;
       if (session && session.sessionId === wanted.sessionId) {
         // The session exists: this is not its client.
+        this.#stats.authFailures++;
         this.#throttle.failed(link.remoteAddress);
         why = 'the resume secret does not match';
       } else if (expired !== undefined) {
@@ -381,6 +397,7 @@ export class TunnelServer {
       return link.refuse(TunnelErrorCode.RESUME_REFUSED, why);
     }
     this.#throttle.succeeded(link.remoteAddress);
+    this.#stats.resumes++;
     uncount();
     const old = session.link;
     if (old) this.#sessionOf.delete(old);
@@ -397,6 +414,7 @@ export class TunnelServer {
       },
       logger: this.#logger,
       resumeGraceMs: this.#options.resumeGraceMs,
+      stats: this.#stats,
       ended: (session) => {
         const key = sessionKey(session.user, session.clientId);
         if (this.#byKey.get(key) === session) this.#byKey.delete(key);
