@@ -19,6 +19,7 @@ import { UsageError } from './usage-error.js';
 import { parseSeconds } from './values.js';
 import { onReload } from './reload-trigger.js';
 import { describeFailure } from '../util/errors.js';
+import { METRICS_FLAG, METRICS_HELP, parseMetricsAddress, startMetrics, type MetricsAddress } from './metrics-option.js';
 
 export interface ConnectFlags extends CommonFlags, ConfigFlags {
   local?: string[];
@@ -36,6 +37,7 @@ export interface ConnectFlags extends CommonFlags, ConfigFlags {
   keepGoing?: boolean;
   resume: boolean;
   proxy?: string;
+  metrics?: string;
 }
 
 const FLAG_NAMES: Readonly<Record<string, FlagName>> = {
@@ -61,7 +63,8 @@ export function connectCommand(context: CommandContext): Command {
     .option('--no-reconnect', 'exit at the first failure to reach the server, or when the session drops, instead of retrying')
     .option('--reconnect-max <seconds>', `longest wait between attempts to reach the server (default ${defaultClientTimings.backoffCapMs / 1000})`)
     .option('--no-resume', 'reset forwarded connections when the link drops, instead of keeping them for the reconnect')
-    .option('--keep-going', 'run with the forwards that work when some cannot be set up at start (default: exit 1, naming the forward)');
+    .option('--keep-going', 'run with the forwards that work when some cannot be set up at start (default: exit 1, naming the forward)')
+    .option(METRICS_FLAG, METRICS_HELP);
   addCommonOptions(command, 'connect');
   addConfigOptions(command, 'connect', '~/.config/muxtun/connect.toml');
   return command
@@ -101,7 +104,7 @@ Environment:
         context.stdout.write(formatCheck(checked.settings, connectCheckReport(checked)));
         return;
       }
-      const { client: options, stdio, logLevel, logFormat, drainMs, settings } = await resolveConnectSettings(given, context);
+      const { client: options, stdio, logLevel, logFormat, drainMs, settings, metrics } = await resolveConnectSettings(given, context);
       const { remote = [], allowTarget = [], trust } = options;
       const logger = createLogger(logLevel, logFormat);
       const client = new TunnelClient({ ...options, logger });
@@ -109,6 +112,8 @@ Environment:
         logger.warn({}, 'reverse dynamic -R without --allow-target: whoever reaches the server\'s port can reach anything this side can reach');
       }
       if (trust.kind === 'insecure') logger.warn({}, '--insecure: the server is not verified; anyone in the network path can pose as it');
+      // Bound before connecting, as -L is: a port in use is fatal at once.
+      const stopMetrics = metrics ? await startMetrics({ client }, metrics, logger) : undefined;
       const shutdownSignal = onShutdownSignal(context.stderr);
       const running = client.run();
       if (stdio) {
@@ -119,6 +124,7 @@ Environment:
         } finally {
           shutdownSignal.dispose();
           await client.stop(0);
+          await stopMetrics?.();
         }
         return;
       }
@@ -134,6 +140,7 @@ Environment:
       } finally {
         shutdownSignal.dispose();
         reload.dispose();
+        await stopMetrics?.();
       }
       logger.info({}, 'stopped');
     });
@@ -182,6 +189,8 @@ export interface ConnectSettings {
   logLevel: string;
   logFormat: string | undefined;
   drainMs: number;
+  /** Where `--metrics` serves, if given. */
+  metrics: MetricsAddress | undefined;
 }
 
 /** The config file connect reads when no --config is given (and not --no-config). */
@@ -238,6 +247,8 @@ export async function resolveConnectSettings(given: CommandLine, context: Comman
   const drainMs = drainFrom(flags, name);
   const session = sessionFrom(flags, name);
   const backoffCapMs = flags.reconnectMax === undefined ? undefined : parseSeconds(flags.reconnectMax, name('--reconnect-max'));
+  const metricsText = flags.metrics;
+  const metrics = metricsText === undefined ? undefined : settings.at('--metrics', () => parseMetricsAddress(metricsText, name('--metrics')), metricsText);
   const tokenFlag = flags.token !== undefined ? '--token' : '--token-file';
   const token = await settings.at(tokenFlag, () => tokenFrom(flags, env));
   if (token === undefined) throw new UsageError('connect: no token: set MUXTUN_TOKEN (printed by `muxtun serve`), or use --token-file or --token (or token-file in the config file)');
@@ -274,6 +285,7 @@ export async function resolveConnectSettings(given: CommandLine, context: Comman
     logLevel: logLevelFrom(flags, stdio !== undefined ? 'warn' : 'info'),
     logFormat: flags.logFormat,
     drainMs,
+    metrics,
   };
 }
 
