@@ -18,11 +18,12 @@ export interface MetricsAddress {
 
 /** `9100`, `0.0.0.0:9100`, `[::1]:9100`; port 0 picks a free one (logged). */
 export function parseMetricsAddress(text: string, flag: string): MetricsAddress {
+  const context = `${flag} ${text}`;
   const colon = text.lastIndexOf(':');
-  if (colon < 0) return { host: '127.0.0.1', port: parsePort(text, flag, true) };
+  if (colon < 0) return { host: '127.0.0.1', port: parsePort(text, context, true) };
   const host = text.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  if (host === '' || /[\s/]/.test(host)) throw new UsageError(`${flag} ${text}: "${host}" is not a host to listen on`);
-  return { host, port: parsePort(text.slice(colon + 1), flag, true) };
+  if (host === '' || /[\s/]/.test(host)) throw new UsageError(`${context}: "${host}" is not a host to listen on`);
+  return { host, port: parsePort(text.slice(colon + 1), context, true) };
 }
 
 /** Starts the endpoint and logs where; resolves with its stop. Rejects with ERR_MUXTUN_BIND when it cannot listen. */
