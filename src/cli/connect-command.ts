@@ -248,7 +248,7 @@ export async function resolveConnectSettings(given: CommandLine, context: Comman
   const session = sessionFrom(flags, name);
   const backoffCapMs = flags.reconnectMax === undefined ? undefined : parseSeconds(flags.reconnectMax, name('--reconnect-max'));
   const metricsText = flags.metrics;
-  const metrics = metricsText === undefined ? undefined : settings.at('--metrics', () => parseMetricsAddress(metricsText, name('--metrics')), metricsText);
+  const metrics = metricsText === undefined ? undefined : settings.at('--metrics', () => parseMetricsAddress(metricsText, '--metrics'), metricsText);
   const tokenFlag = flags.token !== undefined ? '--token' : '--token-file';
   const token = await settings.at(tokenFlag, () => tokenFrom(flags, env));
   if (token === undefined) throw new UsageError('connect: no token: set MUXTUN_TOKEN (printed by `muxtun serve`), or use --token-file or --token (or token-file in the config file)');

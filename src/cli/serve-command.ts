@@ -275,7 +275,7 @@ export async function resolveServeSettings(given: CommandLine, context: CommandC
   if (webSocket === undefined && !flags.tlsListen) settings.at('--no-tls-listen', () => failUsage('--no-tls-listen needs --ws-listen: the server must listen somewhere'));
   const resumeGraceMs = flags.resumeGrace === undefined ? undefined : parseSeconds(flags.resumeGrace, name('--resume-grace'));
   const metricsText = flags.metrics;
-  const metrics = metricsText === undefined ? undefined : settings.at('--metrics', () => parseMetricsAddress(metricsText, name('--metrics')), metricsText);
+  const metrics = metricsText === undefined ? undefined : settings.at('--metrics', () => parseMetricsAddress(metricsText, '--metrics'), metricsText);
   const settled: Omit<TunnelServerOptions, 'logger' | 'tls' | 'token'> = {
     ...(users ? { users } : {}),
     host: flags.host,
