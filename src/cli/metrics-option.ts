@@ -3,7 +3,6 @@
  * address (the host defaults to 127.0.0.1: the endpoint has no
  * authentication), and the endpoint started beside the tunnel.
  */
-import { serveMetrics } from '../metrics/index.js';
 import type { TunnelClient, TunnelLogger, TunnelServer } from '../tunnel/index.js';
 import { parsePort } from './forward-spec.js';
 import { UsageError } from './usage-error.js';
@@ -28,6 +27,8 @@ export function parseMetricsAddress(text: string, flag: string): MetricsAddress 
 
 /** Starts the endpoint and logs where; resolves with its stop. Rejects with ERR_MUXTUN_BIND when it cannot listen. */
 export async function startMetrics(source: { client: TunnelClient } | { server: TunnelServer }, address: MetricsAddress, logger: TunnelLogger): Promise<() => Promise<void>> {
+  // Loaded only with --metrics: prom-client costs a start without it a third of a second.
+  const { serveMetrics } = await import('../metrics/index.js');
   const endpoint = await serveMetrics(source, address);
   const { address: host, port } = endpoint.address;
   logger.info({ address: `${host.includes(':') ? `[${host}]` : host}:${port}`, path: '/metrics' }, 'serving Prometheus metrics');
