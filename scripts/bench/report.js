@@ -119,6 +119,39 @@ export function verdicts(r, skipped) {
   return lines;
 }
 
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+/** What a variant costs beside its base, round by round (kinds run interleaved): the median of each and their ratio, with the per-round spread. */
+export function medianRatios(variant, base) {
+  const measures = [
+    ['bulk', 'MB/s', (r) => r.mbps],
+    ['bulk', 'core-s/GB', (r) => r.cpuPerGB],
+    ['parallel', 'MB/s', (r) => r.mbps],
+    ['rate', 'requests/s', (r) => r.perSecond],
+    ['rate', 'core-ms/request', (r) => r.cpuMsPerRequest],
+    ['latencyIdle', 'p50 ms', (r) => r.p50],
+    ['latencyIdle', 'p99 ms', (r) => r.p99],
+    ['latencyLoaded', 'p99 ms', (r) => r.p99],
+    ['latencyLoaded', 'bulk MB/s', (r) => r.loadMBps],
+    ['memory', 'server B/conn', (r) => r.serverBytes],
+    ['memory', 'client B/conn', (r) => r.clientBytes],
+  ];
+  const rows = [];
+  for (const [workload, unit, value] of measures) {
+    const v = variant[workload]?.map(value);
+    const b = base[workload]?.map(value);
+    if (!v?.length || !b?.length) continue;
+    const perRound = v.slice(0, b.length).map((x, i) => x / b[i]);
+    const f = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(x >= 10 ? 1 : 3));
+    rows.push([`${workload}: ${unit}`, f(median(b)), f(median(v)), `${(median(v) / median(b)).toFixed(3)}x`, `${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}`]);
+  }
+  return table(['measure', 'muxtun (median)', 'variant (median)', 'ratio of medians', 'per-round ratios'], rows);
+}
+
 /** Notes on anything that makes a number less than it seems: failed requests, connections that did not open. */
 export function caveats(r, config) {
   const notes = [];

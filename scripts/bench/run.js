@@ -12,7 +12,8 @@
 // Sizes (env): BENCH_BULK_BYTES (1 GiB), BENCH_PARALLEL_BYTES (per connection,
 // BENCH_BULK_BYTES / 8), BENCH_RATE_SECONDS (5), BENCH_LATENCY_SECONDS (3),
 // BENCH_IDLE_CONNECTIONS (5000), BENCH_ROUNDS (3). Selection:
-// BENCH_KINDS=direct,muxtun,muxtun-ws,ssh (muxtun-ws: the TLS inside a WebSocket to serve --ws-listen; also muxtun-noresume: connect --no-resume) and BENCH_WORKLOADS=memory,bulk,parallel,rate,latency;
+// BENCH_KINDS=direct,muxtun,muxtun-ws,ssh (muxtun-ws: the TLS inside a WebSocket to serve --ws-listen; also muxtun-noresume: connect --no-resume,
+// muxtun-metrics: --metrics on both, scraped every second, with the median ratio to muxtun printed) and BENCH_WORKLOADS=memory,bulk,parallel,rate,latency;
 // BENCH_COMPARE=../other-checkout[,...] adds other built copies of muxtun as
 // kinds of their own (and their muxtun-ws when that is selected), so a change
 // is measured against HEAD in the same rounds.
@@ -21,7 +22,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { root, spawnChild, stopChild, waitForOutput } from './procs.js';
 import { summariseProfile } from './profile.js';
-import { best, caveats, machine, renderTable, verdicts, writeSection } from './report.js';
+import { best, caveats, machine, medianRatios, renderTable, verdicts, writeSection } from './report.js';
 import { direct, muxtun, ssh } from './tunnels.js';
 import * as workloads from './workloads.js';
 
@@ -67,7 +68,7 @@ const config = {
   idleConnections: envNumber('BENCH_IDLE_CONNECTIONS', smoke ? 100 : 5000),
   rounds: envNumber('BENCH_ROUNDS', smoke ? 1 : 3),
 };
-const selectedKinds = envList('BENCH_KINDS', ['direct', 'muxtun', 'muxtun-ws', 'muxtun-noresume', 'ssh'], ['direct', 'muxtun', 'muxtun-ws', 'ssh']);
+const selectedKinds = envList('BENCH_KINDS', ['direct', 'muxtun', 'muxtun-ws', 'muxtun-noresume', 'muxtun-metrics', 'ssh'], ['direct', 'muxtun', 'muxtun-ws', 'ssh']);
 const selectedWorkloads = envList('BENCH_WORKLOADS', ['memory', 'bulk', 'parallel', 'rate', 'latency'], ['memory', 'bulk', 'parallel', 'rate', 'latency']);
 
 const profileDir = profiling ? path.join(root, '.tmp/bench-profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined;
@@ -108,6 +109,8 @@ const kinds = [
   selectedKinds.includes('muxtun') && muxtun({ profileDir }),
   // What session resumption costs: the same muxtun with connect --no-resume.
   selectedKinds.includes('muxtun-noresume') && muxtun({ profileDir, name: 'muxtun --no-resume', connectFlags: ['--no-resume'] }),
+  // What watching costs: --metrics on serve and connect, each scraped every second (Prometheus' default is 15 s).
+  selectedKinds.includes('muxtun-metrics') && muxtun({ profileDir, name: 'muxtun-metrics', metrics: { everyMs: 1_000 } }),
   // The same TLS inside a WebSocket, straight to serve --ws-listen (no reverse proxy): what the transport costs.
   selectedKinds.includes('muxtun-ws') && muxtun({ profileDir, name: 'muxtun-ws', webSocket: true }),
   ...compared.flatMap((checkout) => [
@@ -202,6 +205,12 @@ try {
 
   console.log(rendered);
   console.log('');
+  // Variants of muxtun (muxtun-metrics, BENCH_COMPARE checkouts) beside it, by medians: what a change or a flag costs.
+  for (const name of [...runs.keys()].filter((n) => n.startsWith('muxtun') && n !== 'muxtun' && runs.has('muxtun'))) {
+    console.log(`${name} ÷ muxtun, median of ${config.rounds} rounds (spread: the lowest and highest per-round ratio); above 1 is better for MB/s and requests/s, below 1 for ms, core-seconds and bytes:`);
+    console.log(medianRatios(runs.get(name), runs.get('muxtun')));
+    console.log('');
+  }
   if (targetLines.length > 0) console.log(`Targets:\n${targetLines.join('\n')}\n`);
   for (const note of notes) console.log(`Note: ${note}`);
   log(`done in ${seconds.toFixed(0)} s`);

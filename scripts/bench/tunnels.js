@@ -29,8 +29,11 @@ export const direct = {
  * `checkout` runs another built copy of the repository instead of this one,
  * as kind `name`: a change measured side by side with what it changes.
  * `connectFlags` are added to connect (e.g. --no-resume, kind muxtun-noresume).
+ * `metrics` turns on --metrics on both and scrapes both endpoints every
+ * `metrics.everyMs` while the tunnel is up (kind muxtun-metrics): what
+ * watching a tunnel costs it.
  */
-export function muxtun({ profileDir, checkout = root, name = 'muxtun', connectFlags = [], webSocket = false } = {}) {
+export function muxtun({ profileDir, checkout = root, name = 'muxtun', connectFlags = [], webSocket = false, metrics = null } = {}) {
   const cli = path.join(checkout, 'bin/muxtun.js');
   return {
     name,
@@ -41,24 +44,34 @@ export function muxtun({ profileDir, checkout = root, name = 'muxtun', connectFl
       const tag = name.replace(/[^\w.-]+/g, '_');
       const nodeArgs = (role) => (profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${tag}-${role}-${Date.now()}.cpuprofile`] : []);
       const children = [];
+      const scrapers = [];
       const stop = async () => {
+        for (const timer of scrapers) clearInterval(timer);
         // connect first: its session ends cleanly, then serve has nothing to drain.
         for (const child of children.reverse()) await stopChild(child, 10_000);
         rmSync(dir, { recursive: true, force: true });
       };
       try {
         const wsArgs = webSocket ? ['--ws-listen', '127.0.0.1:0', '--no-tls-listen'] : [];
-        const serve = spawnChild(process.execPath, [...nodeArgs('serve'), cli, 'serve', '--host', '127.0.0.1', '--port', '0', ...wsArgs, '--state-dir', path.join(dir, 'state'), '--log-level', 'warn', '--drain-timeout', '1'], { env });
+        const metricsPorts = metrics ? [await freePort(), await freePort()] : [];
+        const metricsArgs = (i) => (metrics ? ['--metrics', `127.0.0.1:${metricsPorts[i]}`] : []);
+        const serve = spawnChild(process.execPath, [...nodeArgs('serve'), cli, 'serve', '--host', '127.0.0.1', '--port', '0', ...wsArgs, ...metricsArgs(0), '--state-dir', path.join(dir, 'state'), '--log-level', 'warn', '--drain-timeout', '1'], { env });
         children.push(serve);
         const [, servePort, fingerprint] = await waitForOutput(serve, /listening on 127\.0\.0\.1:(\d+)\nfingerprint: (sha256:[0-9a-fA-F:]+)/, 'muxtun serve');
         // With --no-tls-listen the one port serve prints is the WebSocket listener's.
         const server = webSocket ? `ws://127.0.0.1:${servePort}/muxtun` : `127.0.0.1:${servePort}`;
         const [port, interactivePort] = [await freePort(), await freePort()];
         const forwards = ['-L', `${port}:127.0.0.1:${targets.bulk}`, '-L', `${interactivePort}:127.0.0.1:${targets.interactive}`];
-        const connect = spawnChild(process.execPath, [...nodeArgs('connect'), cli, 'connect', server, '--fingerprint', fingerprint, ...forwards, ...connectFlags, '--log-level', 'warn', '--drain-timeout', '1'], { env });
+        const connect = spawnChild(process.execPath, [...nodeArgs('connect'), cli, 'connect', server, '--fingerprint', fingerprint, ...forwards, ...connectFlags, ...metricsArgs(1), '--log-level', 'warn', '--drain-timeout', '1'], { env });
         children.push(connect);
         await waitForEcho(port, 'muxtun connect');
         await waitForEcho(interactivePort, 'muxtun connect');
+        for (const metricsPort of metricsPorts) {
+          const get = () => fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => (r.ok ? r.text() : Promise.reject(new Error(`GET /metrics: ${r.status}`))));
+          await get();
+          const timer = setInterval(() => void get().catch((error) => console.error(`bench: ${name}: scrape failed: ${error.message}`)), metrics.everyMs);
+          scrapers.push(timer);
+        }
         return { port, interactivePort, processes: () => ({ server: [serve.pid], client: [connect.pid] }), stop };
       } catch (error) {
         await stop();

@@ -21,6 +21,7 @@ import { onReload } from './reload-trigger.js';
 import { describeFailure } from '../util/errors.js';
 import { connectControlHandlers } from './control-handlers.js';
 import { addControlOptions, controlShown, openControl, planControl, type ControlFlags } from './control-listen.js';
+import { METRICS_FLAG, METRICS_HELP, parseMetricsAddress, startMetrics, type MetricsAddress } from './metrics-option.js';
 
 export interface ConnectFlags extends CommonFlags, ConfigFlags, ControlFlags {
   local?: string[];
@@ -39,6 +40,7 @@ export interface ConnectFlags extends CommonFlags, ConfigFlags, ControlFlags {
   resume: boolean;
   proxy?: string;
   proxyProtocol?: ProxyProtocolVersion;
+  metrics?: string;
 }
 
 const FLAG_NAMES: Readonly<Record<string, FlagName>> = {
@@ -66,7 +68,8 @@ export function connectCommand(context: CommandContext): Command {
     .option('--no-reconnect', 'exit at the first failure to reach the server, or when the session drops, instead of retrying')
     .option('--reconnect-max <seconds>', `longest wait between attempts to reach the server (default ${defaultClientTimings.backoffCapMs / 1000})`)
     .option('--no-resume', 'reset forwarded connections when the link drops, instead of keeping them for the reconnect')
-    .option('--keep-going', 'run with the forwards that work when some cannot be set up at start (default: exit 1, naming the forward)');
+    .option('--keep-going', 'run with the forwards that work when some cannot be set up at start (default: exit 1, naming the forward)')
+    .option(METRICS_FLAG, METRICS_HELP);
   addControlOptions(command, 'connect');
   addCommonOptions(command, 'connect');
   addConfigOptions(command, 'connect', '~/.config/muxtun/connect.toml');
@@ -107,7 +110,7 @@ Environment:
         context.stdout.write(formatCheck(checked.settings, connectCheckReport(checked, context.env)));
         return;
       }
-      const { client: options, stdio, logLevel, logFormat, drainMs, settings, flags, server } = await resolveConnectSettings(given, context);
+      const { client: options, stdio, logLevel, logFormat, drainMs, settings, flags, server, metrics } = await resolveConnectSettings(given, context);
       const { remote = [], allowTarget = [], trust } = options;
       const logger = createLogger(logLevel, logFormat);
       const client = new TunnelClient({ ...options, logger });
@@ -115,6 +118,8 @@ Environment:
         logger.warn({}, 'reverse dynamic -R without --allow-target: whoever reaches the server\'s port can reach anything this side can reach');
       }
       if (trust.kind === 'insecure') logger.warn({}, '--insecure: the server is not verified; anyone in the network path can pose as it');
+      // Bound before connecting, as -L is: a port in use is fatal at once.
+      const stopMetrics = metrics ? await startMetrics({ client }, metrics, logger) : undefined;
       const shutdownSignal = onShutdownSignal(context.stderr);
       const running = client.run();
       // Observed below; this only keeps a rejection while the control socket opens from counting as unhandled.
@@ -134,6 +139,7 @@ Environment:
           shutdownSignal.dispose();
           await client.stop(0);
           await control?.close();
+          await stopMetrics?.();
         }
         return;
       }
@@ -150,6 +156,7 @@ Environment:
         shutdownSignal.dispose();
         reload.dispose();
         await control?.close();
+        await stopMetrics?.();
       }
       logger.info({}, 'stopped');
     });
@@ -198,6 +205,8 @@ export interface ConnectSettings {
   logLevel: string;
   logFormat: string | undefined;
   drainMs: number;
+  /** Where `--metrics` serves, if given. */
+  metrics: MetricsAddress | undefined;
 }
 
 /** The config file connect reads when no --config is given (and not --no-config). */
@@ -254,6 +263,8 @@ export async function resolveConnectSettings(given: CommandLine, context: Comman
   const drainMs = drainFrom(flags, name);
   const session = sessionFrom(flags, name);
   const backoffCapMs = flags.reconnectMax === undefined ? undefined : parseSeconds(flags.reconnectMax, name('--reconnect-max'));
+  const metricsText = flags.metrics;
+  const metrics = metricsText === undefined ? undefined : settings.at('--metrics', () => parseMetricsAddress(metricsText, '--metrics'), metricsText);
   const tokenFlag = flags.token !== undefined ? '--token' : '--token-file';
   const token = await settings.at(tokenFlag, () => tokenFrom(flags, env));
   if (token === undefined) throw new UsageError('connect: no token: set MUXTUN_TOKEN (printed by `muxtun serve`), or use --token-file or --token (or token-file in the config file)');
@@ -291,6 +302,7 @@ export async function resolveConnectSettings(given: CommandLine, context: Comman
     logLevel: logLevelFrom(flags, stdio !== undefined ? 'warn' : 'info'),
     logFormat: flags.logFormat,
     drainMs,
+    metrics,
   };
 }
 

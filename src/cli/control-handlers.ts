@@ -58,26 +58,25 @@ function parseSpec(kind: ForwardKind, text: string): ForwardSpec | DynamicSpec {
   }
 }
 
-/**
- * Per-forward connection and byte counts.
- * TODO(tunnel-stats): the tunnel-stats seam (issue 15, metrics) adds per-forward
- * counters; fill connections, connectionsTotal, bytesIn and bytesOut from it
- * here (connect: by forward id; serve: by session and -R listener id). Until
- * then they are 0.
- */
-function counters(): Pick<ForwardStatus, 'connections' | 'connectionsTotal' | 'bytesIn' | 'bytesOut'> {
-  return { connections: 0, connectionsTotal: 0, bytesIn: 0, bytesOut: 0 };
+type Traffic = Pick<ForwardStatus, 'connections' | 'connectionsTotal' | 'bytesIn' | 'bytesOut'>;
+const NO_TRAFFIC: Traffic = { connections: 0, connectionsTotal: 0, bytesIn: 0, bytesOut: 0 };
+
+/** Connection and byte counts out of a tunnel-stats snapshot (a forward with none yet: zeros). */
+function traffic(snapshot: Traffic | undefined): Traffic {
+  if (!snapshot) return NO_TRAFFIC;
+  const { connections, connectionsTotal, bytesIn, bytesOut } = snapshot;
+  return { connections, connectionsTotal, bytesIn, bytesOut };
 }
 
 /** One forward of a connect as the protocol shows it; a -R listens on the server, at the port the server bound. */
-export function forwardStatus(forward: ForwardInfo): ForwardStatus {
+export function forwardStatus(forward: ForwardInfo, stats?: Traffic): ForwardStatus {
   let listening: string | undefined;
   if (forward.kind === 'remote') {
     if (forward.state === 'listening' && forward.port !== null) listening = addressText({ address: forward.spec.bindHost, port: forward.port });
   } else if (forward.address !== null) {
     listening = addressText(forward.address);
   }
-  return { id: String(forward.id), kind: KIND[forward.kind], spec: specText(forward.spec), ...(listening !== undefined ? { listening } : {}), ...counters() };
+  return { id: String(forward.id), kind: KIND[forward.kind], spec: specText(forward.spec), ...(listening !== undefined ? { listening } : {}), ...traffic(stats) };
 }
 
 /**
@@ -117,6 +116,10 @@ export interface ConnectControlOptions {
 
 /** The handlers of a running connect: status and its forwards. */
 export function connectControlHandlers({ client, server, version, fixedForwards = false }: ConnectControlOptions): ControlHandlers {
+  const forwardsWithTraffic = (): ForwardStatus[] => {
+    const stats = client.forwardStats();
+    return client.forwards().map((forward) => forwardStatus(forward, stats.get(forward.id)));
+  };
   const status = (): ConnectStatus => {
     const session = client.session();
     return {
@@ -136,12 +139,12 @@ export function connectControlHandlers({ client, server, version, fixedForwards 
             },
           }
         : {}),
-      forwards: client.forwards().map(forwardStatus),
+      forwards: forwardsWithTraffic(),
     };
   };
   const handlers: ControlHandlers = {
     status,
-    listForwards: () => ({ forwards: client.forwards().map(forwardStatus) }),
+    listForwards: () => ({ forwards: forwardsWithTraffic() }),
   };
   if (fixedForwards) return handlers;
   handlers.addForward = async ({ kind, spec: text }) => {
@@ -158,9 +161,11 @@ export function connectControlHandlers({ client, server, version, fixedForwards 
   };
   handlers.removeForward = ({ forward: name }) => {
     const target = findForward(client.forwards(), name);
+    // Read before the removal: a removed forward's counters go with it.
+    const stats = client.forwardStats().get(target.id);
     const removed = client.removeForward(target.id);
     if (!removed) throw new ControlNotFoundError(`forward ${target.id} was removed meanwhile`);
-    return { forward: forwardStatus(removed) };
+    return { forward: forwardStatus(removed, stats) };
   };
   return handlers;
 }
@@ -207,7 +212,7 @@ export function serveControlHandlers({ server, version, listening, namedUsers }:
       kind: 'R' as const,
       spec: `${hostText(listener.bindHost)}:${listener.requested}`,
       ...(listener.port !== null ? { listening: addressText({ address: listener.bindHost, port: listener.port }) } : {}),
-      ...counters(),
+      ...traffic(listener),
     })),
   });
   return {

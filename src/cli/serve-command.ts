@@ -36,6 +36,7 @@ import { onReload } from './reload-trigger.js';
 import { describeFailure } from '../util/errors.js';
 import { addressText, serveControlHandlers } from './control-handlers.js';
 import { addControlOptions, controlShown, openControl, planControl, type ControlFlags } from './control-listen.js';
+import { METRICS_FLAG, METRICS_HELP, parseMetricsAddress, startMetrics, type MetricsAddress } from './metrics-option.js';
 
 export interface ServeFlags extends CommonFlags, ConfigFlags, ControlFlags {
   host: string;
@@ -57,6 +58,7 @@ export interface ServeFlags extends CommonFlags, ConfigFlags, ControlFlags {
   wsPath?: string;
   tlsListen: boolean;
   users?: string;
+  metrics?: string;
 }
 
 /** The limit flags: each names one field of ServerLimits, counted or in seconds. */
@@ -96,7 +98,8 @@ export function serveCommand(context: CommandContext): Command {
     .option('--no-tls-listen', 'with --ws-listen: do not open the TLS port (--port) at all')
     .option('--users <file>', 'users, each with their own tokens and rights (TOML; see `muxtun users --help`); a token given too is the user "default"')
     .option('--resume-grace <seconds>', `keep a client's session this long after its link dropped, so its connections survive a reconnect (default ${DEFAULT_RESUME_GRACE_MS / 1000}; 0: off)`)
-    .addOption(new Option('--proxy-protocol <version>', 'send -L targets a PROXY protocol header (v1 text, v2 binary) naming who connected to the client\'s -L listener, before the forwarded bytes').choices(PROXY_PROTOCOL_VERSIONS));
+    .addOption(new Option('--proxy-protocol <version>', 'send -L targets a PROXY protocol header (v1 text, v2 binary) naming who connected to the client\'s -L listener, before the forwarded bytes').choices(PROXY_PROTOCOL_VERSIONS))
+    .option(METRICS_FLAG, METRICS_HELP);
   for (const { flag, field, seconds, help } of LIMIT_FLAGS) {
     const fallback = defaultServerLimits[field];
     command.option(`${flag} <${seconds ? 'seconds' : 'n'}>`, `${help} (default ${seconds ? fallback / 1000 : fallback})`);
@@ -131,7 +134,7 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
         context.stdout.write(formatCheck(checked.settings, serveCheckReport(checked, context.env)));
         return;
       }
-      const { flags, server: options, identity: material, tokenNote, drainMs, logLevel, logFormat } = await resolveServeSettings(given, context);
+      const { flags, server: options, identity: material, tokenNote, drainMs, logLevel, logFormat, metrics } = await resolveServeSettings(given, context);
       if (material === undefined) throw new Error('serve: no server identity');
       const { token, webSocket, users } = options;
       const logger = createLogger(logLevel, logFormat);
@@ -140,10 +143,13 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
       // output may stop us at once, and must get a clean stop.
       const shutdownSignal = onShutdownSignal(context.stderr);
       let address;
+      let stopMetrics: (() => Promise<void>) | undefined;
       try {
         address = await server.listen();
+        if (metrics) stopMetrics = await startMetrics({ server }, metrics, logger);
       } catch (error) {
         shutdownSignal.dispose();
+        await server.stop(0);
         throw error;
       }
       // After listen: a socket that answers means a server that runs. A --control FILE that cannot be used ends it (exit 1).
@@ -187,6 +193,7 @@ address slow down that address's next attempts (0.1 s doubling up to 10 s).`,
       reload.dispose();
       logger.info({ signal, drainMs }, 'shutting down: no new connections, letting open ones finish');
       const { drained } = await server.stop(drainMs).finally(() => control?.close());
+      await stopMetrics?.();
       logger.info({ drained }, 'stopped');
     });
 }
@@ -229,6 +236,8 @@ export interface ServeSettings {
   logLevel: string;
   logFormat: string | undefined;
   drainMs: number;
+  /** Where `--metrics` serves, if given. */
+  metrics: MetricsAddress | undefined;
 }
 
 /** serve's mutually exclusive options: a flag choosing one drops the file's others. */
@@ -282,6 +291,8 @@ export async function resolveServeSettings(given: CommandLine, context: CommandC
   if (webSocket === undefined && flags.wsPath !== undefined) settings.at('--ws-path', () => failUsage('--ws-path goes with --ws-listen'));
   if (webSocket === undefined && !flags.tlsListen) settings.at('--no-tls-listen', () => failUsage('--no-tls-listen needs --ws-listen: the server must listen somewhere'));
   const resumeGraceMs = flags.resumeGrace === undefined ? undefined : parseSeconds(flags.resumeGrace, name('--resume-grace'));
+  const metricsText = flags.metrics;
+  const metrics = metricsText === undefined ? undefined : settings.at('--metrics', () => parseMetricsAddress(metricsText, '--metrics'), metricsText);
   const settled: Omit<TunnelServerOptions, 'logger' | 'tls' | 'token'> = {
     ...(users ? { users } : {}),
     host: flags.host,
@@ -327,7 +338,7 @@ export async function resolveServeSettings(given: CommandLine, context: CommandC
   }
 
   const server: Omit<TunnelServerOptions, 'logger'> = { ...settled, tls, ...(token !== undefined ? { token } : {}) };
-  return { settings, flags, server, identity, tokenOrigin, tokenNote, stateDir, logLevel: logLevelFrom(flags), logFormat: flags.logFormat, drainMs };
+  return { settings, flags, server, identity, tokenOrigin, tokenNote, stateDir, logLevel: logLevelFrom(flags), logFormat: flags.logFormat, drainMs, metrics };
 }
 
 /** Whether the state dir holds all of `files` (so a check can read them without creating anything). */

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { ErrorCode, type Stream } from '../muxado/index.js';
+import { ByteMeter, connEnded, connOpened, endResult, type TrafficRoute } from './tunnel-stats.js';
 
 export interface BridgeEnd {
   /** Bytes from the TCP socket into the stream. */
@@ -14,13 +15,18 @@ export interface BridgeEnd {
  * Pipes a TCP socket and a muxado stream both ways, preserving half-close
  * (TCP FIN <-> muxado FIN) and aborts (TCP RST <-> muxado RST). Both sockets
  * must be created with `allowHalfOpen: true` so one direction can end while
- * the other goes on.
+ * the other goes on. With a `route`, the connection counts there (see
+ * tunnel-stats.ts) from now until it ends: its bytes are the chunks passed
+ * through here, so what went on the socket before (a SOCKS reply) is not.
  */
-export function bridge(socket: Socket, stream: Stream, onEnd?: (end: BridgeEnd) => void): void {
+export function bridge(socket: Socket, stream: Stream, onEnd?: (end: BridgeEnd) => void, route?: TrafficRoute): void {
   let error: Error | undefined;
   let closed = 0;
+  const meter = new ByteMeter();
+  if (route) connOpened(route, meter);
   const finish = (): void => {
     if (++closed < 2) return;
+    if (route) connEnded(route, meter, endResult(error));
     onEnd?.({ bytesUp: socket.bytesRead, bytesDown: socket.bytesWritten, ...(error ? { error } : {}) });
   };
 
@@ -28,11 +34,13 @@ export function bridge(socket: Socket, stream: Stream, onEnd?: (end: BridgeEnd) 
   // nine closures and their listener arrays per direction per connection,
   // the largest part of an idle forwarded connection's memory.
   socket.on('data', (chunk: Buffer) => {
+    meter.sentBytes += chunk.length;
     if (!stream.write(chunk)) socket.pause();
   });
   stream.on('drain', () => socket.resume());
   socket.on('end', () => stream.end());
   stream.on('data', (chunk: Buffer) => {
+    meter.receivedBytes += chunk.length;
     if (!socket.write(chunk)) stream.pause();
   });
   socket.on('drain', () => stream.resume());

@@ -20,6 +20,7 @@ import type { ConnTable } from './resume/conn-table.js';
 import type { SessionSlot } from './session-slot.js';
 import { acceptSocks } from './socks/accept.js';
 import { encodeStreamHeader, type LocalForwardHeader } from './stream-header.js';
+import { connNotCarried, type TrafficRoute } from './tunnel-stats.js';
 
 /** A -D listener: where it listens. */
 export interface DynamicSpec {
@@ -42,13 +43,28 @@ export interface DynamicDeps {
  * Asks the server to dial `target` for `socket`, and once it did, carries
  * the socket's bytes (bridged, or as a resumable conn). `beforeCarry` runs
  * between the reply and the first forwarded byte (the SOCKS success reply).
- * Resolves with the outcome; on failure the socket is the caller's.
+ * Resolves with the outcome; on failure the socket is the caller's. The
+ * connection counts in `route`, from the reply on (or as not carried).
  */
 export async function dialThroughServer(
   socket: net.Socket,
   target: { host: string; port: number },
   deps: DynamicDeps,
   fields: ConnectionFields,
+  route: TrafficRoute,
+  beforeCarry?: () => void,
+): Promise<DialOutcome> {
+  const outcome = await dialAndCarry(socket, target, deps, fields, route, beforeCarry);
+  if (!outcome.ok) connNotCarried(route, outcome.failure === 'policy' ? 'refused' : 'dial_failed');
+  return outcome;
+}
+
+async function dialAndCarry(
+  socket: net.Socket,
+  target: { host: string; port: number },
+  deps: DynamicDeps,
+  fields: ConnectionFields,
+  route: TrafficRoute,
   beforeCarry?: () => void,
 ): Promise<DialOutcome> {
   const session: Session | null = deps.slot.current ?? (await deps.slot.wait(deps.timings.waitForSessionMs));
@@ -75,17 +91,17 @@ export async function dialThroughServer(
   beforeCarry?.();
   const closed = logConnection(deps.logger, { ...fields, streamId: stream.id });
   if (table && id !== undefined && !session.isClosed) {
-    const conn = table.adopt(id, socket, { header, onEnd: closed });
+    const conn = table.adopt(id, socket, { header, onEnd: closed, route });
     table.attach(conn, stream, { bytes: 0, fin: false });
   } else {
-    bridge(socket, stream, closed);
+    bridge(socket, stream, closed, route);
     socket.resume();
   }
   return { ok: true };
 }
 
 /** A connection to a -D listener: the SOCKS handshake, then the server dials. */
-export async function serveSocksConnection(listener: LocalListener<DynamicSpec>, socket: net.Socket, deps: DynamicDeps): Promise<void> {
+export async function serveSocksConnection(listener: LocalListener<DynamicSpec>, socket: net.Socket, deps: DynamicDeps, route: TrafficRoute): Promise<void> {
   socket.on('error', () => {});
   const forward = `-D ${listener.address.address}:${listener.address.port}`;
   const peer = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -98,7 +114,7 @@ export async function serveSocksConnection(listener: LocalListener<DynamicSpec>,
     return;
   }
   const target = `${request.host}:${request.port}`;
-  const outcome = await dialThroughServer(socket, request, deps, { forward, peer, target }, () => request.answer(null));
+  const outcome = await dialThroughServer(socket, request, deps, { forward, peer, target }, route, () => request.answer(null));
   if (outcome.ok) return;
   request.answer(outcome.failure);
   deps.logger.info({ forward, peer, target, reason: outcome.failure }, `SOCKS connection refused: ${outcome.message}`);

@@ -15,6 +15,7 @@ import { ConnTable, MAX_RESUME_CONNS } from './resume/conn-table.js';
 import type { ConnEnd, ResumableConn } from './resume/conn.js';
 import type { ResumeDecision } from './resume/resume-state.js';
 import { encodeStreamHeader, isRemoteForwardHeader, isResumeStreamHeader, type LocalForwardHeader } from './stream-header.js';
+import { connNotCarried, type ClientStats, type TrafficRoute } from './tunnel-stats.js';
 
 const NO_FORWARDS: RemoteForwardLookup = { remoteSpec: () => undefined, allowTarget: [] };
 
@@ -69,8 +70,8 @@ export class ClientResumption {
     this.table.abortAll(new TunnelError(TunnelErrorCode.SESSION_LOST, reason));
   }
 
-  /** A connection to a -L listener: a conn at once, carried now or when the link is back (within bounds). */
-  openLocal(listener: LocalListener, socket: net.Socket, waitMs: number): void {
+  /** A connection to a -L listener: a conn at once, carried now or when the link is back (within bounds); it counts in `route`. */
+  openLocal(listener: LocalListener, socket: net.Socket, waitMs: number, route: TrafficRoute): void {
     socket.on('error', () => {});
     const { spec } = listener;
     const forward = describeForward('-L', { ...spec, bindPort: listener.address.port });
@@ -79,6 +80,7 @@ export class ClientResumption {
       const waiting = this.#waiting.get(listener) ?? 0;
       if (waiting >= MAX_WAITING_PER_LISTENER) {
         this.#logger.warn({ forward, waiting }, 'not connected to the server and too many connections wait already; resetting a local connection');
+        connNotCarried(route, 'refused');
         socket.resetAndDestroy();
         return;
       }
@@ -87,7 +89,7 @@ export class ClientResumption {
     const header = localForwardHeader(spec, socket);
     const fields = { forward, peer: `${socket.remoteAddress}:${socket.remotePort}`, target: `${spec.targetHost}:${spec.targetPort}` };
     const closed = logConnection(this.#logger, fields);
-    const conn = this.table.open(socket, { header, onEnd: (end) => this.#localEnded(forward, end, closed) });
+    const conn = this.table.open(socket, { header, onEnd: (end) => this.#localEnded(forward, end, closed), route });
     if (session) {
       this.#openLocalStream(session, conn, header);
       return;
@@ -123,7 +125,7 @@ export class ClientResumption {
   }
 
   /** A stream the server opened: a new -R connection, or an existing conn after a resume. */
-  async serveStream(stream: Stream, forwards: RemoteForwardLookup, timings: { headerTimeoutMs: number; dialTimeoutMs: number }): Promise<void> {
+  async serveStream(stream: Stream, forwards: RemoteForwardLookup, timings: { headerTimeoutMs: number; dialTimeoutMs: number }, stats?: ClientStats): Promise<void> {
     const header = await readServerStreamHeader(stream, [StreamKind.REMOTE_FORWARD, StreamKind.RESUME], timings.headerTimeoutMs, this.#logger);
     if (header === undefined) return;
     if (stream.type === StreamKind.RESUME) {
@@ -159,6 +161,9 @@ export class ClientResumption {
       return;
     }
     const id = header.conn;
+    // Only the early RESUME streams come without stats, and they never get here.
+    const route = stats?.forwardRoute('R', header.forward) ?? [];
+    const dialTimes = stats ? { dialTimes: stats.dialTimes.R } : {};
     if (spec.dynamic === true) {
       const request = reverseDynamicTarget(header, spec, forwards.allowTarget);
       if (request === null) {
@@ -170,10 +175,14 @@ export class ClientResumption {
       dialAndReply(stream, {
         ...request,
         timeoutMs: timings.dialTimeoutMs,
-        refused: (reply) => this.#logger.info({ ...fields, reason: reply.failure }, `refused a reverse dynamic connection: ${reply.message}`),
+        ...dialTimes,
+        refused: (reply) => {
+          connNotCarried(route, reply.failure === 'policy' ? 'refused' : 'dial_failed');
+          this.#logger.info({ ...fields, reason: reply.failure }, `refused a reverse dynamic connection: ${reply.message}`);
+        },
         carry: (socket) => {
           // Adopted after the reply: the conn's byte sequence starts behind it, as the server's does.
-          const conn = this.table.adopt(id, socket, { header: { host: request.host, port: request.port }, onEnd: logConnection(this.#logger, fields) });
+          const conn = this.table.adopt(id, socket, { header: { host: request.host, port: request.port }, onEnd: logConnection(this.#logger, fields), route });
           this.table.attach(conn, stream, { bytes: 0, fin: false });
         },
       });
@@ -186,13 +195,15 @@ export class ClientResumption {
       host: spec.targetHost,
       port: spec.targetPort,
       timeoutMs: timings.dialTimeoutMs,
+      ...dialTimes,
       onConnected: (socket) => {
         // Before the conn adopts the socket: outside its byte sequence, so never replayed.
         if (proxyHeader) socket.write(proxyHeader);
-        const conn = this.table.adopt(id, socket, { header: { host: spec.targetHost, port: spec.targetPort }, onEnd: logConnection(this.#logger, fields) });
+        const conn = this.table.adopt(id, socket, { header: { host: spec.targetHost, port: spec.targetPort }, onEnd: logConnection(this.#logger, fields), route });
         this.table.attach(conn, stream, { bytes: 0, fin: false });
       },
       onFailed: (error) => {
+        connNotCarried(route, 'dial_failed');
         this.#logger.warn({ peer: header.peer, forward: fields.forward }, `dialling ${target} failed: ${describeError(error)}`);
         this.#logger.debug({ ...fields, end: `dial failed: ${describeError(error)}` }, 'connection closed');
       },

@@ -13,6 +13,7 @@ import type { LocalListener } from './local-listeners.js';
 import type { TunnelLogger } from './logger.js';
 import type { SessionSlot } from './session-slot.js';
 import { encodeStreamHeader, isRemoteForwardHeader, readStreamHeader, type LocalForwardHeader, type RemoteForwardHeader } from './stream-header.js';
+import { connNotCarried, type ClientStats, type TrafficRoute } from './tunnel-stats.js';
 
 /** Connections one -L listener lets wait for a session at once; more are reset. */
 export const MAX_WAITING_PER_LISTENER = 128;
@@ -30,6 +31,8 @@ export async function forwardLocalConnection(
   slot: SessionSlot,
   waitMs: number,
   logger: TunnelLogger,
+  /** Where the connection counts (its forward's and -L's counters). */
+  route: TrafficRoute,
   /** Once a session is up: hands the connection to it if that session resumes (true), else it is bridged here. */
   takeOver?: (socket: net.Socket) => boolean,
 ): Promise<void> {
@@ -43,6 +46,7 @@ export async function forwardLocalConnection(
     const waiting = waitingBy.get(listener) ?? 0;
     if (waiting >= MAX_WAITING_PER_LISTENER) {
       logger.warn({ forward, waiting }, 'not connected to the server and too many connections wait already; resetting a local connection');
+      connNotCarried(route, 'refused');
       socket.resetAndDestroy();
       return;
     }
@@ -52,6 +56,7 @@ export async function forwardLocalConnection(
   }
   if (session === null || socket.destroyed) {
     if (!socket.destroyed) logger.warn({ forward }, `not connected to the server within ${waitMs / 1000} s; resetting a local connection`);
+    connNotCarried(route, 'dial_failed');
     socket.resetAndDestroy();
     return;
   }
@@ -63,6 +68,7 @@ export async function forwardLocalConnection(
     stream = session.open({ type: StreamKind.LOCAL_FORWARD });
   } catch (error) {
     logger.warn({ forward, error: describeError(error) }, 'cannot open a stream; resetting a local connection');
+    connNotCarried(route, 'dial_failed');
     socket.resetAndDestroy();
     return;
   }
@@ -75,7 +81,7 @@ export async function forwardLocalConnection(
       // The engine refuses at a limit without a word on the control stream: say it here.
       logger.warn({ forward, streamId: stream.id }, 'the server refused a -L connection (REFUSED_STREAM): it is at a limit such as its --max-streams, or its policy forbids the target');
     }
-  });
+  }, route);
 }
 
 /**
@@ -139,6 +145,7 @@ export async function serveRemoteStream(
   forwards: RemoteForwardLookup,
   timings: { headerTimeoutMs: number; dialTimeoutMs: number },
   logger: TunnelLogger,
+  stats: ClientStats,
 ): Promise<void> {
   const header = await readServerStreamHeader(stream, [StreamKind.REMOTE_FORWARD], timings.headerTimeoutMs, logger);
   if (header === undefined) return;
@@ -148,6 +155,7 @@ export async function serveRemoteStream(
     stream.reset(ErrorCode.REFUSED_STREAM);
     return;
   }
+  const route = stats.forwardRoute('R', header.forward);
   if (spec.dynamic === true) {
     const request = reverseDynamicTarget(header, spec, forwards.allowTarget);
     if (request === null) {
@@ -159,8 +167,12 @@ export async function serveRemoteStream(
     dialAndReply(stream, {
       ...request,
       timeoutMs: timings.dialTimeoutMs,
-      refused: (reply) => logger.info({ ...fields, reason: reply.failure }, `refused a reverse dynamic connection: ${reply.message}`),
-      carry: (socket) => bridge(socket, stream, logConnection(logger, fields)),
+      dialTimes: stats.dialTimes.R,
+      refused: (reply) => {
+        connNotCarried(route, reply.failure === 'policy' ? 'refused' : 'dial_failed');
+        logger.info({ ...fields, reason: reply.failure }, `refused a reverse dynamic connection: ${reply.message}`);
+      },
+      carry: (socket) => bridge(socket, stream, logConnection(logger, fields), route),
     });
     return;
   }
@@ -172,12 +184,15 @@ export async function serveRemoteStream(
     host: spec.targetHost,
     port: spec.targetPort,
     timeoutMs: timings.dialTimeoutMs,
+    dialTimes: stats.dialTimes.R,
+    route,
     onConnected: (socket) => {
       if (proxyHeader) socket.write(proxyHeader);
       const closed = logConnection(logger, fields);
       if (closed) onEnd = closed;
     },
     onFailed: (error) => {
+      connNotCarried(route, 'dial_failed');
       logger.warn({ peer: header.peer, forward: fields.forward }, `dialling ${target} failed: ${describeError(error)}`);
       logger.debug({ ...fields, end: `dial failed: ${describeError(error)}` }, 'connection closed');
     },

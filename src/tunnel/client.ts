@@ -19,6 +19,8 @@ import { LocalListeners } from './local-listeners.js';
 import type { TunnelLogger } from './logger.js';
 import { requestRemoteForwards, type RemoteForwardResult } from './remote-forwards.js';
 import { SessionSlot } from './session-slot.js';
+import type { LocalListener } from './local-listeners.js';
+import { ClientStats, snapshotDirections, type ClientStatsSnapshot, type TrafficRoute, type TrafficSnapshot } from './tunnel-stats.js';
 
 export interface TunnelClientEvents {
   /** A session is up and every -R request was answered (`remote` holds the ports the server bound). */
@@ -127,6 +129,10 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   #revoked: TunnelError | null = null;
   /** The tunnel session now held (kept across resumes), for {@link TunnelClient.session}. */
   #session: { id: string; since: Date; resumes: number } | null = null;
+  /** Counters for trafficStats() and forwardStats(). */
+  readonly #stats = new ClientStats();
+  /** Each -L and -D listener's route, found once (by forward id) at its first connection. */
+  readonly #routes = new WeakMap<LocalListener<ForwardSpec | DynamicSpec>, TrafficRoute>();
 
   /** @throws InvalidArgumentError (`ERR_MUXTUN_INVALID_ARGUMENT`) naming a bad option. */
   constructor(options: TunnelClientOptions) {
@@ -140,11 +146,49 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       this.#logger,
       (listener, socket) => {
         if (this.#stopping) socket.resetAndDestroy();
-        else void serveSocksConnection(listener, socket, this.#dynamic);
+        else void serveSocksConnection(listener, socket, this.#dynamic, this.#routeOf('D', listener));
       },
       (spec) => `-D ${spec.bindHost}:${spec.bindPort}`,
     );
     this.#forwards = new ClientForwards({ local, socks }, this.#options);
+  }
+
+  /**
+   * Each forward's connections (open now, carried in all) and bytes (in:
+   * from the tunnel to the local sockets; out: the other way), by forward
+   * id, for every forward held now. Counted from when the forward was added;
+   * application bytes only (see tunnel-stats.ts). Cheap: no I/O.
+   */
+  forwardStats(): Map<number, TrafficSnapshot> {
+    return new Map(this.#forwards.list().map((forward) => [forward.id, this.#stats.forwardSnapshot(forward.id)]));
+  }
+
+  /** Counters since start for monitoring (`/metrics`): by direction and result, dial times, reconnects, and the session's RTT. */
+  trafficStats(): ClientStatsSnapshot {
+    const stats = this.#stats;
+    const session = this.#slot.current;
+    const rtt = session?.rtt ?? -1;
+    const dial = stats.dialTimes;
+    return {
+      connected: session !== null,
+      rttMs: rtt >= 0 ? rtt : null,
+      reconnects: stats.reconnects,
+      resumes: stats.resumes,
+      directions: snapshotDirections(stats.directions),
+      dialTimes: { L: dial.L.snapshot(), R: dial.R.snapshot(), D: dial.D.snapshot(), W: dial.W.snapshot() },
+    };
+  }
+
+  /** Where connections of a -L or -D listener count: found by the listener's address (the object the forwards list holds). */
+  #routeOf(direction: 'L' | 'D', listener: LocalListener<ForwardSpec | DynamicSpec>): TrafficRoute {
+    let route = this.#routes.get(listener);
+    if (route === undefined) {
+      const forward = this.#forwards.list().find((f) => f.kind !== 'remote' && f.address === listener.address);
+      // A listener no longer listed (removed as it accepted) counts in its direction only.
+      route = forward ? this.#stats.forwardRoute(direction, forward.id) : [this.#stats.directions[direction]];
+      this.#routes.set(listener, route);
+    }
+    return route;
   }
 
   /** Addresses of the -D (SOCKS) listeners, in the order given. */
@@ -182,6 +226,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   removeForward(id: number): ForwardInfo | undefined {
     const removed = this.#forwards.remove(id);
     if (!removed) return undefined;
+    this.#stats.forgetForward(id);
     const { forward, unlisten } = removed;
     // The server's listener may be up (or binding): withdraw it. Without a link, the resume says it again.
     if (unlisten) this.#link?.control.send({ type: 'unlisten', id });
@@ -288,7 +333,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
    * saying why it did not. The socket must allow half-open.
    */
   async dial(host: string, port: number, socket: net.Socket): Promise<void> {
-    const outcome = await dialThroughServer(socket, { host, port }, this.#dynamic, { forward: '-W', peer: 'stdio', target: `${host}:${port}` });
+    const outcome = await dialThroughServer(socket, { host, port }, this.#dynamic, { forward: '-W', peer: 'stdio', target: `${host}:${port}` }, this.#stats.stdioRoute);
     if (!outcome.ok) throw new TunnelError(outcome.failure === 'policy' ? TunnelErrorCode.POLICY : TunnelErrorCode.DIAL, outcome.message);
   }
 
@@ -476,8 +521,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     const resumption = this.#resumption;
     session.on('stream', (stream) =>
       void (resumption
-        ? resumption.serveStream(stream, this.#forwards, this.#options.timings)
-        : serveRemoteStream(stream, this.#forwards, this.#options.timings, this.#logger)),
+        ? resumption.serveStream(stream, this.#forwards, this.#options.timings, this.#stats)
+        : serveRemoteStream(stream, this.#forwards, this.#options.timings, this.#logger, this.#stats)),
     );
     control.on('message', (message) => this.#onServerMessage(message));
     control.on('invalid', (error) => {
@@ -516,6 +561,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.#current = connected;
     this.#session = { id: sessionId, since: new Date(), resumes: 0 };
     resumption?.attach(session, control);
+    if (isReconnect) this.#stats.reconnects++;
     this.#slot.set(session);
     this.#logger.info({ sessionId, server: `${this.#options.host}:${this.#options.port}` }, isReconnect ? 'reconnected' : 'connected');
     this.emit('ready', { sessionId, remote: ok.map(({ spec, port }) => ({ spec, port })), reconnect: isReconnect });
@@ -530,7 +576,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   async #runResumed(resumption: ClientResumption, connected: ClientSession): Promise<SessionEnd> {
     const { session, control } = connected;
     const lostAt = resumption.lostAt ?? performance.now();
-    session.on('stream', (stream) => void resumption.serveStream(stream, this.#forwards, this.#options.timings));
+    session.on('stream', (stream) => void resumption.serveStream(stream, this.#forwards, this.#options.timings, this.#stats));
     control.on('message', (message) => this.#onServerMessage(message));
     control.on('invalid', (error) => {
       this.#logger.error({ error: error.message }, 'the server sent a bad control message; reconnecting');
@@ -548,6 +594,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     }
     this.#current = connected;
     if (this.#session !== null) this.#session.resumes++;
+    this.#stats.reconnects++;
+    this.#stats.resumes++;
     this.#slot.set(session);
     const afterMs = Math.round(performance.now() - lostAt);
     const resentBytes = resumption.table.resentBytes;
@@ -630,6 +678,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
         const forward = describeForward('-R', { ...spec, bindPort: this.#forwards.grantedPorts.get(message.id) ?? spec.bindPort });
         // Gone from this client too, so no reconnect asks for it again; a reload that still lists it asks once more.
         this.#forwards.remove(message.id);
+        this.#stats.forgetForward(message.id);
         this.#logger.error({ forward, code: message.code }, `the server closed ${forward}: ${message.message}; it will not be asked for again`);
         return;
       }
@@ -651,14 +700,15 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       socket.resetAndDestroy();
       return;
     }
+    const route = this.#routeOf('L', listener);
     if (this.#resumption) {
-      this.#resumption.openLocal(listener, socket, this.#options.timings.waitForSessionMs);
+      this.#resumption.openLocal(listener, socket, this.#options.timings.waitForSessionMs, route);
       return;
     }
     // Waits for the first session (or a fresh one after a refused resume), then goes the way that session goes.
-    void forwardLocalConnection(listener, socket, this.#slot, this.#options.timings.waitForSessionMs, this.#logger, (waited) => {
+    void forwardLocalConnection(listener, socket, this.#slot, this.#options.timings.waitForSessionMs, this.#logger, route, (waited) => {
       if (!this.#resumption) return false;
-      this.#resumption.openLocal(listener, waited, this.#options.timings.waitForSessionMs);
+      this.#resumption.openLocal(listener, waited, this.#options.timings.waitForSessionMs, route);
       return true;
     });
   }

@@ -10,6 +10,7 @@ import { ErrorCode, StreamResetError, type Stream } from '../muxado/index.js';
 import { describeError, errnoCode } from '../util/errors.js';
 import { dialTarget } from './dial.js';
 import { encodeFramedJson, readStreamHeader } from './stream-header.js';
+import type { DialTimes } from './tunnel-stats.js';
 
 /** Why a dial did not happen or failed. */
 export type DialFailure = 'policy' | 'refused' | 'unreachable' | 'not-found' | 'timeout' | 'failed';
@@ -94,7 +95,7 @@ export async function awaitDialReply(stream: Stream, timeoutMs: number): Promise
  */
 export function dialAndReply(
   stream: Stream,
-  options: { host: string; port: number; timeoutMs: number; refusal: string | null; refused(reply: DialOutcome & { ok: false }): void; carry(socket: net.Socket): void },
+  options: { host: string; port: number; timeoutMs: number; refusal: string | null; refused(reply: DialOutcome & { ok: false }): void; carry(socket: net.Socket): void; dialTimes?: DialTimes },
 ): void {
   const refuse = (failure: DialFailure, message: string): void => {
     options.refused({ ok: false, failure, message });
@@ -109,6 +110,7 @@ export function dialAndReply(
     port: options.port,
     timeoutMs: options.timeoutMs,
     keepStream: true,
+    ...(options.dialTimes ? { dialTimes: options.dialTimes } : {}),
     onFailed: (error) => refuse(classifyDialError(error), `dialling ${target} failed: ${describeError(error)}`),
     onConnected: (socket) => {
       stream.write(encodeDialReply({ ok: true }));

@@ -2,6 +2,7 @@ import net from 'node:net';
 import { ErrorCode, type Stream } from '../muxado/index.js';
 import { bridge, type BridgeEnd } from './bridge.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
+import type { DialTimes, TrafficRoute } from './tunnel-stats.js';
 
 export interface DialOptions {
   host: string;
@@ -16,6 +17,10 @@ export interface DialOptions {
   keepStream?: boolean;
   /** The bridged connection ended (see bridge()); dialAndBridge only. */
   onEnd?(end: BridgeEnd): void;
+  /** Where a successful dial's time is recorded. */
+  dialTimes?: DialTimes;
+  /** Where the bridged connection counts (see bridge()); dialAndBridge only. */
+  route?: TrafficRoute;
 }
 
 /**
@@ -27,6 +32,7 @@ export interface DialOptions {
  */
 export function dialTarget(stream: Stream, options: DialOptions): void {
   const { host, port, timeoutMs } = options;
+  const started = performance.now();
   const socket = net.connect({ host, port, allowHalfOpen: true, timeout: timeoutMs });
   const onTimeout = (): void => {
     socket.destroy(new TunnelError(TunnelErrorCode.DIAL, `no answer within ${timeoutMs} ms`));
@@ -41,6 +47,7 @@ export function dialTarget(stream: Stream, options: DialOptions): void {
     socket.off('timeout', onTimeout);
     stream.off('close', abortDial);
     socket.removeAllListeners('error');
+    options.dialTimes?.observe(performance.now() - started);
     options.onConnected?.(socket);
   });
   socket.once('error', (error) => {
@@ -56,7 +63,7 @@ export function dialAndBridge(stream: Stream, options: DialOptions): void {
     ...options,
     onConnected: (socket) => {
       options.onConnected?.(socket);
-      bridge(socket, stream, options.onEnd);
+      bridge(socket, stream, options.onEnd, options.route);
     },
   });
 }

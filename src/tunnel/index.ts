@@ -15,3 +15,17 @@ export { silentLogger, type TunnelLogger } from './logger.js';
 export type { ForwardSpec } from './forward.js';
 export type { DynamicSpec } from './client-dynamic.js';
 export { encodeProxyHeader, PROXY_PROTOCOL_VERSIONS, type AddressPort, type ProxyProtocolVersion } from './proxy-protocol.js';
+export {
+  DIAL_BUCKETS_SECONDS,
+  DIRECTIONS,
+  LIMIT_NAMES,
+  STREAM_RESULTS,
+  type ClientStatsSnapshot,
+  type DialTimesSnapshot,
+  type Direction,
+  type DirectionSnapshot,
+  type LimitName,
+  type ServerStatsSnapshot,
+  type StreamResult,
+  type TrafficSnapshot,
+} from './tunnel-stats.js';

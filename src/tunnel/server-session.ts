@@ -19,6 +19,7 @@ import type { LinkOwner, ServerConnection } from './server-connection.js';
 import type { ServerLimits } from './server-limits.js';
 import { encodeStreamHeader, isLocalForwardHeader, isResumeStreamHeader, readStreamHeader, type LocalForwardHeader, type RemoteForwardHeader } from './stream-header.js';
 import type { UserRights } from './users.js';
+import { connNotCarried, SessionTraffic, type ServerStats, type TrafficRoute, type TrafficSnapshot } from './tunnel-stats.js';
 
 type ConnHeader = LocalForwardHeader | RemoteForwardHeader;
 
@@ -47,13 +48,15 @@ export interface SessionInfo {
   /** Round-trip time the link's last heartbeat measured (ms); null before the first, or while detached. */
   rttMs: number | null;
   remoteListeners: number;
-  /** Its -R listeners: the client's forward id, the address asked for, and the port bound (null while binding). */
-  listeners: Array<{ id: number; bindHost: string; requested: number; port: number | null; dynamic: boolean }>;
+  /** Its -R listeners: the client's forward id, the address asked for, the port bound (null while binding), their connections and bytes. */
+  listeners: Array<{ id: number; bindHost: string; requested: number; port: number | null; dynamic: boolean } & TrafficSnapshot>;
   /** Forward streams open now, both directions. */
   streams: number;
   /** Connections kept across links (sessions that resume). */
   conns: number;
   detached: boolean;
+  /** This session's forwarded connections and bytes by kind (in: from the tunnel to this side's sockets); -W counts as D. */
+  traffic: { L: TrafficSnapshot; R: TrafficSnapshot; D: TrafficSnapshot };
 }
 
 /** -R listener of a session: the port the client asked for (0: any), and whether it said "listening" yet. */
@@ -78,6 +81,8 @@ export interface SessionContext {
   readonly proxyProtocol?: ProxyProtocolVersion | undefined;
   /** The session is over for good (ended, expired or replaced). */
   ended(session: ServerSession): void;
+  /** The server's counters (by user; dial times; limit refusals). */
+  readonly stats: ServerStats;
 }
 
 /**
@@ -115,6 +120,8 @@ export class ServerSession implements LinkOwner {
   /** SOCKS connections to reverse dynamic listeners closed for a bad or missing handshake (debug log). */
   #socksRefused = 0;
   #draining = false;
+  /** Counters of this session's connections (they count in its user's too). */
+  readonly #traffic: SessionTraffic;
   /** The resume exchange in progress: the client's conn states so far, and RESUME streams that came before the decisions. */
   #resume: { states: ConnState[]; highestSeen: number; started: number; early: Stream[]; decisions: Map<number, ResumeDecision> | null } | null = null;
 
@@ -127,6 +134,7 @@ export class ServerSession implements LinkOwner {
     this.logger = context.logger.child({ user: identity.user });
     this.#secret = resumable && context.resumeGraceMs > 0 ? randomBytes(32) : null;
     this.#table = this.#secret ? new ConnTable<ConnHeader>(false) : null;
+    this.#traffic = new SessionTraffic(context.stats.user(identity.user));
   }
 
   get link(): ServerConnection | null {
@@ -170,11 +178,24 @@ export class ServerSession implements LinkOwner {
       since: this.since,
       rttMs: link && link.session.rtt >= 0 ? link.session.rtt : null,
       remoteListeners: this.#listeners.size,
-      listeners: [...this.#listeners].map(([id, entry]) => ({ id, bindHost: entry.bindHost, requested: entry.requested, port: entry.port, dynamic: entry.dynamic })),
+      listeners: [...this.#listeners].map(([id, entry]) => ({
+        id,
+        bindHost: entry.bindHost,
+        requested: entry.requested,
+        port: entry.port,
+        dynamic: entry.dynamic,
+        ...this.#traffic.remoteSnapshot(id),
+      })),
       streams: link ? this.#inbound.size + this.#outbound.size : 0,
       conns: this.conns,
       detached: this.isDetached,
+      traffic: { L: this.#snapshot('L'), R: this.#snapshot('R'), D: this.#snapshot('D') },
     };
+  }
+
+  #snapshot(direction: 'L' | 'R' | 'D'): TrafficSnapshot {
+    const { connections, connectionsTotal, bytesIn, bytesOut } = this.#traffic.directions[direction].snapshot();
+    return { connections, connectionsTotal, bytesIn, bytesOut };
   }
 
   /**
@@ -328,6 +349,8 @@ export class ServerSession implements LinkOwner {
     // A resumed conn was counted when it opened; only new forwards are refused.
     if (stream.type !== StreamKind.RESUME && this.#inbound.size >= this.#rights.maxStreams) {
       this.logger.warn({ streamType: stream.type, maxStreams: this.#rights.maxStreams }, 'refused a stream: the client is at its max-streams');
+      this.#context.stats.limitRefusals.max_streams++;
+      if (stream.type === StreamKind.LOCAL_FORWARD || stream.type === StreamKind.DYNAMIC) connNotCarried(this.#traffic.route(stream.type === StreamKind.LOCAL_FORWARD ? 'L' : 'D'), 'refused');
       stream.reset(ErrorCode.REFUSED_STREAM);
       return;
     }
@@ -454,6 +477,7 @@ export class ServerSession implements LinkOwner {
     }
     const rights = this.#rights;
     if (this.#listeners.size >= rights.maxRemoteListeners) {
+      this.#context.stats.limitRefusals.max_remote_listeners++;
       return refuse(TunnelErrorCode.LIMIT, `this client already holds ${this.#listeners.size} -R listeners (its limit)`);
     }
     const refusal = checkRemotePort(rights.policy, port, rights.allowRemoteFrom);
@@ -523,30 +547,34 @@ export class ServerSession implements LinkOwner {
     const header: RemoteForwardHeader = { forward, peer, ...(dest !== undefined ? { dest } : {}) };
     const fields = { forward: `-R ${local.address}:${local.port}`, peer, target: `the client's forward ${forward}` };
     const link = this.#link;
+    const route = this.#traffic.remoteRoute(forward);
     if (this.#table) {
       if (!link) {
         // The link is down: the connection waits for the client's resume (it is reopened then), within bounds.
         const waiting = this.#waiting.get(forward) ?? 0;
         if (waiting >= MAX_WAITING_PER_REMOTE_LISTENER) {
           this.logger.warn({ ...fields, waiting }, 'the client is away and too many connections wait already; resetting one');
+          this.#context.stats.limitRefusals.max_waiting++;
+          connNotCarried(route, 'refused');
           socket.resetAndDestroy();
           return;
         }
         this.#waiting.set(forward, waiting + 1);
       }
       this.#applyIdleTimeout(socket);
-      const conn = this.#table.open(socket, { header, onEnd: logConnection(this.logger, fields) });
+      const conn = this.#table.open(socket, { header, onEnd: logConnection(this.logger, fields), route });
       if (link) this.#openRemoteStream(link, conn, header);
       else this.#expireIfUnclaimed(conn, forward);
       return;
     }
     if (!link) {
+      connNotCarried(route, 'dial_failed');
       socket.resetAndDestroy();
       return;
     }
     let stream: Stream;
     try {
-      stream = this.#openForward(link);
+      stream = this.#openForward(link, route);
     } catch (error) {
       this.logger.warn({ error: describeError(error) }, 'cannot open a -R stream; resetting the connection');
       socket.resetAndDestroy();
@@ -555,7 +583,7 @@ export class ServerSession implements LinkOwner {
     this.#applyIdleTimeout(socket);
     stream.write(encodeStreamHeader(header));
     // bridge() handles both sides' errors from here; no listener of our own is needed.
-    bridge(socket, stream, logConnection(this.logger, { ...fields, streamId: stream.id }));
+    bridge(socket, stream, logConnection(this.logger, { ...fields, streamId: stream.id }), route);
   }
 
   /**
@@ -581,7 +609,9 @@ export class ServerSession implements LinkOwner {
     }
     fields.target = `${request.host}:${request.port}`;
     const link = this.#link;
+    const route = this.#traffic.remoteRoute(forward);
     if (!link || this.#draining) {
+      connNotCarried(route, 'dial_failed');
       request.answer('failed');
       return;
     }
@@ -590,7 +620,7 @@ export class ServerSession implements LinkOwner {
     const header: RemoteForwardHeader = { forward, peer, host: request.host, port: request.port };
     let stream: Stream;
     try {
-      stream = this.#openForward(link);
+      stream = this.#openForward(link, route);
     } catch (error) {
       this.logger.warn({ error: describeError(error) }, 'cannot open a -R stream; refusing a SOCKS connection');
       request.answer('failed');
@@ -600,11 +630,13 @@ export class ServerSession implements LinkOwner {
     stream.write(encodeStreamHeader(id === undefined ? header : { ...header, conn: id }));
     const outcome = await awaitDialReply(stream, this.#context.limits.dialTimeoutMs + this.#context.limits.headerTimeoutMs);
     if (!outcome.ok) {
+      connNotCarried(route, outcome.failure === 'policy' ? 'refused' : 'dial_failed');
       request.answer(outcome.failure);
       this.logger.info({ ...fields, reason: outcome.failure }, `SOCKS connection refused by the client: ${outcome.message}`);
       return;
     }
     if (socket.destroyed) {
+      connNotCarried(route, 'dial_failed');
       stream.reset(ErrorCode.CANCEL);
       return;
     }
@@ -612,11 +644,11 @@ export class ServerSession implements LinkOwner {
     this.#applyIdleTimeout(socket);
     const closed = logConnection(this.logger, { ...fields, streamId: stream.id });
     if (table && id !== undefined && !link.session.isClosed) {
-      const conn = table.adopt(id, socket, { header, onEnd: closed });
+      const conn = table.adopt(id, socket, { header, onEnd: closed, route });
       table.attach(conn, stream, { bytes: 0, fin: false });
       return;
     }
-    bridge(socket, stream, closed);
+    bridge(socket, stream, closed, route);
     socket.resume();
   }
 
@@ -665,8 +697,11 @@ export class ServerSession implements LinkOwner {
       return;
     }
     const link = this.#link;
+    const route = this.#traffic.route('L');
+    const dialTimes = this.#context.stats.dialTimes.L;
     const refusal = checkLocalTarget(this.#rights.policy, host, port, this.#rights.allowLocalFrom);
     if (refusal) {
+      connNotCarried(route, 'refused');
       this.logger.warn({ target: `${host}:${port}` }, `refused -L: ${refusal}`);
       link?.send({ type: 'forward-failed', streamId: stream.id, code: TunnelErrorCode.POLICY, message: refusal });
       stream.reset(ErrorCode.REFUSED_STREAM);
@@ -674,6 +709,7 @@ export class ServerSession implements LinkOwner {
     }
     const fields = { forward: '-L', peer: link?.remote ?? '?', target: `${host}:${port}`, streamId: stream.id };
     const onFailed = (error: Error): void => {
+      connNotCarried(route, 'dial_failed');
       const message = `dialling ${host}:${port} failed: ${describeError(error)}`;
       this.logger.warn({ target: `${host}:${port}`, streamId: stream.id }, message);
       this.logger.debug({ ...fields, end: `dial failed: ${describeError(error)}` }, 'connection closed');
@@ -688,11 +724,12 @@ export class ServerSession implements LinkOwner {
         host,
         port,
         timeoutMs: this.#context.limits.dialTimeoutMs,
+        dialTimes,
         onFailed,
         onConnected: (socket) => {
           this.#applyIdleTimeout(socket);
           if (proxyHeader) socket.write(proxyHeader);
-          const conn = table.adopt(id, socket, { header, onEnd: logConnection(this.logger, fields) });
+          const conn = table.adopt(id, socket, { header, onEnd: logConnection(this.logger, fields), route });
           table.attach(conn, stream, { bytes: 0, fin: false });
         },
       });
@@ -703,6 +740,8 @@ export class ServerSession implements LinkOwner {
       host,
       port,
       timeoutMs: this.#context.limits.dialTimeoutMs,
+      dialTimes,
+      route,
       onConnected: (socket) => {
         this.#applyIdleTimeout(socket);
         if (proxyHeader) socket.write(proxyHeader);
@@ -741,27 +780,34 @@ export class ServerSession implements LinkOwner {
     const { host, port, conn: id } = header;
     const target = `${host}:${port}`;
     const fields = { forward: '-D', peer: this.#link?.remote ?? '?', target, streamId: stream.id };
+    const route = this.#traffic.route('D');
     dialAndReply(stream, {
       host,
       port,
       timeoutMs: this.#context.limits.dialTimeoutMs,
+      dialTimes: this.#context.stats.dialTimes.D,
       refusal: checkLocalTarget(this.#rights.policy, host, port, this.#rights.allowLocalFrom),
-      refused: (reply) => this.logger.warn({ target, streamId: stream.id, reason: reply.failure }, `refused a dynamic connection: ${reply.message}`),
+      refused: (reply) => {
+        connNotCarried(route, reply.failure === 'policy' ? 'refused' : 'dial_failed');
+        this.logger.warn({ target, streamId: stream.id, reason: reply.failure }, `refused a dynamic connection: ${reply.message}`);
+      },
       carry: (socket) => {
         this.#applyIdleTimeout(socket);
         if (table && id !== undefined) {
-          const conn = table.adopt(id, socket, { header, onEnd: logConnection(this.logger, fields) });
+          const conn = table.adopt(id, socket, { header, onEnd: logConnection(this.logger, fields), route });
           table.attach(conn, stream, { bytes: 0, fin: false });
           return;
         }
-        bridge(socket, stream, logConnection(this.logger, fields));
+        bridge(socket, stream, logConnection(this.logger, fields), route);
       },
     });
   }
 
-  /** A REMOTE_FORWARD stream, within the user's maxStreams; throws when at it (the callers reset the connection). */
-  #openForward(link: ServerConnection): Stream {
+  /** A REMOTE_FORWARD stream, within the user's maxStreams; throws when at it (the callers reset the connection, counted here in `route`). */
+  #openForward(link: ServerConnection, route?: TrafficRoute): Stream {
     if (this.#outbound.size >= this.#rights.maxStreams) {
+      this.#context.stats.limitRefusals.max_streams++;
+      if (route) connNotCarried(route, 'refused');
       throw new TunnelError(TunnelErrorCode.LIMIT, `${this.#outbound.size} -R streams are open: the client's max-streams`);
     }
     const stream = link.session.open({ type: StreamKind.REMOTE_FORWARD });

@@ -15,6 +15,7 @@ import type { ServerLimits } from './server-limits.js';
 import { resolveServerOptions, type ResolvedServerOptions, type TunnelServerOptions } from './server-options.js';
 import { compareServerOptions, type ReconfigureResult } from './server-reconfigure.js';
 import { userRights, UserTable, type TunnelUser } from './users.js';
+import { ServerStats, type ServerStatsSnapshot } from './tunnel-stats.js';
 
 /** Sessions are the user's and the client's: another user's client id names another session. */
 const sessionKey = (user: string, clientId: string): string => `${user}\n${clientId}`;
@@ -44,6 +45,7 @@ export class TunnelServer {
   /** Sessions the operator closed recently, with what their client is told: a late resume hears it too. */
   readonly #closedByOperator = new Map<string, { key: string; message: string }>();
   readonly #throttle = new AuthThrottle();
+  readonly #stats = new ServerStats();
   #unauthenticated = 0;
   #stopping = false;
 
@@ -150,6 +152,15 @@ export class TunnelServer {
     remember(this.#closedByOperator, sessionId, { key: sessionKey(session.user, session.clientId), message });
     session.closeByOperator(message);
     return info;
+  }
+
+  /**
+   * Counters since start for monitoring (`/metrics`): connections and bytes
+   * by user and kind, dial times, auth failures, resumes, limit refusals.
+   * Live sessions (their users, RTTs, bytes) are in `sessions()`. Cheap: no I/O.
+   */
+  trafficStats(): ServerStatsSnapshot {
+    return this.#stats.snapshot();
   }
 
   /**
@@ -279,6 +290,7 @@ export class TunnelServer {
       return false;
     }
     if (this.#unauthenticated >= this.#limits.maxUnauthenticated) {
+      this.#stats.limitRefusals.max_unauthenticated++;
       this.#logger.warn({ remote, limit: this.#limits.maxUnauthenticated }, 'too many unauthenticated connections; dropping one');
       socket.destroy();
       return false;
@@ -340,6 +352,7 @@ export class TunnelServer {
     }
     const found = this.#users.authenticate(hello.token);
     if (found === null) {
+      this.#stats.authFailures++;
       this.#throttle.failed(link.remoteAddress);
       link.logger.warn({}, 'authentication failed: wrong token');
       return link.refuse(TunnelErrorCode.AUTH, 'authentication failed: the token is not valid for this server');
@@ -356,8 +369,10 @@ export class TunnelServer {
       previous.end('replaced by a new session of the same client');
       await previous.link?.session.closed;
     } else if (this.#byKey.size >= this.#limits.maxSessions) {
+      this.#stats.limitRefusals.max_sessions++;
       return link.refuse(TunnelErrorCode.LIMIT, `the server is full: it holds its limit of ${this.#limits.maxSessions} client sessions`);
     } else if (user.maxSessions !== undefined && this.#sessionsOf(user.name) >= user.maxSessions) {
+      this.#stats.limitRefusals.max_sessions++;
       return link.refuse(TunnelErrorCode.LIMIT, `user ${user.name} holds its limit of ${user.maxSessions} sessions`);
     }
     // A reconfigure while the old session closed may have taken the token away.
@@ -394,6 +409,7 @@ export class TunnelServer {
       let why: string;
       if (session && session.sessionId === wanted.sessionId) {
         // The session exists: this is not its client.
+        this.#stats.authFailures++;
         this.#throttle.failed(link.remoteAddress);
         why = 'the resume secret does not match';
       } else if (expired !== undefined) {
@@ -404,6 +420,7 @@ export class TunnelServer {
       return link.refuse(TunnelErrorCode.RESUME_REFUSED, why);
     }
     this.#throttle.succeeded(link.remoteAddress);
+    this.#stats.resumes++;
     uncount();
     const old = session.link;
     if (old) this.#sessionOf.delete(old);
@@ -423,6 +440,7 @@ export class TunnelServer {
       },
       logger: this.#logger,
       resumeGraceMs: this.#options.resumeGraceMs,
+      stats: this.#stats,
       ended: (session) => {
         const key = sessionKey(session.user, session.clientId);
         if (this.#byKey.get(key) === session) this.#byKey.delete(key);

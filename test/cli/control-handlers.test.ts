@@ -59,6 +59,7 @@ describe('findForward', () => {
 });
 
 describe('findSession', () => {
+  const idle = { connections: 0, connectionsTotal: 0, bytesIn: 0, bytesOut: 0 };
   const session = (sessionId: string): SessionInfo => ({
     sessionId,
     user: 'alice',
@@ -72,6 +73,7 @@ describe('findSession', () => {
     streams: 0,
     conns: 0,
     detached: true,
+    traffic: { L: idle, R: idle, D: idle },
   });
   const sessions = [session('3f2a9c1e-0000-4000-8000-000000000001'), session('3f2a9c1e-1111-4000-8000-000000000002'), session('77777777-0000-4000-8000-000000000003')];
 

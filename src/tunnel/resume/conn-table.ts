@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { Stream } from '../../muxado/index.js';
 import { createConnContext, ResumableConn, type ConnContext, type ConnEnd, type PeerReceived } from './conn.js';
 import type { ResumeOptions } from './config.js';
+import { connEnded, connOpened, endResult, type TrafficRoute } from '../tunnel-stats.js';
 import { decideResume, resumeEntries, type ResumeDecision, type ResumeEntry, type ResumeMessage } from './resume-state.js';
 
 /** How one conn came to be, so it can be opened again if the peer never saw it (`reopen`). */
@@ -10,6 +11,8 @@ export interface ConnOrigin<Header> {
   header: Header;
   /** Called once when it ends, for the per-connection log line. */
   onEnd?: ((end: ConnEnd) => void) | undefined;
+  /** Where it counts while open and when it ends (tunnel-stats.ts); the conn's own byte counts are read. */
+  route?: TrafficRoute | undefined;
 }
 
 /** An ack as it travels: conn id, bytes received, FIN received. */
@@ -51,6 +54,8 @@ export class ConnTable<Header> {
         const entry = this.#conns.get(conn.id);
         this.#conns.delete(conn.id);
         this.#pendingAcks.delete(conn);
+        const route = entry?.origin.route;
+        if (route) connEnded(route, conn, end.how === 'complete' ? 'ok' : endResult(end.error));
         entry?.origin.onEnd?.(end);
       },
     });
@@ -94,6 +99,7 @@ export class ConnTable<Header> {
     const id = this.reserveId();
     const conn = new ResumableConn(id, socket, this.context);
     this.#conns.set(id, { conn, origin });
+    if (origin.route) connOpened(origin.route, conn);
     return conn;
   }
 
@@ -108,6 +114,7 @@ export class ConnTable<Header> {
   adopt(id: number, socket: Socket, origin: ConnOrigin<Header>): ResumableConn {
     const conn = new ResumableConn(id, socket, this.context);
     this.#conns.set(id, { conn, origin });
+    if (origin.route) connOpened(origin.route, conn);
     return conn;
   }
 
