@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { freePort, onPath, portAccepts } from '../../test/support/ports.js';
 import { processTree, root, spawnChild, stopChild, waitForEcho, waitForOutput } from './procs.js';
 
@@ -39,7 +40,12 @@ export function muxtun({ profileDir, checkout = root, name = 'muxtun', connectFl
       const dir = mkdtempSync(path.join(os.tmpdir(), 'muxtun-bench-'));
       const env = { ...process.env, MUXTUN_TOKEN: randomBytes(24).toString('base64url'), HOME: dir, XDG_CONFIG_HOME: dir, XDG_STATE_HOME: dir };
       const tag = name.replace(/[^\w.-]+/g, '_');
-      const nodeArgs = (role) => (profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${tag}-${role}-${Date.now()}.cpuprofile`] : []);
+      const nodeArgs = (role) => [
+        ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${tag}-${role}-${Date.now()}.cpuprofile`] : []),
+        // BENCH_DIAG=1: event-loop delay, GC pauses and write queues, read around the loaded ping (diag-preload.js).
+        ...(diagnosing ? ['--import', diagPreload] : []),
+      ];
+      if (diagnosing) env.MUXTUN_BENCH_DIAG_DIR = dir;
       const children = [];
       const stop = async () => {
         // connect first: its session ends cleanly, then serve has nothing to drain.
@@ -59,13 +65,39 @@ export function muxtun({ profileDir, checkout = root, name = 'muxtun', connectFl
         children.push(connect);
         await waitForEcho(port, 'muxtun connect');
         await waitForEcho(interactivePort, 'muxtun connect');
-        return { port, interactivePort, processes: () => ({ server: [serve.pid], client: [connect.pid] }), stop };
+        const diag = diagnosing ? () => readDiagnostics(dir, { serve: serve.pid, connect: connect.pid }) : undefined;
+        return { port, interactivePort, processes: () => ({ server: [serve.pid], client: [connect.pid] }), stop, diag };
       } catch (error) {
         await stop();
         throw error;
       }
     },
   };
+}
+
+const diagnosing = process.env.BENCH_DIAG === '1';
+const diagPreload = pathToFileURL(path.join(root, 'scripts/bench/diag-preload.js')).href;
+
+/** Asks each process for its figures since the last call (SIGUSR2, see diag-preload.js) and reads them. */
+async function readDiagnostics(dir, pids) {
+  for (const pid of Object.values(pids)) process.kill(pid, 'SIGUSR2');
+  const result = {};
+  for (const [role, pid] of Object.entries(pids)) {
+    const file = path.join(dir, `${pid}.json`);
+    const deadline = Date.now() + 2_000;
+    for (;;) {
+      try {
+        const text = readFileSync(file, 'utf8');
+        rmSync(file);
+        result[role] = JSON.parse(text);
+        break;
+      } catch {
+        if (Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  }
+  return result;
 }
 
 const SSHD = '/usr/sbin/sshd';
