@@ -6,17 +6,24 @@
 // exactly the ping's window.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 
 const dir = process.env.MUXTUN_BENCH_DIAG_DIR;
 const eld = monitorEventLoopDelay({ resolution: 1 });
 eld.enable();
-let gc = { count: 0, totalMs: 0, maxMs: 0 };
+let gc = { count: 0, totalMs: 0, maxMs: 0, majorCount: 0, majorMs: 0, majorWhy: {} };
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
     gc.count++;
     gc.totalMs += entry.duration;
     gc.maxMs = Math.max(gc.maxMs, entry.duration);
+    if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+      gc.majorCount++;
+      gc.majorMs += entry.duration;
+      // Why V8 collected: 'external' = Buffer memory (ArrayBuffers) outgrew its limit.
+      const why = entry.detail.flags & constants.NODE_PERFORMANCE_GC_FLAGS_ALL_EXTERNAL_MEMORY ? 'external' : `flags${entry.detail.flags}`;
+      gc.majorWhy[why] = (gc.majorWhy[why] ?? 0) + 1;
+    }
   }
 }).observe({ entryTypes: ['gc'] });
 
@@ -48,6 +55,6 @@ process.on('SIGUSR2', () => {
   };
   if (dir) writeFileSync(path.join(dir, `${process.pid}.json`), JSON.stringify(report));
   eld.reset();
-  gc = { count: 0, totalMs: 0, maxMs: 0 };
+  gc = { count: 0, totalMs: 0, maxMs: 0, majorCount: 0, majorMs: 0, majorWhy: {} };
   samples = [];
 });

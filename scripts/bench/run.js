@@ -249,7 +249,7 @@ function describeDiag(diag) {
   return Object.entries(diag)
     .map(([role, d]) =>
       `      ${role.padEnd(8)} event-loop delay p50 ${d.eldMs.p50.toFixed(2)} p99 ${d.eldMs.p99.toFixed(2)} max ${d.eldMs.max.toFixed(2)} ms; ` +
-      `GC ${d.gc.count}x ${d.gc.totalMs.toFixed(0)} ms (max ${d.gc.maxMs.toFixed(1)}); ` +
+      `GC ${d.gc.count}x ${d.gc.totalMs.toFixed(0)} ms (max ${d.gc.maxMs.toFixed(1)}; major ${d.gc.majorCount}x ${d.gc.majorMs.toFixed(0)} ms ${JSON.stringify(d.gc.majorWhy ?? {})}); ` +
       `queued in TLS sockets p50 ${kib(d.queuedTls.p50)} p99 ${kib(d.queuedTls.p99)} max ${kib(d.queuedTls.max)}, in TCP sockets p99 ${kib(d.queuedTcp.p99)}`,
     )
     .join('\n');
