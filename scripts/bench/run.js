@@ -18,6 +18,8 @@
 // is measured against HEAD in the same rounds. BENCH_DIAG=1 loads
 // diag-preload.js into serve and connect and prints, per loaded ping-pong,
 // their event-loop delay, GC pauses and bytes queued in their TLS sockets.
+// BENCH_NODE_FLAGS="--max-semi-space-size=32" adds this build again, run
+// with those node flags, as kind muxtun+flags.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -112,6 +114,8 @@ const kinds = [
   selectedKinds.includes('muxtun-noresume') && muxtun({ profileDir, name: 'muxtun --no-resume', connectFlags: ['--no-resume'] }),
   // The same TLS inside a WebSocket, straight to serve --ws-listen (no reverse proxy): what the transport costs.
   selectedKinds.includes('muxtun-ws') && muxtun({ profileDir, name: 'muxtun-ws', webSocket: true }),
+  // BENCH_NODE_FLAGS="--max-semi-space-size=32 ...": the same build again with these node flags, as kind muxtun+flags.
+  process.env.BENCH_NODE_FLAGS && muxtun({ profileDir, name: 'muxtun+flags', nodeFlags: process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean) }),
   ...compared.flatMap((checkout) => [
     muxtun({ profileDir, checkout, name: `muxtun@${path.basename(checkout)}` }),
     // With muxtun-ws selected, the other checkout's WebSocket transport too.

@@ -29,9 +29,10 @@ export const direct = {
  * `profileDir` adds --cpu-prof to both (written when they stop cleanly).
  * `checkout` runs another built copy of the repository instead of this one,
  * as kind `name`: a change measured side by side with what it changes.
- * `connectFlags` are added to connect (e.g. --no-resume, kind muxtun-noresume).
+ * `connectFlags` are added to connect (e.g. --no-resume, kind muxtun-noresume);
+ * `nodeFlags` to both node processes (BENCH_NODE_FLAGS, kind muxtun+flags).
  */
-export function muxtun({ profileDir, checkout = root, name = 'muxtun', connectFlags = [], webSocket = false } = {}) {
+export function muxtun({ profileDir, checkout = root, name = 'muxtun', connectFlags = [], webSocket = false, nodeFlags = [] } = {}) {
   const cli = path.join(checkout, 'bin/muxtun.js');
   return {
     name,
@@ -41,6 +42,7 @@ export function muxtun({ profileDir, checkout = root, name = 'muxtun', connectFl
       const env = { ...process.env, MUXTUN_TOKEN: randomBytes(24).toString('base64url'), HOME: dir, XDG_CONFIG_HOME: dir, XDG_STATE_HOME: dir };
       const tag = name.replace(/[^\w.-]+/g, '_');
       const nodeArgs = (role) => [
+        ...nodeFlags,
         ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${tag}-${role}-${Date.now()}.cpuprofile`] : []),
         // BENCH_DIAG=1: event-loop delay, GC pauses and write queues, read around the loaded ping (diag-preload.js).
         ...(diagnosing ? ['--import', diagPreload] : []),
