@@ -20,8 +20,12 @@ new PerformanceObserver((list) => {
     if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
       gc.majorCount++;
       gc.majorMs += entry.duration;
-      // Why V8 collected: 'external' = Buffer memory (ArrayBuffers) outgrew its limit.
-      const why = entry.detail.flags & constants.NODE_PERFORMANCE_GC_FLAGS_ALL_EXTERNAL_MEMORY ? 'external' : `flags${entry.detail.flags}`;
+      // Why V8 collected: 'external' = forced by Buffer (ArrayBuffer) memory
+      // pressure; 'limit' = incremental marking a heap allocation limit started
+      // (callback flag kGCCallbackScheduleIdleGarbageCollection); else the raw flags.
+      const flags = entry.detail.flags;
+      const why =
+        flags & constants.NODE_PERFORMANCE_GC_FLAGS_ALL_EXTERNAL_MEMORY ? 'external' : flags & constants.NODE_PERFORMANCE_GC_FLAGS_SCHEDULE_IDLE ? 'limit' : `flags${flags}`;
       gc.majorWhy[why] = (gc.majorWhy[why] ?? 0) + 1;
     }
   }
