@@ -426,7 +426,9 @@ export class Session extends EventEmitter<SessionEvents> {
   readonly #resumeReading = (): void => {
     this.#readPaused = false;
     this.#readThisTurn = 0;
-    if (!this.#end) this.#transport.resume();
+    // Also after the session ended: the rest is discarded as before, and a
+    // transport left paused would never read the peer's FIN and close.
+    if (!this.#transport.destroyed) this.#transport.resume();
   };
 
   readonly #onTransportEnd = (): void => {
