@@ -16,7 +16,11 @@
 // muxtun-metrics: --metrics on both, scraped every second, with the median ratio to muxtun printed) and BENCH_WORKLOADS=memory,bulk,parallel,rate,latency;
 // BENCH_COMPARE=../other-checkout[,...] adds other built copies of muxtun as
 // kinds of their own (and their muxtun-ws when that is selected), so a change
-// is measured against HEAD in the same rounds.
+// is measured against HEAD in the same rounds. BENCH_DIAG=1 loads
+// diag-preload.js into serve and connect and prints, per loaded ping-pong,
+// their event-loop delay, GC pauses and bytes queued in their TLS sockets.
+// BENCH_NODE_FLAGS="--max-semi-space-size=32" adds this build again, run
+// with those node flags, as kind muxtun+flags.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -113,6 +117,8 @@ const kinds = [
   selectedKinds.includes('muxtun-metrics') && muxtun({ profileDir, name: 'muxtun-metrics', metrics: { everyMs: 1_000 } }),
   // The same TLS inside a WebSocket, straight to serve --ws-listen (no reverse proxy): what the transport costs.
   selectedKinds.includes('muxtun-ws') && muxtun({ profileDir, name: 'muxtun-ws', webSocket: true }),
+  // BENCH_NODE_FLAGS="--max-semi-space-size=32 ...": the same build again with these node flags, as kind muxtun+flags.
+  process.env.BENCH_NODE_FLAGS && muxtun({ profileDir, name: 'muxtun+flags', nodeFlags: process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean) }),
   ...compared.flatMap((checkout) => [
     muxtun({ profileDir, checkout, name: `muxtun@${path.basename(checkout)}` }),
     // With muxtun-ws selected, the other checkout's WebSocket transport too.
@@ -167,7 +173,7 @@ try {
     ['parallel', () => (t) => workloads.bulk(t, { bytes: config.parallelBytes, connections: config.parallelConnections }), (r) => `${r.mbps.toFixed(0)} MB/s`],
     ['rate', () => (t) => workloads.rate(t, { seconds: config.rateSeconds, concurrency: config.rateConcurrency }), (r) => `${r.perSecond.toFixed(0)}/s, p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} ms, ${r.cpuMsPerRequest.toFixed(3)} core-ms/request${r.errors ? `, ${r.errors} errors` : ''}`],
     ['latencyIdle', () => (t) => workloads.latencyIdle(t, { seconds: config.latencySeconds }), (r) => `p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} ms`],
-    ['latencyLoaded', () => (t) => workloads.latencyLoaded(t, { seconds: config.latencySeconds }), (r) => `p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} ms beside ${r.loadMBps.toFixed(0)} MB/s`],
+    ['latencyLoaded', () => (t) => workloads.latencyLoaded(t, { seconds: config.latencySeconds }), (r) => `p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} ms beside ${r.loadMBps.toFixed(0)} MB/s${r.diag ? `\n${describeDiag(r.diag)}` : ''}`],
   ].filter(([workload]) => selectedWorkloads.includes(workload.startsWith('latency') ? 'latency' : workload));
 
   for (const [workload, make, describe] of plan) {
@@ -248,6 +254,18 @@ try {
   log(`failed: ${error.stack ?? error}`);
   await cleanUp();
   process.exitCode = 1;
+}
+
+/** BENCH_DIAG=1: one line per process of what diag-preload.js saw during the loaded ping. */
+function describeDiag(diag) {
+  const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;
+  return Object.entries(diag)
+    .map(([role, d]) =>
+      `      ${role.padEnd(8)} event-loop delay p50 ${d.eldMs.p50.toFixed(2)} p99 ${d.eldMs.p99.toFixed(2)} max ${d.eldMs.max.toFixed(2)} ms; ` +
+      `GC ${d.gc.count}x ${d.gc.totalMs.toFixed(0)} ms (max ${d.gc.maxMs.toFixed(1)}; major ${d.gc.majorCount}x ${d.gc.majorMs.toFixed(0)} ms ${JSON.stringify(d.gc.majorWhy ?? {})}); ` +
+      `queued in TLS sockets p50 ${kib(d.queuedTls.p50)} p99 ${kib(d.queuedTls.p99)} max ${kib(d.queuedTls.max)}, in TCP sockets p99 ${kib(d.queuedTcp.p99)}`,
+    )
+    .join('\n');
 }
 
 /** First line a `--version`-style command prints (ssh -V writes to stderr). */

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { freePort, onPath, portAccepts } from '../../test/support/ports.js';
 import { processTree, root, spawnChild, stopChild, waitForEcho, waitForOutput } from './procs.js';
 
@@ -28,12 +29,13 @@ export const direct = {
  * `profileDir` adds --cpu-prof to both (written when they stop cleanly).
  * `checkout` runs another built copy of the repository instead of this one,
  * as kind `name`: a change measured side by side with what it changes.
- * `connectFlags` are added to connect (e.g. --no-resume, kind muxtun-noresume).
+ * `connectFlags` are added to connect (e.g. --no-resume, kind muxtun-noresume);
+ * `nodeFlags` to both node processes (BENCH_NODE_FLAGS, kind muxtun+flags).
  * `metrics` turns on --metrics on both and scrapes both endpoints every
  * `metrics.everyMs` while the tunnel is up (kind muxtun-metrics): what
  * watching a tunnel costs it.
  */
-export function muxtun({ profileDir, checkout = root, name = 'muxtun', connectFlags = [], webSocket = false, metrics = null } = {}) {
+export function muxtun({ profileDir, checkout = root, name = 'muxtun', connectFlags = [], webSocket = false, metrics = null, nodeFlags = [] } = {}) {
   const cli = path.join(checkout, 'bin/muxtun.js');
   return {
     name,
@@ -42,7 +44,13 @@ export function muxtun({ profileDir, checkout = root, name = 'muxtun', connectFl
       const dir = mkdtempSync(path.join(os.tmpdir(), 'muxtun-bench-'));
       const env = { ...process.env, MUXTUN_TOKEN: randomBytes(24).toString('base64url'), HOME: dir, XDG_CONFIG_HOME: dir, XDG_STATE_HOME: dir };
       const tag = name.replace(/[^\w.-]+/g, '_');
-      const nodeArgs = (role) => (profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${tag}-${role}-${Date.now()}.cpuprofile`] : []);
+      const nodeArgs = (role) => [
+        ...nodeFlags,
+        ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${tag}-${role}-${Date.now()}.cpuprofile`] : []),
+        // BENCH_DIAG=1: event-loop delay, GC pauses and write queues, read around the loaded ping (diag-preload.js).
+        ...(diagnosing ? ['--import', diagPreload] : []),
+      ];
+      if (diagnosing) env.MUXTUN_BENCH_DIAG_DIR = dir;
       const children = [];
       const scrapers = [];
       const stop = async () => {
@@ -72,13 +80,39 @@ export function muxtun({ profileDir, checkout = root, name = 'muxtun', connectFl
           const timer = setInterval(() => void get().catch((error) => console.error(`bench: ${name}: scrape failed: ${error.message}`)), metrics.everyMs);
           scrapers.push(timer);
         }
-        return { port, interactivePort, processes: () => ({ server: [serve.pid], client: [connect.pid] }), stop };
+        const diag = diagnosing ? () => readDiagnostics(dir, { serve: serve.pid, connect: connect.pid }) : undefined;
+        return { port, interactivePort, processes: () => ({ server: [serve.pid], client: [connect.pid] }), stop, diag };
       } catch (error) {
         await stop();
         throw error;
       }
     },
   };
+}
+
+const diagnosing = process.env.BENCH_DIAG === '1';
+const diagPreload = pathToFileURL(path.join(root, 'scripts/bench/diag-preload.js')).href;
+
+/** Asks each process for its figures since the last call (SIGUSR2, see diag-preload.js) and reads them. */
+async function readDiagnostics(dir, pids) {
+  for (const pid of Object.values(pids)) process.kill(pid, 'SIGUSR2');
+  const result = {};
+  for (const [role, pid] of Object.entries(pids)) {
+    const file = path.join(dir, `${pid}.json`);
+    const deadline = Date.now() + 2_000;
+    for (;;) {
+      try {
+        const text = readFileSync(file, 'utf8');
+        rmSync(file);
+        result[role] = JSON.parse(text);
+        break;
+      } catch {
+        if (Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  }
+  return result;
 }
 
 const SSHD = '/usr/sbin/sshd';

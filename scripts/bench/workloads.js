@@ -50,12 +50,14 @@ export async function latencyLoaded(tunnel, { seconds }) {
   try {
     await waitForOutput(saturator, /STARTED/, 'bulk load');
     await sleep(500); // past slow start and window growth
+    await tunnel.diag?.(); // starts the diagnostics' window (BENCH_DIAG=1)
     const result = await load({ mode: 'pingpong', port: tunnel.interactivePort, seconds, size: 64 }, 'ping-pong under load');
+    const diag = await tunnel.diag?.();
     saturator.stdin.end();
     const { code } = await saturator.exited;
     if (code !== 0) throw new Error(`bulk load failed (exit ${code})\n${saturator.stderrTail()}`);
     const lines = saturator.stdoutText().trim().split('\n');
-    return { p50: result.p50, p99: result.p99, loadMBps: JSON.parse(lines[lines.length - 1]).mbps };
+    return { p50: result.p50, p99: result.p99, loadMBps: JSON.parse(lines[lines.length - 1]).mbps, ...(diag ? { diag } : {}) };
   } finally {
     await stopChild(saturator);
   }

@@ -7,7 +7,11 @@ export interface SessionOptions {
   maxStreams?: number;
   /** Streams the peer opened that the application has not accepted yet; beyond it new streams get RST(REFUSED_STREAM). Default 256. */
   acceptBacklog?: number;
-  /** Largest receive window one stream grows to while its reader keeps up (the protocol starts every stream at 65,536). Default 1 MiB. */
+  /**
+   * Largest receive window one stream grows to while its reader keeps up (the protocol starts every stream at 65,536).
+   * Default 256 KiB: every byte in flight on the session is a byte an interactive stream's frame waits behind
+   * (1 MiB made a ping wait ~4x longer under bulk load, at the same bulk throughput; docs/benchmarks.md, issue 16).
+   */
   maxStreamWindow?: number;
   /** Receive window granted beyond the initial 64 KiB, summed over all streams of the session: bounds what a fast peer can make us buffer. Default 32 MiB. */
   maxSessionWindowGrowth?: number;
@@ -28,7 +32,7 @@ export type SessionConfig = Required<SessionOptions>;
 export const defaultSessionConfig: Readonly<SessionConfig> = Object.freeze({
   maxStreams: 10_000,
   acceptBacklog: 256,
-  maxStreamWindow: 1024 * 1024,
+  maxStreamWindow: 256 * 1024,
   maxSessionWindowGrowth: 32 * 1024 * 1024,
   maxControlQueueBytes: 1024 * 1024,
   heartbeat: true,

@@ -402,8 +402,10 @@ export class Stream extends Duplex {
       }
       this.#consumedSinceGrowth = 0;
     }
-    // Batched: half a window at a time keeps the peer streaming without a frame per read.
-    if (this.#unacked >= this.#windowSize >>> 1) this.#host.scheduleWindowUpdate(this);
+    // Batched, a quarter window at a time: with the window kept small for
+    // latency, waiting for half of it left the sender idle while the WNDINC
+    // queued behind a busy event loop (bulk fell ~15 % at 256 KiB).
+    if (this.#unacked >= this.#windowSize >>> 2) this.#host.scheduleWindowUpdate(this);
   }
 
   #sendReset(code: number): void {

@@ -33,7 +33,8 @@ export interface DialOptions {
 export function dialTarget(stream: Stream, options: DialOptions): void {
   const { host, port, timeoutMs } = options;
   const started = performance.now();
-  const socket = net.connect({ host, port, allowHalfOpen: true, timeout: timeoutMs });
+  // noDelay, as OpenSSH sets on forwarded sockets: a reply written in pieces must not wait for an ACK (Nagle).
+  const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true, timeout: timeoutMs });
   const onTimeout = (): void => {
     socket.destroy(new TunnelError(TunnelErrorCode.DIAL, `no answer within ${timeoutMs} ms`));
   };

@@ -42,7 +42,8 @@ export class LocalListeners<Spec extends ListenSpec = ForwardSpec> {
 
   /** Binds one listener; rejects with ERR_MUXTUN_BIND naming the forward. */
   async bind(spec: Spec): Promise<LocalListener<Spec>> {
-    const server = net.createServer({ allowHalfOpen: true });
+    // noDelay, as OpenSSH sets on forwarded sockets: a reply written in pieces must not wait for an ACK (Nagle).
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error) =>
         reject(new TunnelError(TunnelErrorCode.BIND, `cannot listen for ${this.#describe(spec)}: ${describeListenError(error)}`, { cause: error })),

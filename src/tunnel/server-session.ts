@@ -483,7 +483,8 @@ export class ServerSession implements LinkOwner {
     const refusal = checkRemotePort(rights.policy, port, rights.allowRemoteFrom);
     if (refusal) return refuse(TunnelErrorCode.POLICY, refusal);
 
-    const listener = net.createServer({ allowHalfOpen: true });
+    // noDelay, as OpenSSH sets on forwarded sockets: a reply written in pieces must not wait for an ACK (Nagle).
+    const listener = net.createServer({ allowHalfOpen: true, noDelay: true });
     const entry: RemoteListener = { server: listener, bindHost, dynamic: request.dynamic === true, requested: port, port: null };
     // Held from now, not from when the bind completes: requests that arrive
     // together must all see it, or each would pass the limit.

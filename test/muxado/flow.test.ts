@@ -290,6 +290,27 @@ describe('latency', () => {
     session.close();
     b.destroy();
   });
+
+  it('a burst larger than one turn of reading (the session pauses between turns) arrives whole on every stream', async () => {
+    const { session, peer } = await rawPeerOf('server');
+    // Eight streams, a full initial window each, in one write: 512 KiB the
+    // session must take in several event-loop turns, pausing in between.
+    const ids = [3, 5, 7, 9, 11, 13, 15, 17];
+    const payloads = ids.map((id) => patternBytes(INITIAL_WINDOW, id));
+    const frames: Buffer[] = [];
+    for (const [i, id] of ids.entries()) {
+      frames.push(encodeFrame({ type: FrameType.SYN, streamId: id, fin: false }));
+      for (let at = 0; at < INITIAL_WINDOW; at += FRAME) {
+        const data = payloads[i]!.subarray(at, at + FRAME);
+        frames.push(encodeFrame({ type: FrameType.DATA, streamId: id, fin: at + FRAME >= INITIAL_WINDOW, data }));
+      }
+    }
+    peer.send(...frames);
+    const received = await Promise.all(ids.map(async () => readAll(quiet(await session.accept()))));
+    expect(received.map(sha256)).toEqual(payloads.map(sha256));
+    expect(peer.received(FrameType.RST)).toEqual([]);
+    expect(session.isClosed).toBe(false);
+  });
 });
 
 describe('receive buffering', () => {
