@@ -16,7 +16,7 @@ import { runMuxtun, spawnMuxtun, startConnect, startServe } from '../support/mux
 import { dial, echoServer, EchoClient, expectEcho, freePort, relay, sha256 } from '../support/net.js';
 import { seededBytes } from '../support/random.js';
 import type { TestProcess } from '../support/process.js';
-import { within } from '../support/wait.js';
+import { waitUntil, within } from '../support/wait.js';
 
 /** A runtime dir for one test: where its muxtuns put their sockets and the commands look. */
 async function runtime(): Promise<{ env: NodeJS.ProcessEnv; dir: string }> {
@@ -126,9 +126,18 @@ describe('forward add and remove on a running connect', () => {
     expect(unknown.stderr).toContain('ERR_MUXTUN_CONTROL_NOT_FOUND');
 
     await carries();
+    // The forward's counters saw exactly that connection and its bytes (6 round trips of 2 MiB).
+    const carried = 6 * 2 * 1024 * 1024;
+    expect(during.forwards[0]).toMatchObject({ connections: 1 });
     transfer.destroy();
-    const after = await json<ConnectStatus>(env, 'status', '--json');
-    expect(after.forwards).toEqual(before.forwards);
+    const after = await waitUntil('the closed connection in status', async () => {
+      const status = await json<ConnectStatus>(env, 'status', '--json');
+      return status.forwards[0]?.connections === 0 ? status : undefined;
+    });
+    const { connections, connectionsTotal, bytesIn, bytesOut, ...same } = after.forwards[0]!;
+    expect({ connections, connectionsTotal, bytesIn, bytesOut }).toEqual({ connections: 0, connectionsTotal: 1, bytesIn: carried, bytesOut: carried });
+    expect(after.forwards).toHaveLength(1);
+    expect(same).toEqual({ id: before.forwards[0]!.id, kind: 'L', spec: before.forwards[0]!.spec, listening: before.forwards[0]!.listening });
     expect(after.session?.id).toBe(before.session?.id);
     expect(connect.process.logs().filter((entry) => entry.msg === 'connected' || entry.msg === 'reconnected')).toHaveLength(1);
   });

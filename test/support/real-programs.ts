@@ -157,6 +157,24 @@ export interface NginxOptions {
   scope?: Scope;
 }
 
+/** The start of a test nginx config: in the foreground, one process, everything it writes under `dir`; an `http {` block left open. */
+function nginxPreamble(dir: string, connections: number): string {
+  return `
+daemon off;
+# One process: a worker would outlive a killed master and hold the test's pipes.
+master_process off;
+pid ${dir}/nginx.pid;
+error_log stderr warn;
+events { worker_connections ${connections}; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;`;
+}
+
 /** nginx terminating TLS on a free port, passing WebSocket upgrades at `path` to 127.0.0.1:wsPort (the README's location block). */
 export async function startNginx(options: NginxOptions): Promise<{ port: number; process: TestProcess }> {
   const scope = options.scope ?? currentScope();
@@ -164,20 +182,7 @@ export async function startNginx(options: NginxOptions): Promise<{ port: number;
   const port = await freePort();
   const path = options.path ?? '/muxtun';
   const timeout = `${options.readTimeoutS ?? 60}s`;
-  const conf = `
-daemon off;
-# One process: a worker would outlive a killed master and hold the test's pipes.
-master_process off;
-pid ${dir}/nginx.pid;
-error_log stderr warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
+  const conf = `${nginxPreamble(dir, 256)}
   server {
     listen 127.0.0.1:${port} ssl;
     server_name localhost;
@@ -258,19 +263,7 @@ export async function startNginxProxyProtocol(options: { scope?: Scope } = {}): 
   const scope = options.scope ?? currentScope();
   const dir = await tempDir('muxtun-nginx-pp-', scope);
   const port = await freePort();
-  const conf = `
-daemon off;
-master_process off;
-pid ${dir}/nginx.pid;
-error_log stderr warn;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
+  const conf = `${nginxPreamble(dir, 64)}
   server {
     listen 127.0.0.1:${port} proxy_protocol;
     default_type text/plain;
