@@ -107,6 +107,14 @@ describe('properties', () => {
     );
   });
 
+  it('SOCKS4a: an address 0.0.0.x is sent as a name (x > 0 is the protocol\'s "a name follows" marker)', () => {
+    // Found by the property below (seed -1515612423): 0.0.0.1 as an address read back as "more to come".
+    for (const host of ['0.0.0.1', '0.0.0.255']) {
+      expect(parsePrefixes(parseSocks4Request, encodeSocks4Request({ host, port: 1 }))).toMatchObject({ state: 'done', value: { host, port: 1 } });
+    }
+    expect(encodeSocks4Request({ host: '0.0.0.0', port: 1 }).subarray(4, 8)).toEqual(Buffer.from([0, 0, 0, 0]));
+  });
+
   it('SOCKS4a: encode then parse gives the request back', () => {
     fc.assert(
       fc.property(requestArb.filter((r) => !r.host.includes(':')), fc.stringMatching(/^[a-z]{0,20}$/), ({ host, port, command }, userId) => {

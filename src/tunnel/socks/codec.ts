@@ -133,7 +133,8 @@ export function encodeSocks4Request(request: { command?: number; host: string; p
   head[1] = request.command ?? SocksCommand.CONNECT;
   head.writeUInt16BE(request.port, 2);
   const user = Buffer.from(`${request.userId ?? ''}\0`, 'latin1');
-  if (net.isIPv4(request.host)) {
+  // 0.0.0.x (x > 0) is SOCKS4a's "a name follows" marker, so such an address travels as a name.
+  if (net.isIPv4(request.host) && !/^0\.0\.0\.(?!0$)\d+$/.test(request.host)) {
     request.host.split('.').forEach((part, i) => (head[4 + i] = Number(part)));
     return Buffer.concat([head, user]);
   }
