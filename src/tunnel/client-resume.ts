@@ -5,8 +5,7 @@ import type { ClientControl } from './client-handshake.js';
 import { logConnection } from './connection-log.js';
 import { StreamKind, type ConnState, type ServerMessage } from './control-messages.js';
 import { dialTarget } from './dial.js';
-import { dialAndReply } from './dial-reply.js';
-import { localForwardHeader, MAX_WAITING_PER_LISTENER, readServerStreamHeader, remoteProxyHeader, reverseDynamicTarget, UNKNOWN_REMOTE_FORWARD, type RemoteForwardLookup } from './client-streams.js';
+import { localForwardHeader, MAX_WAITING_PER_LISTENER, readServerStreamHeader, remoteProxyHeader, serveReverseDynamic, UNKNOWN_REMOTE_FORWARD, type RemoteForwardLookup } from './client-streams.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
 import { describeForward } from './forward.js';
 import type { LocalListener } from './local-listeners.js';
@@ -165,24 +164,15 @@ export class ClientResumption {
     const route = stats?.forwardRoute('R', header.forward) ?? [];
     const dialTimes = stats ? { dialTimes: stats.dialTimes.R } : {};
     if (spec.dynamic === true) {
-      const request = reverseDynamicTarget(header, spec, forwards.allowTarget);
-      if (request === null) {
-        this.#logger.warn({}, 'reverse dynamic -R stream without a target; resetting the stream');
-        stream.reset(ErrorCode.PROTOCOL_ERROR);
-        return;
-      }
-      const fields = { forward: describeForward('-R', spec), peer: header.peer, target: request.target, streamId: stream.id };
-      dialAndReply(stream, {
-        ...request,
+      serveReverseDynamic(stream, header, spec, {
+        allowTarget: forwards.allowTarget,
         timeoutMs: timings.dialTimeoutMs,
         ...dialTimes,
-        refused: (reply) => {
-          connNotCarried(route, reply.failure === 'policy' ? 'refused' : 'dial_failed');
-          this.#logger.info({ ...fields, reason: reply.failure }, `refused a reverse dynamic connection: ${reply.message}`);
-        },
-        carry: (socket) => {
+        route,
+        logger: this.#logger,
+        carry: (socket, fields, target) => {
           // Adopted after the reply: the conn's byte sequence starts behind it, as the server's does.
-          const conn = this.table.adopt(id, socket, { header: { host: request.host, port: request.port }, onEnd: logConnection(this.#logger, fields), route });
+          const conn = this.table.adopt(id, socket, { header: target, onEnd: logConnection(this.#logger, fields), route });
           this.table.attach(conn, stream, { bytes: 0, fin: false });
         },
       });

@@ -2,7 +2,7 @@ import type net from 'node:net';
 import { ErrorCode, StreamResetError, type Stream } from '../muxado/index.js';
 import { describeError } from '../util/errors.js';
 import { bridge, type BridgeEnd } from './bridge.js';
-import { logConnection } from './connection-log.js';
+import { logConnection, type ConnectionFields } from './connection-log.js';
 import { StreamKind } from './control-messages.js';
 import { dialAndBridge } from './dial.js';
 import { dialAndReply } from './dial-reply.js';
@@ -13,7 +13,7 @@ import type { LocalListener } from './local-listeners.js';
 import type { TunnelLogger } from './logger.js';
 import type { SessionSlot } from './session-slot.js';
 import { encodeStreamHeader, isRemoteForwardHeader, readStreamHeader, type LocalForwardHeader, type RemoteForwardHeader } from './stream-header.js';
-import { connNotCarried, type ClientStats, type TrafficRoute } from './tunnel-stats.js';
+import { connNotCarried, type ClientStats, type DialTimes, type TrafficRoute } from './tunnel-stats.js';
 
 /** Connections one -L listener lets wait for a session at once; more are reset. */
 export const MAX_WAITING_PER_LISTENER = 128;
@@ -157,22 +157,13 @@ export async function serveRemoteStream(
   }
   const route = stats.forwardRoute('R', header.forward);
   if (spec.dynamic === true) {
-    const request = reverseDynamicTarget(header, spec, forwards.allowTarget);
-    if (request === null) {
-      logger.warn({}, 'reverse dynamic -R stream without a target; resetting the stream');
-      stream.reset(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    const fields = { forward: describeForward('-R', spec), peer: header.peer, target: request.target, streamId: stream.id };
-    dialAndReply(stream, {
-      ...request,
+    serveReverseDynamic(stream, header, spec, {
+      allowTarget: forwards.allowTarget,
       timeoutMs: timings.dialTimeoutMs,
       dialTimes: stats.dialTimes.R,
-      refused: (reply) => {
-        connNotCarried(route, reply.failure === 'policy' ? 'refused' : 'dial_failed');
-        logger.info({ ...fields, reason: reply.failure }, `refused a reverse dynamic connection: ${reply.message}`);
-      },
-      carry: (socket) => bridge(socket, stream, logConnection(logger, fields), route),
+      route,
+      logger,
+      carry: (socket, fields) => bridge(socket, stream, logConnection(logger, fields), route),
     });
     return;
   }
@@ -200,13 +191,44 @@ export async function serveRemoteStream(
   });
 }
 
-/** The target a reverse dynamic -R stream asks for, with this side's --allow-target verdict; null when the header names none. */
-export function reverseDynamicTarget(
+/**
+ * A reverse dynamic -R stream, on either data path: the target its header
+ * names is checked against this side's --allow-target, dialled, and answered
+ * with a dial reply; `carry` takes the socket once the reply went out (a
+ * bridge, or a resumable conn adopted behind the reply). A header without a
+ * target is a protocol error for that stream.
+ */
+export function serveReverseDynamic(
+  stream: Stream,
   header: RemoteForwardHeader,
   spec: ForwardSpec,
-  allowTarget: readonly TargetPattern[],
-): { host: string; port: number; target: string; refusal: string | null } | null {
-  if (header.host === undefined || header.port === undefined) return null;
-  const refusal = checkTarget(allowTarget, header.host, header.port, `${describeForward('-R', spec)}: this side's --allow-target`);
-  return { host: header.host, port: header.port, target: `${header.host}:${header.port}`, refusal };
+  options: {
+    allowTarget: readonly TargetPattern[];
+    timeoutMs: number;
+    dialTimes?: DialTimes;
+    route: TrafficRoute;
+    logger: TunnelLogger;
+    carry(socket: net.Socket, fields: ConnectionFields, target: { host: string; port: number }): void;
+  },
+): void {
+  const { logger, route } = options;
+  if (header.host === undefined || header.port === undefined) {
+    logger.warn({}, 'reverse dynamic -R stream without a target; resetting the stream');
+    stream.reset(ErrorCode.PROTOCOL_ERROR);
+    return;
+  }
+  const target = { host: header.host, port: header.port };
+  const refusal = checkTarget(options.allowTarget, target.host, target.port, `${describeForward('-R', spec)}: this side's --allow-target`);
+  const fields = { forward: describeForward('-R', spec), peer: header.peer, target: `${target.host}:${target.port}`, streamId: stream.id };
+  dialAndReply(stream, {
+    ...target,
+    refusal,
+    timeoutMs: options.timeoutMs,
+    ...(options.dialTimes ? { dialTimes: options.dialTimes } : {}),
+    refused: (reply) => {
+      connNotCarried(route, reply.failure === 'policy' ? 'refused' : 'dial_failed');
+      logger.info({ ...fields, reason: reply.failure }, `refused a reverse dynamic connection: ${reply.message}`);
+    },
+    carry: (socket) => options.carry(socket, fields, target),
+  });
 }
