@@ -326,14 +326,13 @@ export async function resolveServeSettings(given: CommandLine, context: CommandC
   let tls: { cert: string; key: string };
   if (flags.cert !== undefined && flags.key !== undefined) {
     const material = await loadCertificateFiles(flags.cert, flags.key);
-    tls = { cert: material.cert, key: material.key };
+    tls = material;
     identity = { fingerprint: material.fingerprint, created: false, where: flags.cert };
   } else if (options.check === true && !(stateHolds(stateDir, [SERVER_CERT_FILE, SERVER_KEY_FILE]))) {
     tls = placeholder.tls;
   } else {
     const material = await loadOrCreateServerCertificate(stateDir);
-    // Only the PEM: a reload compares it with the running one (`created` differs between a first start and a reload).
-    tls = { cert: material.cert, key: material.key };
+    tls = material;
     identity = { fingerprint: material.fingerprint, created: material.created, where: join(stateDir, SERVER_CERT_FILE) };
   }
 

@@ -108,7 +108,8 @@ export function resolveServerOptions(options: TunnelServerOptions): ResolvedServ
     port,
     tlsListen,
     webSocket,
-    tls: options.tls,
+    // Only the PEM: a reconfigure compares it with the running one, and callers pass richer objects (fingerprint, created).
+    tls: { cert: options.tls.cert, key: options.tls.key },
     users,
     policy: options.policy === undefined ? defaultPolicy : checkPolicy('policy', options.policy),
     limits: resolveServerLimits(options.limits),
