@@ -35,6 +35,7 @@ export class ClientResumption {
   readonly table = new ConnTable<LocalForwardHeader>(true);
   readonly #logger: TunnelLogger;
   readonly #waiting = new Map<LocalListener, number>();
+  readonly #labels = new WeakMap<LocalListener, string>();
   #session: Session | null = null;
   /** When the link was lost (performance.now()), while it is down. */
   lostAt: number | null = null;
@@ -71,15 +72,17 @@ export class ClientResumption {
 
   /** A connection to a -L listener: a conn at once, carried now or when the link is back (within bounds); it counts in `route`. */
   openLocal(listener: LocalListener, socket: net.Socket, waitMs: number, route: TrafficRoute): void {
-    socket.on('error', () => {});
+    // The conn's own listeners take over at once (table.open below): no
+    // error listener of its own here, which an idle connection would carry.
     const { spec } = listener;
-    const forward = describeForward('-L', { ...spec, bindPort: listener.address.port });
+    const forward = this.#forwardLabel(listener);
     const session = this.#session;
     if (session === null) {
       const waiting = this.#waiting.get(listener) ?? 0;
       if (waiting >= MAX_WAITING_PER_LISTENER) {
         this.#logger.warn({ forward, waiting }, 'not connected to the server and too many connections wait already; resetting a local connection');
         connNotCarried(route, 'refused');
+        socket.on('error', () => {});
         socket.resetAndDestroy();
         return;
       }
@@ -101,6 +104,16 @@ export class ClientResumption {
       }
     }, waitMs);
     timer.unref();
+  }
+
+  /** `-L bind:port:target`, made once per listener: every conn's end handler keeps it. */
+  #forwardLabel(listener: LocalListener): string {
+    let label = this.#labels.get(listener);
+    if (label === undefined) {
+      label = describeForward('-L', { ...listener.spec, bindPort: listener.address.port });
+      this.#labels.set(listener, label);
+    }
+    return label;
   }
 
   #localEnded(forward: string, end: ConnEnd, closed: ((end: ConnEnd) => void) | undefined): void {
