@@ -1,11 +1,11 @@
 // Process plumbing for the benchmarks (`npm run bench`, `npm run bench:engine`):
 // where the repository is, children with a raised open-files limit that print
-// a ready line or a JSON result, the Go reference peer's build, readiness by
+// a ready line or a JSON result, the Go builds (interop peer, go-muxado tunnel), readiness by
 // round trip, and resident memory and CPU time read from /proc. (Free ports
 // come from test/support/ports.js, shared with the tests; the machine's
 // description and the Markdown table are in report.js.)
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,21 +13,54 @@ import { fileURLToPath } from 'node:url';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const goPeerBinary = path.join(root, 'test/interop/bin/muxado-peer');
+/** The bench's Go reference tunnel (kind go-muxado), built from scripts/bench/go-tunnel into .tmp/ (git-ignored). */
+export const goTunnelBinary = path.join(root, '.tmp/bench/go-tunnel');
 
-/** Builds the Go reference peer (GOPATH mode against Debian's muxado), or returns why it cannot. */
-export function buildGoPeer() {
+const goBin = process.env.MUXTUN_GO || 'go';
+const goPath = process.env.MUXTUN_MUXADO_GOPATH || '/usr/share/gocode';
+
+/**
+ * Whether Go and Debian's muxado sources are here (the interop suite's
+ * test/interop/go-peer.ts looks the same way), or why not.
+ */
+export function goAvailable() {
   try {
-    mkdirSync(path.dirname(goPeerBinary), { recursive: true });
-    execFileSync('go', ['build', '-o', goPeerBinary, '.'], {
-      cwd: path.join(root, 'test/interop/peer'),
-      env: { ...process.env, GOPATH: process.env.MUXTUN_MUXADO_GOPATH || '/usr/share/gocode', GO111MODULE: 'off', GOFLAGS: '', GOCACHE: process.env.GOCACHE || path.join(os.tmpdir(), 'muxtun-interop-gocache') },
+    execFileSync(goBin, ['version'], { stdio: 'ignore', timeout: 15_000 });
+  } catch {
+    return { ok: false, reason: `go not found (ran "${goBin} version"); install golang-go or set MUXTUN_GO` };
+  }
+  const muxado = path.join(goPath, 'src/github.com/inconshreveable/muxado');
+  if (!existsSync(path.join(muxado, 'client.go'))) {
+    return { ok: false, reason: `go found, but not the muxado package in ${muxado}; install golang-github-inconshreveable-muxado-dev or set MUXTUN_MUXADO_GOPATH` };
+  }
+  return { ok: true };
+}
+
+/**
+ * Builds the Go program in `sourceDir` into `binary`: GOPATH mode against
+ * Debian's muxado, nothing downloaded (GOPROXY=off), a user's GOFLAGS
+ * ignored; the compile cache is the interop suite's. Returns why it failed.
+ */
+export function buildGo(sourceDir, binary) {
+  try {
+    mkdirSync(path.dirname(binary), { recursive: true });
+    execFileSync(goBin, ['build', '-o', binary, '.'], {
+      cwd: sourceDir,
+      env: { ...process.env, GOPATH: goPath, GO111MODULE: 'off', GOFLAGS: '', GOPROXY: 'off', GOCACHE: process.env.GOCACHE || path.join(os.tmpdir(), 'muxtun-interop-gocache') },
       stdio: ['ignore', 'ignore', 'pipe'],
       timeout: 300_000,
     });
     return { ok: true };
   } catch (error) {
-    return { ok: false, reason: `Go reference unavailable (${String(error.message).split('\n')[0]}); install golang-go and golang-github-inconshreveable-muxado-dev` };
+    return { ok: false, reason: `go build in ${path.relative(root, sourceDir)} failed: ${String(error.stderr || error.message).trim().split('\n')[0]}` };
   }
+}
+
+/** Builds the Go reference peer (GOPATH mode against Debian's muxado), or returns why it cannot. */
+export function buildGoPeer() {
+  const built = buildGo(path.join(root, 'test/interop/peer'), goPeerBinary);
+  if (built.ok) return built;
+  return { ok: false, reason: `Go reference unavailable (${built.reason}); install golang-go and golang-github-inconshreveable-muxado-dev` };
 }
 
 // 5,000 idle forwarded connections need 5,000+ descriptors in every process

@@ -1,7 +1,8 @@
-// `npm run bench`: muxtun against no tunnel and against `ssh -L`, on the same
-// workloads, in one run, on loopback. It starts an echo target, the tunnels
-// (real `muxtun serve` + `muxtun connect -L` processes; an OpenSSH server of
-// its own plus `ssh -L`) and load generators, each in its own process, and
+// `npm run bench`: muxtun against no tunnel, against `ssh -L` and against a
+// Go tunnel on the reference muxado, on the same workloads, in one run, on
+// loopback. It starts an echo target, the tunnels (real `muxtun serve` +
+// `muxtun connect -L` processes; an OpenSSH server of its own plus `ssh -L`;
+// go-tunnel/main.go's server + client) and load generators, each in its own process, and
 // interleaves the kinds round by round so machine noise hits all of them.
 //
 //   npm run bench                      full run (about 6 minutes on 2 cores)
@@ -12,7 +13,8 @@
 // Sizes (env): BENCH_BULK_BYTES (1 GiB), BENCH_PARALLEL_BYTES (per connection,
 // BENCH_BULK_BYTES / 8), BENCH_RATE_SECONDS (5), BENCH_LATENCY_SECONDS (3),
 // BENCH_IDLE_CONNECTIONS (5000), BENCH_ROUNDS (3). Selection:
-// BENCH_KINDS=direct,muxtun,muxtun-ws,ssh (muxtun-ws: the TLS inside a WebSocket to serve --ws-listen; also muxtun-noresume: connect --no-resume,
+// BENCH_KINDS=direct,muxtun,muxtun-ws,ssh,go-muxado (muxtun-ws: the TLS inside a WebSocket to serve --ws-listen;
+// go-muxado: scripts/bench/go-tunnel built with Go against Debian's muxado package, skipped without them; also muxtun-noresume: connect --no-resume,
 // muxtun-metrics: --metrics on both, scraped every second, with the median ratio to muxtun printed) and BENCH_WORKLOADS=memory,bulk,parallel,rate,latency;
 // BENCH_COMPARE=../other-checkout[,...] adds other built copies of muxtun as
 // kinds of their own (and their muxtun-ws when that is selected), so a change
@@ -27,7 +29,7 @@ import path from 'node:path';
 import { root, spawnChild, stopChild, waitForOutput } from './procs.js';
 import { summariseProfile } from './profile.js';
 import { best, caveats, machine, medianRatios, renderTable, verdicts, writeSection } from './report.js';
-import { direct, muxtun, ssh } from './tunnels.js';
+import { direct, goMuxado, muxtun, ssh } from './tunnels.js';
 import * as workloads from './workloads.js';
 
 const argv = process.argv.slice(2);
@@ -72,7 +74,7 @@ const config = {
   idleConnections: envNumber('BENCH_IDLE_CONNECTIONS', smoke ? 100 : 5000),
   rounds: envNumber('BENCH_ROUNDS', smoke ? 1 : 3),
 };
-const selectedKinds = envList('BENCH_KINDS', ['direct', 'muxtun', 'muxtun-ws', 'muxtun-noresume', 'muxtun-metrics', 'ssh'], ['direct', 'muxtun', 'muxtun-ws', 'ssh']);
+const selectedKinds = envList('BENCH_KINDS', ['direct', 'muxtun', 'muxtun-ws', 'muxtun-noresume', 'muxtun-metrics', 'ssh', 'go-muxado'], ['direct', 'muxtun', 'muxtun-ws', 'ssh', 'go-muxado']);
 const selectedWorkloads = envList('BENCH_WORKLOADS', ['memory', 'bulk', 'parallel', 'rate', 'latency'], ['memory', 'bulk', 'parallel', 'rate', 'latency']);
 
 const profileDir = profiling ? path.join(root, '.tmp/bench-profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined;
@@ -125,6 +127,8 @@ const kinds = [
     selectedKinds.includes('muxtun-ws') && muxtun({ profileDir, checkout, name: `muxtun-ws@${path.basename(checkout)}`, webSocket: true }),
   ]),
   selectedKinds.includes('ssh') && ssh(),
+  // The same design in Go on the reference muxado: the peer issue 16 compares latency with.
+  selectedKinds.includes('go-muxado') && goMuxado(),
 ].filter(Boolean);
 const skipped = new Map();
 const tunnels = new Map();
@@ -204,10 +208,12 @@ try {
 
   await cleanUp();
   const seconds = (performance.now() - started) / 1000;
-  const rendered = renderTable(chosen, config);
+  const rendered = renderTable(chosen, config, skipped);
   const targetLines = verdicts(chosen, skipped);
   const notes = caveats(chosen, config);
   for (const [name, reason] of skipped) notes.push(`${name} was skipped: ${reason}.`);
+  const goTls = kinds.find((kind) => kind.name === 'go-muxado' && tunnels.has(kind.name))?.tls();
+  if (goTls) notes.push(`go-muxado: scripts/bench/go-tunnel on Debian's muxado (a 64 KiB window and io.Copy's two 32 KiB buffers per forwarded connection, on each side), its server and client in Go, over ${goTls} with a self-signed P-256 certificate pinned by the client.`);
 
   console.log(rendered);
   console.log('');
@@ -237,10 +243,11 @@ try {
       const sshVersion = versionOf('ssh', ['-V']);
       const commit = describeCommit();
       const header =
-        `## Tunnel: muxtun vs ssh -L vs no tunnel\n\n` +
+        `## Tunnel: muxtun vs ssh -L vs go-muxado vs no tunnel\n\n` +
         `${new Date().toISOString().slice(0, 10)}, muxtun ${commit}, ${machine()}, ${sshVersion}; \`npm run bench\` in ${Math.round(seconds / 60)} min ` +
         `(best of ${config.rounds} interleaved rounds per workload). Everything on loopback, each piece its own process: a Node echo target, ` +
-        `the load generators, \`muxtun serve\` + \`muxtun connect -L\` over TLS 1.3 (default suite), and \`sshd\` + \`ssh -N -L\` with OpenSSH's default cipher. ` +
+        `the load generators, \`muxtun serve\` + \`muxtun connect -L\` over TLS 1.3 (default suite), \`sshd\` + \`ssh -N -L\` with OpenSSH's default cipher, ` +
+        `and go-muxado: the same design in Go on the reference muxado (scripts/bench/go-tunnel, TLS 1.3). ` +
         `MB/s is payload each way (every byte goes through the echo and back). ` +
         `x = muxtun's number divided by the other's: above 1 is better for MB/s and requests/s, below 1 is better for core-seconds, ms and bytes.`;
       const body = [header, rendered, targetLines.length ? `Targets of the performance issue, from this run:\n\n${targetLines.join('\n')}` : '', notes.map((n) => `Note: ${n}`).join('\n')]

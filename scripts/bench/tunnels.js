@@ -1,6 +1,7 @@
 // The kinds `npm run bench` compares, each a path from a local port to the
 // echo target: `direct` (no tunnel), `muxtun` (the real CLI: serve + connect
-// -L over TLS) and `ssh -L` (an OpenSSH server of our own on loopback).
+// -L over TLS), `ssh -L` (an OpenSSH server of our own on loopback) and
+// `go-muxado` (go-tunnel/main.go: the same design on the Go reference muxado).
 // start(targets) takes the ports of two echo targets, `bulk` and
 // `interactive` (one target process would make the ping-pong wait behind bulk
 // data in the target's own event loop), and resolves once a round trip gets
@@ -13,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { freePort, onPath, portAccepts } from '../../test/support/ports.js';
-import { processTree, root, spawnChild, stopChild, waitForEcho, waitForOutput } from './procs.js';
+import { buildGo, goAvailable, goTunnelBinary, processTree, root, spawnChild, stopChild, waitForEcho, waitForOutput } from './procs.js';
 
 export const direct = {
   name: 'direct',
@@ -113,6 +114,49 @@ async function readDiagnostics(dir, pids) {
     }
   }
   return result;
+}
+
+/**
+ * muxtun's design written in Go on the reference muxado (scripts/bench/go-tunnel):
+ * a server and a client process, one TLS 1.3 connection (Go picks
+ * TLS_AES_128_GCM_SHA256 where the CPU has AES, as muxtun's default does; the
+ * client prints what it got), one muxado session, a stream per forwarded
+ * connection. Built on start (GOPATH mode against Debian's muxado, never
+ * downloading); skipped when Go or the muxado package is missing.
+ */
+export function goMuxado() {
+  let negotiated = '';
+  return {
+    name: 'go-muxado',
+    available: goAvailable,
+    /** "TLSv1.3 TLS_AES_128_GCM_SHA256" once started, for the report's notes. */
+    tls: () => negotiated,
+    async start(targets) {
+      const built = buildGo(path.join(root, 'scripts/bench/go-tunnel'), goTunnelBinary);
+      if (!built.ok) throw new Error(built.reason);
+      const children = [];
+      const stop = async () => {
+        // Client first: the server then only sees its session end.
+        for (const child of children.reverse()) await stopChild(child);
+      };
+      try {
+        const server = spawnChild(goTunnelBinary, ['server', '-listen', '127.0.0.1:0']);
+        children.push(server);
+        const [, serverPort, fingerprint] = await waitForOutput(server, /LISTENING (\d+)\nFINGERPRINT (sha256:[0-9a-f]+)/, 'go-muxado server');
+        const forwards = [targets.bulk, targets.interactive].flatMap((target) => ['-listen', '127.0.0.1:0', '-target', `127.0.0.1:${target}`]);
+        const client = spawnChild(goTunnelBinary, ['client', '-server', `127.0.0.1:${serverPort}`, '-fingerprint', fingerprint, ...forwards]);
+        children.push(client);
+        const [, tls, port, interactivePort] = (await waitForOutput(client, /TLS (.+)\nLISTENING (\d+)\nLISTENING (\d+)\n/, 'go-muxado client')).map(String);
+        negotiated = tls;
+        await waitForEcho(Number(port), 'go-muxado client');
+        await waitForEcho(Number(interactivePort), 'go-muxado client');
+        return { port: Number(port), interactivePort: Number(interactivePort), processes: () => ({ server: [server.pid], client: [client.pid] }), stop };
+      } catch (error) {
+        await stop();
+        throw error;
+      }
+    },
+  };
 }
 
 const SSHD = '/usr/sbin/sshd';

@@ -1,5 +1,5 @@
 // `npm run bench -- --smoke` end to end, so the tunnel benchmark cannot rot:
-// real serve/connect processes, sshd when it is installed, every workload
+// real serve/connect processes, sshd and the Go tunnel when they can run, every workload
 // with tiny sizes. It checks the bench finishes and prints its table; it
 // asserts nothing about speed (CI machines are shared and noisy).
 import { existsSync } from 'node:fs';
@@ -33,8 +33,12 @@ describe('npm run bench -- --smoke', () => {
       expect(cells[3], `muxtun's cell in "${row}"`).not.toBe('skipped');
     }
     expect(stdout).toContain('Targets:');
-    // ssh -L is either measured or skipped with the reason printed.
-    const sshSkipped = lines.some((line) => line.startsWith('|') && line.includes('| skipped |'));
-    if (sshSkipped) expect(stdout).toMatch(/Note: ssh -L was skipped: .+/);
+    // ssh -L and go-muxado (no sshd, no Go) are each either measured or skipped with the reason printed.
+    const columns = header!.split('|').map((cell) => cell.trim());
+    const bulkCells = lines.find((line) => line.includes('bulk, 1 connection'))!.split('|').map((cell) => cell.trim());
+    for (const kind of ['ssh -L', 'go-muxado']) {
+      expect(columns, `a column for ${kind}`).toContain(kind);
+      if (bulkCells[columns.indexOf(kind)] === 'skipped') expect(stdout).toMatch(new RegExp(`Note: ${kind} was skipped: .+`));
+    }
   }, 180_000);
 });
