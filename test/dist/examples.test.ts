@@ -19,7 +19,7 @@ import { basename, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerignoreAllows, execForm, parseCopy, parseDockerfile, type Stage } from './dockerfile.js';
-import { serveBanner } from '../support/muxtun.js';
+import { runMuxtun, serveBanner } from '../support/muxtun.js';
 import { tlsFingerprint } from '../support/net.js';
 import { onPath } from '../support/ports.js';
 import { cleanEnv, repoRoot, TestProcess } from '../support/process.js';
@@ -74,6 +74,10 @@ describe('examples/systemd/muxtun.service', () => {
     // serve refuses a state dir open to group or others.
     expect(service('StateDirectoryMode')).toEqual(['0700']);
     expect(flagValue(execStart, '--state-dir')).toBe('/var/lib/muxtun');
+    // The control socket in the service's own runtime dir: a dynamic user has no home for the default.
+    expect(service('RuntimeDirectory')).toEqual(['muxtun']);
+    expect(service('RuntimeDirectoryMode')).toEqual(['0700']);
+    expect(flagValue(execStart, '--control')).toBe('/run/muxtun/control.sock');
     expect(service('EnvironmentFile')).toEqual(['/etc/muxtun/muxtun.env']);
     // The token is never on the command line (visible in ps).
     expect(execStart.some((word) => word.startsWith('--token'))).toBe(false);
@@ -115,8 +119,13 @@ describe('examples/systemd/muxtun.service', () => {
     // StateDirectory= with StateDirectoryMode=0700.
     const stateDir = join(temp, 'systemd-state');
     await mkdir(stateDir, { mode: 0o700 });
+    // RuntimeDirectory= with RuntimeDirectoryMode=0700.
+    const runtimeDir = join(temp, 'systemd-run');
+    await mkdir(runtimeDir, { mode: 0o700 });
+    const controlPath = join(runtimeDir, basename(flagValue(execStart, '--control')!));
     let argv = replaceFlag(execStart, '--state-dir', stateDir);
     argv = replaceFlag(argv, '--port', '0');
+    argv = replaceFlag(argv, '--control', controlPath);
     const serve = runExample([process.execPath, join(repoRoot, 'bin', 'muxtun.js'), ...argv.slice(1), '--host', '127.0.0.1'], {
       PATH: process.env.PATH,
       HOME: temp,
@@ -127,6 +136,12 @@ describe('examples/systemd/muxtun.service', () => {
     expect(existsSync(join(stateDir, 'token'))).toBe(false);
     const listening = await serve.waitForLog('listening');
     expect(await tlsFingerprint(banner.port)).toBe(listening.fingerprint);
+    // The status command the unit's comment gives answers on that socket, and serve warned about nothing.
+    const status = await runMuxtun(['status', '--control', controlPath, '--json']);
+    expect(status.exit.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ kind: 'serve' });
+    expect(serve.tail()).toMatch(/"msg":"control socket listening/);
+    expect(serve.tail()).not.toMatch(/"level":[456]0/);
     // SIGTERM (systemctl stop) is a clean stop.
     expect((await serve.stop()).code, serve.tail()).toBe(0);
   });
