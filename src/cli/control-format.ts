@@ -44,9 +44,9 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return all.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')).join('\n');
 }
 
-/** `-L 8080:localhost:80` */
-export function forwardName(forward: Pick<ForwardStatus, 'kind' | 'spec'>): string {
-  return `-${forward.kind} ${forward.spec}`;
+/** `-L 8080:localhost:80`; `-R 0.0.0.0:9000:localhost:3000,proxy-protocol=v2` when the target gets a PROXY header. */
+export function forwardName(forward: Pick<ForwardStatus, 'kind' | 'spec' | 'proxyProtocol'>): string {
+  return `-${forward.kind} ${forward.spec}${forward.proxyProtocol ? `,proxy-protocol=${forward.proxyProtocol}` : ''}`;
 }
 
 export function formatForwards(forwards: readonly ForwardStatus[]): string {

@@ -76,7 +76,15 @@ export function forwardStatus(forward: ForwardInfo, stats?: Traffic): ForwardSta
   } else if (forward.address !== null) {
     listening = addressText(forward.address);
   }
-  return { id: String(forward.id), kind: KIND[forward.kind], spec: specText(forward.spec), ...(listening !== undefined ? { listening } : {}), ...traffic(stats) };
+  const proxyProtocol = forward.kind === 'remote' ? forward.proxyProtocol : undefined;
+  return {
+    id: String(forward.id),
+    kind: KIND[forward.kind],
+    spec: specText(forward.spec),
+    ...(listening !== undefined ? { listening } : {}),
+    ...(proxyProtocol !== undefined ? { proxyProtocol } : {}),
+    ...traffic(stats),
+  };
 }
 
 /**

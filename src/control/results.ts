@@ -33,6 +33,8 @@ export interface ForwardStatus {
    * Absent while not bound (the session is down, or -R is not yet granted).
    */
   listening?: string;
+  /** -R on connect: the PROXY protocol header (`v1`, `v2`) its target gets before the bytes; absent: none. */
+  proxyProtocol?: 'v1' | 'v2';
   /** Connections through this forward open right now. */
   connections: number;
   /** Connections through this forward since it was set up. */

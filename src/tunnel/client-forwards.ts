@@ -27,8 +27,11 @@ export type ForwardInfo =
   | { id: number; kind: 'local'; spec: ForwardSpec; address: net.AddressInfo | null }
   /** -D: `address` is where its SOCKS listener listens here (null until bound). */
   | { id: number; kind: 'dynamic'; spec: DynamicSpec; address: net.AddressInfo | null }
-  /** -R: `port` is the one the server listens on (null until it said); `error` why it refused, if it did. */
-  | { id: number; kind: 'remote'; spec: ForwardSpec; state: RemoteForwardState; port: number | null; error: { code: string; message: string } | null };
+  /**
+   * -R: `port` is the one the server listens on (null until it said); `error` why it refused, if it did;
+   * `proxyProtocol` the PROXY header its target gets (the forward's own setting, else connect's; undefined: none).
+   */
+  | { id: number; kind: 'remote'; spec: ForwardSpec; state: RemoteForwardState; port: number | null; error: { code: string; message: string } | null; proxyProtocol: 'v1' | 'v2' | undefined };
 
 /** A spec of the kind it belongs to. */
 export type ForwardSpecOf<K extends ForwardKind> = K extends 'dynamic' ? DynamicSpec : ForwardSpec;
@@ -91,10 +94,15 @@ export class ClientForwards extends EventEmitter<{ withdrawn: [id: number] }> im
   }
 
   /** Every forward, -L then -R then -D, each in the order added. */
+  #proxyProtocolOf(spec: ForwardSpec): 'v1' | 'v2' | undefined {
+    const version = spec.proxyProtocol ?? this.proxyProtocol;
+    return version === 'off' ? undefined : version;
+  }
+
   list(): ForwardInfo[] {
     return [
       ...[...this.#local].map(([id, { spec, listener }]): ForwardInfo => ({ id, kind: 'local', spec, address: listener?.address ?? null })),
-      ...[...this.#remote].map(([id, entry]): ForwardInfo => ({ id, kind: 'remote', spec: entry.spec, state: entry.state, port: entry.port, error: entry.error })),
+      ...[...this.#remote].map(([id, entry]): ForwardInfo => ({ id, kind: 'remote', spec: entry.spec, state: entry.state, port: entry.port, error: entry.error, proxyProtocol: this.#proxyProtocolOf(entry.spec) })),
       ...[...this.#dynamic].map(([id, { spec, listener }]): ForwardInfo => ({ id, kind: 'dynamic', spec, address: listener?.address ?? null })),
     ];
   }

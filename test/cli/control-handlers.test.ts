@@ -5,16 +5,17 @@
  */
 import { describe, expect, it } from 'vitest';
 import { findForward, findSession, forwardStatus, specText } from '../../src/cli/control-handlers.js';
+import { formatForwards } from '../../src/cli/control-format.js';
 import type { ForwardInfo, SessionInfo } from '../../src/tunnel/index.js';
 import { thrown } from '../support/wait.js';
 
 const spec = (bindHost: string, bindPort: number, targetHost = 'localhost', targetPort = 80) => ({ bindHost, bindPort, targetHost, targetPort });
 
 const forwards: ForwardInfo[] = [
-  { id: 0, kind: 'remote', spec: spec('0.0.0.0', 9000, 'localhost', 3000), state: 'listening', port: 9000, error: null },
+  { id: 0, kind: 'remote', spec: { ...spec('0.0.0.0', 9000, 'localhost', 3000), proxyProtocol: 'v2' }, state: 'listening', port: 9000, error: null, proxyProtocol: 'v2' },
   { id: 1, kind: 'local', spec: spec('127.0.0.1', 8080), address: { address: '127.0.0.1', family: 'IPv4', port: 8080 } },
   { id: 2, kind: 'dynamic', spec: { bindHost: '127.0.0.1', bindPort: 1080 }, address: null },
-  { id: 3, kind: 'remote', spec: { ...spec('0.0.0.0', 1080), dynamic: true }, state: 'pending', port: null, error: null },
+  { id: 3, kind: 'remote', spec: { ...spec('0.0.0.0', 1080), dynamic: true }, state: 'pending', port: null, error: null, proxyProtocol: undefined },
   { id: 4, kind: 'local', spec: spec('::1', 8443, '::1', 443), address: { address: '::1', family: 'IPv6', port: 8443 } },
 ];
 
@@ -28,6 +29,12 @@ describe('forwardStatus', () => {
   it('shows where each listens: here for -L and -D once bound, on the server for -R once granted', () => {
     expect(forwards.map((forward) => forwardStatus(forward).listening)).toEqual(['0.0.0.0:9000', '127.0.0.1:8080', undefined, undefined, '[::1]:8443']);
     expect(forwardStatus(forwards[1]!)).toEqual({ id: '1', kind: 'L', spec: '127.0.0.1:8080:localhost:80', listening: '127.0.0.1:8080', connections: 0, connectionsTotal: 0, bytesIn: 0, bytesOut: 0 });
+  });
+
+  it('says which PROXY header a -R target gets, and nothing when none', () => {
+    expect(forwardStatus(forwards[0]!)).toMatchObject({ spec: '0.0.0.0:9000:localhost:3000', proxyProtocol: 'v2' });
+    expect(forwardStatus(forwards[3]!)).not.toHaveProperty('proxyProtocol');
+    expect(formatForwards([forwardStatus(forwards[0]!)])).toContain('-R 0.0.0.0:9000:localhost:3000,proxy-protocol=v2');
   });
 });
 
