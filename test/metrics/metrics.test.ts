@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { serveMetrics } from '../../src/metrics/index.js';
 import type { TunnelClient, TunnelServer } from '../../src/tunnel/index.js';
 import { currentScope } from '../support/scope.js';
-import { echoServer, exchange, freePort } from '../support/net.js';
+import { echoServer, exchange, freePort, relay } from '../support/net.js';
 import { parseExposition, scrape, type Exposition } from '../support/prometheus.js';
 import { forward, rawSession, sendHello, startTunnelClient, startTunnelServer } from '../support/tunnel.js';
 import { waitUntil, within } from '../support/wait.js';
@@ -169,6 +169,54 @@ describe('refusals and failures', () => {
     const s = await scrape(serverPort);
     expect(s.value('muxtun_limit_refusals_total', { limit: 'max_sessions' })).toBe(1);
     expect(s.value('muxtun_limit_refusals_total')).toBe(1);
+  });
+});
+
+describe('a dropped link', () => {
+  it('counts each cut as a reconnect and a resume on the client and a resume on the server; an open connection lives on', { timeout: 30_000 }, async () => {
+    const target = await echoServer();
+    const served = await startTunnelServer();
+    const path = await relay(served.port);
+    const { client } = await startTunnelClient(served, { port: path.port, local: [forward(0, target.port)], timings: { backoffBaseMs: 50, backoffCapMs: 250 } });
+    const [clientPort, serverPort] = [await endpoint({ client }), await endpoint({ server: served.server })];
+    const app = net.connect({ host: '127.0.0.1', port: client.localAddresses[0]!.port });
+    app.on('error', () => {});
+    const echoed = (text: string): Promise<void> =>
+      within(
+        new Promise<void>((resolve) => {
+          let got = '';
+          const onData = (chunk: Buffer): void => {
+            got += chunk.toString();
+            if (got === text) {
+              app.off('data', onData);
+              resolve();
+            }
+          };
+          app.on('data', onData);
+          app.write(text);
+        }),
+        10_000,
+        `"${text}" to come back`,
+      );
+    await echoed('before');
+    const before = await scrape(clientPort);
+    expect(before.value('muxtun_reconnects_total')).toBe(0);
+    expect(before.value('muxtun_resumes_total')).toBe(0);
+
+    for (let cut = 1; cut <= 2; cut++) {
+      expect(path.cut()).toBe(1);
+      await scrapeUntil(clientPort, 'the client to see the link down', (m) => m.value('muxtun_connected') === 0);
+      path.restore();
+      await scrapeUntil(clientPort, `the client's resume number ${cut}`, (m) => m.value('muxtun_resumes_total') === cut && m.value('muxtun_connected') === 1);
+      await echoed(`after cut ${cut}`);
+    }
+    const c = await scrape(clientPort);
+    expect(c.value('muxtun_reconnects_total')).toBe(2);
+    expect(c.value('muxtun_resumes_total')).toBe(2);
+    const s = await scrape(serverPort);
+    expect(s.value('muxtun_resumes_total')).toBe(2);
+    expect(s.value('muxtun_sessions')).toBe(1);
+    app.destroy();
   });
 });
 
