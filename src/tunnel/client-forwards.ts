@@ -73,6 +73,8 @@ export class ClientForwards extends EventEmitter<{ withdrawn: [id: number] }> im
   readonly #remote = new Map<number, RemoteEntry>();
   /** -R ids withdrawn in the server session now held: said again after each resume, as an unlisten may have died with a link. */
   readonly #withdrawn = new Set<number>();
+  /** Ids added while running (`forward add`), not from the options: a reload leaves them alone. */
+  readonly #runtime = new Set<number>();
 
   constructor(
     listeners: { local: LocalListeners<ForwardSpec>; socks: LocalListeners<DynamicSpec> },
@@ -153,6 +155,7 @@ export class ClientForwards extends EventEmitter<{ withdrawn: [id: number] }> im
   remove(id: number): { forward: ForwardInfo; unlisten: boolean } | undefined {
     const forward = this.info(id);
     if (!forward) return undefined;
+    this.#runtime.delete(id);
     const local = this.#local.get(id);
     const dynamic = this.#dynamic.get(id);
     const remote = this.#remote.get(id);
@@ -225,14 +228,26 @@ export class ClientForwards extends EventEmitter<{ withdrawn: [id: number] }> im
     }
   }
 
-  /** The forwards whose spec is not among `next` (to remove) and the specs of `next` not held (to add), matched by {@link forwardKey}. */
+  /** Marks a forward as added while running (`forward add`): {@link diff} does not remove it. */
+  markRuntime(id: number): void {
+    if (this.info(id)) this.#runtime.add(id);
+  }
+
+  /**
+   * The forwards from the options whose spec is not among `next` (to remove)
+   * and the specs of `next` not held (to add), matched by {@link forwardKey}.
+   * Forwards added while running stay: one that `next` names from now on is
+   * the options' own (a later reload may remove it), the others are not touched.
+   */
   diff(next: { local: readonly ForwardSpec[]; remote: readonly ForwardSpec[]; dynamic: readonly DynamicSpec[] }): {
     remove: number[];
     add: Array<{ kind: ForwardKind; spec: ForwardSpec | DynamicSpec }>;
     unchanged: number;
   } {
     const held = new Map<string, number[]>();
-    for (const forward of this.list()) {
+    // The options' own first, so a duplicate added while running is the one left over.
+    const forwards = this.list().sort((a, b) => Number(this.#runtime.has(a.id)) - Number(this.#runtime.has(b.id)));
+    for (const forward of forwards) {
       const key = forwardKey(forward.kind, forward.spec);
       held.set(key, [...(held.get(key) ?? []), forward.id]);
     }
@@ -243,14 +258,14 @@ export class ClientForwards extends EventEmitter<{ withdrawn: [id: number] }> im
       for (const spec of specs) {
         const ids = held.get(forwardKey(kind, spec));
         if (ids && ids.length > 0) {
-          ids.shift();
+          this.#runtime.delete(ids.shift()!);
           unchanged++;
         } else {
           add.push({ kind, spec });
         }
       }
     }
-    return { remove: [...held.values()].flat(), add, unchanged };
+    return { remove: [...held.values()].flat().filter((id) => !this.#runtime.has(id)), add, unchanged };
   }
 
   closeAll(): void {

@@ -208,12 +208,13 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
    * @throws InvalidArgumentError for a malformed spec; ERR_MUXTUN_BIND when
    *   a -L or -D cannot listen; the server's code (ERR_MUXTUN_POLICY,
    *   ERR_MUXTUN_BIND, ERR_MUXTUN_LIMIT...) when it refuses a -R. Nothing
-   *   is kept when it throws.
+   *   is kept when it throws. {@link reconfigure} leaves forwards added here
+   *   alone unless its options name them.
    */
   async addForward<K extends ForwardKind>(kind: K, spec: ForwardSpecOf<K>): Promise<ForwardInfo> {
     checkForwardSpec(kind, spec);
     if (this.#stopping) throw new TunnelError(TunnelErrorCode.SESSION_LOST, 'connect is stopping');
-    const result = await this.#add(kind, spec);
+    const result = await this.#add(kind, spec, true);
     if (!result.ok) throw new MuxtunError(result.code, result.message);
     return result.forward;
   }
@@ -272,7 +273,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   }
 
   /** Starts one forward (logged); a failure is the result, with nothing kept. */
-  async #add(kind: ForwardKind, spec: ForwardSpec | DynamicSpec): Promise<ForwardAddResult> {
+  async #add(kind: ForwardKind, spec: ForwardSpec | DynamicSpec, runtime = false): Promise<ForwardAddResult> {
     const failed = (code: string, message: string): ForwardAddResult => {
       this.#logger.error({ forward: describeAny(kind, spec), code }, `${FLAGS[kind]} not added: ${message}`);
       return { ok: false, kind, spec, code, message };
@@ -281,6 +282,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       let forward: ForwardInfo;
       try {
         forward = await this.#forwards.addBound(kind, spec);
+        if (runtime) this.#forwards.markRuntime(forward.id);
       } catch (error) {
         return failed(errnoCode(error) ?? TunnelErrorCode.BIND, describeError(error));
       }
@@ -292,6 +294,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     }
     const remote = spec as ForwardSpec;
     const id = this.#forwards.addRemote(remote);
+    if (runtime) this.#forwards.markRuntime(id);
     const link = this.#link;
     if (!link) {
       this.#logger.info({ forward: describeForward('-R', remote), id }, '-R added; asked of the server once connected');

@@ -74,6 +74,23 @@ describe('ClientForwards', () => {
     ]);
   });
 
+  it('diff leaves forwards added while running alone, unless the options now name them (then they are the options\' own)', () => {
+    const forwards = registry({ local: [spec(8080)] });
+    const added = forwards.addRemote(spec(9000));
+    forwards.markRuntime(added);
+    const other = forwards.addRemote(spec(9001));
+    forwards.markRuntime(other);
+    // A reload without them: the options' -L (id 0) goes, the two added ones stay.
+    expect(forwards.diff({ local: [], remote: [], dynamic: [] })).toEqual({ remove: [0], add: [], unchanged: 0 });
+    // A reload that names one: kept (not added twice), and from then on removable by a reload.
+    expect(forwards.diff({ local: [spec(8080)], remote: [spec(9000)], dynamic: [] })).toEqual({ remove: [], add: [], unchanged: 2 });
+    const third = forwards.diff({ local: [spec(8080)], remote: [], dynamic: [] });
+    expect(third.remove).toEqual([added]);
+    // Removed by id, it is forgotten as an added-while-running one too.
+    forwards.remove(other);
+    expect(forwards.diff({ local: [spec(8080)], remote: [], dynamic: [] }).remove).toEqual([added]);
+  });
+
   it('a -R needs an unlisten only if it was asked for in this server session and not refused; a fresh session forgets what was withdrawn', () => {
     const forwards = registry({ remote: [spec(1), spec(2), spec(3)] });
     const withdrawn: number[] = [];

@@ -160,6 +160,32 @@ describe('reconfigure while a transfer runs', () => {
   });
 });
 
+describe('forwards added while running', () => {
+  it('a reconfigure without them leaves them running; one its options name becomes theirs and a later reconfigure removes it', async () => {
+    const echo = await echoServer();
+    const server = await startTunnelServer();
+    const [fromOptions, addedLocal, addedRemote] = await Promise.all([freePort(), freePort(), freePort()]);
+    const { client, logger } = await startTunnelClient(server, { local: [forward(fromOptions, echo.port)] });
+    const local = await client.addForward('local', forward(addedLocal, echo.port));
+    const remote = await client.addForward('remote', forward(addedRemote, echo.port));
+
+    const first = await client.reconfigure({ ...baseOptions(server, logger), local: [] });
+    expect(first.removed.map((f) => f.spec.bindPort)).toEqual([fromOptions]);
+    expect(first.added).toEqual([]);
+    expect(client.forwards().map((f) => f.id).sort()).toEqual([local.id, remote.id].sort());
+    await expectEcho(addedLocal);
+    await expectEcho(addedRemote);
+    expect(await refused(fromOptions)).toBe(true);
+
+    const second = await client.reconfigure({ ...baseOptions(server, logger), remote: [forward(addedRemote, echo.port)] });
+    expect(second).toMatchObject({ added: [], removed: [], unchanged: 1 });
+    const third = await client.reconfigure({ ...baseOptions(server, logger) });
+    expect(third.removed.map((f) => f.id)).toEqual([remote.id]);
+    await expectEcho(addedLocal);
+    expect(authenticated(server)).toBe(1);
+  });
+});
+
 describe('allowTarget', () => {
   it('a changed allowTarget applies to the next reverse dynamic connection, on the same -R listener', async () => {
     const [echo, other] = await Promise.all([echoServer(), echoServer()]);
