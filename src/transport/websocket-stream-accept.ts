@@ -57,5 +57,9 @@ export async function acceptStreamMode(request: http.IncomingMessage, socket: So
     socket.destroy();
     return { ok: false, why: `not the stream-mode frame header (${header.toString('hex')})` };
   }
+  // The HTTP server's sockets allow half-open connections, and a TLSSocket
+  // takes that from the socket it wraps: as on the TLS port (whose sockets
+  // do not), the peer's TLS end then ends ours and the socket closes.
+  socket.allowHalfOpen = false;
   return { ok: true, socket };
 }

@@ -53,7 +53,6 @@ export function dialStreamMode(url: URL, proxy: ProxyConfig | undefined, signal:
       host: url.hostname.replace(/^\[|\]$/g, ''),
       port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
       path: `${url.pathname}${url.search}`,
-      agent: false,
       headers: {
         Connection: 'Upgrade',
         Upgrade: 'websocket',
@@ -61,9 +60,11 @@ export function dialStreamMode(url: URL, proxy: ProxyConfig | undefined, signal:
         'Sec-WebSocket-Key': key,
         'X-Muxtun-Transport': STREAM_MODE_VALUE,
       },
+      // A connection of its own, never a pooled one: through the proxy, or
+      // from a fresh agent (with `agent: false` Node would ignore createConnection).
       // Node's ClientRequest takes an asynchronous createConnection (the socket
       // comes through the callback); its types only declare the synchronous form.
-      ...(proxy ? { createConnection: viaProxy(proxy, secure, signal) as unknown as http.RequestOptions['createConnection'] } : {}),
+      ...(proxy ? { createConnection: viaProxy(proxy, secure, signal) as unknown as http.RequestOptions['createConnection'] } : { agent: false }),
     });
     const fail = (error: unknown): void => {
       if (settled) return;
