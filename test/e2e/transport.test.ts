@@ -144,6 +144,22 @@ describe('connect ws:// to serve --ws-listen', () => {
   });
 });
 
+describe('connect --ws-mode', () => {
+  it('takes stream or messages (shown by --check, stream by default), and refuses anything else as a usage error', async () => {
+    const base = ['connect', 'ws://127.0.0.1:1/muxtun', '--insecure', '-L', '0:127.0.0.1:9', '--no-config'];
+    const env = { MUXTUN_TOKEN: TOKEN };
+    const byDefault = await runMuxtun([...base, '--check'], { env });
+    expect(byDefault.exit.code, byDefault.stderr).toBe(0);
+    expect(byDefault.stdout).toMatch(/^ws-mode = "stream" +# default$/m);
+    const messages = await runMuxtun([...base, '--check', '--ws-mode', 'messages'], { env });
+    expect(messages.stdout).toMatch(/^ws-mode = "messages" +# flag/m);
+    const wrong = await runMuxtun([...base, '--ws-mode', 'frames'], { env });
+    expect(wrong.exit.code).toBe(2);
+    expect(wrong.stderr).toContain('--ws-mode');
+    expect(wrong.stderr).toContain('stream, messages');
+  });
+});
+
 describe('connect --proxy errors', () => {
   it('names an unreachable proxy and never shows its credentials', async () => {
     const serve = await startServe({ token: TOKEN });
