@@ -335,7 +335,7 @@ function connectCheckReport(resolved: ConnectSettings, env: NodeJS.ProcessEnv): 
       ...(resolved.proxy ? { proxy: { value: resolved.proxy.text, origin: resolved.proxy.origin } } : {}),
       'known-hosts': trust.kind === 'tofu' && flags.knownHosts === undefined ? byDefault(trust.knownHosts.description) : undefined,
       'reconnect-max': byDefault(defaultClientTimings.backoffCapMs / 1000),
-      'ws-mode': 'url' in client && client.url !== undefined ? byDefault(WEBSOCKET_MODES[0]) : undefined,
+      'ws-mode': client.url !== undefined ? byDefault(WEBSOCKET_MODES[0]) : undefined,
       control: controlShown(flags, settings, 'connect', env, { stdio: resolved.stdio !== undefined }),
     },
     secrets: ['token'],
