@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { defaultKnownHostsFile, knownHostsFile } from '../state/index.js';
 import { parseFingerprint, type ClientTrust } from '../tls/index.js';
 import { defaultClientTimings, parseTargetPatternOf, PROXY_PROTOCOL_VERSIONS, resolveClientOptions, TunnelClient, type ClientReconfigureReport, type ForwardSpec, type ProxyProtocolVersion, type TunnelClientOptions, type TunnelLogger } from '../tunnel/index.js';
-import { parseProxyUrl, parseWebSocketUrl, redactUrl, type ProxyConfig } from '../transport/index.js';
+import { parseProxyUrl, parseWebSocketUrl, redactUrl, WEBSOCKET_MODES, type ProxyConfig, type WebSocketMode } from '../transport/index.js';
 import { addCommonOptions, addConfigOptions, configHelp, collect, commonDefaults, drainFrom, logLevelFrom, sessionFlagNames, sessionFrom, type CommonFlags, type ConfigFlags } from './common-options.js';
 import { checkOnly, formatCheck, type CheckReport, type Shown } from './config/check.js';
 import { defaultConfigFile } from './config/config-file.js';
@@ -39,6 +39,7 @@ export interface ConnectFlags extends CommonFlags, ConfigFlags, ControlFlags {
   keepGoing?: boolean;
   resume: boolean;
   proxy?: string;
+  wsMode?: WebSocketMode;
   proxyProtocol?: ProxyProtocolVersion;
   metrics?: string;
 }
@@ -47,6 +48,7 @@ const FLAG_NAMES: Readonly<Record<string, FlagName>> = {
   ...sessionFlagNames,
   'timings.backoffCapMs': { flag: '--reconnect-max', seconds: true },
   proxyProtocol: { flag: '--proxy-protocol' },
+  wsMode: { flag: '--ws-mode' },
 };
 
 export function connectCommand(context: CommandContext): Command {
@@ -54,6 +56,12 @@ export function connectCommand(context: CommandContext): Command {
     .description('connect to a muxtun server and forward ports through it (-L: here to there, -R: there to here, -D: SOCKS, -W: stdio)')
     .argument('[host:port | wss://host/path]', 'the server: host:port for its TLS port, or a wss:// / ws:// URL behind a reverse proxy (default: $MUXTUN_SERVER)')
     .option('--proxy <url>', 'reach the server through this proxy: http://[user:pass@]host:port (CONNECT), socks5:// or socks5h:// (default: $MUXTUN_PROXY; for wss:// servers also HTTPS_PROXY/NO_PROXY; "direct": none)')
+    .addOption(
+      new Option(
+        '--ws-mode <mode>',
+        'for a ws:// or wss:// server, how the tunnel\'s TLS travels in the WebSocket: "stream" (default), TLS straight on the connection after one frame header, as fast as a TLS port, for reverse proxies that pass the upgraded connection through (nginx, Caddy, HAProxy); "messages", 16 KiB binary messages, for proxies and CDNs that inspect or re-frame WebSocket messages, and for servers older than stream mode',
+      ).choices(WEBSOCKET_MODES),
+    )
     .option('-L, --local <[bind:]port:host:hostport>', 'listen here on port (bind default 127.0.0.1); the server dials host:hostport (repeatable)', collect)
     .option('-R, --remote <[bind:]port[:host:hostport]>', 'the server listens on port (bind default 0.0.0.0); this side dials host:hostport, or with no target what each SOCKS client asks for (repeatable; ,proxy-protocol=v1|v2|off after the target: see --proxy-protocol)', collect)
     .option('-D, --dynamic <[bind:]port>', 'a SOCKS4/4a/5 server here (bind default 127.0.0.1); the server resolves and dials what each client asks for (repeatable)', collect)
@@ -275,6 +283,7 @@ export async function resolveConnectSettings(given: CommandLine, context: Comman
     ...endpoint,
     ...(proxy !== undefined ? { proxy } : {}),
     env,
+    ...(flags.wsMode !== undefined ? { wsMode: flags.wsMode } : {}),
     ...(flags.servername ? { servername: flags.servername } : {}),
     token,
     trust,
@@ -326,6 +335,7 @@ function connectCheckReport(resolved: ConnectSettings, env: NodeJS.ProcessEnv): 
       ...(resolved.proxy ? { proxy: { value: resolved.proxy.text, origin: resolved.proxy.origin } } : {}),
       'known-hosts': trust.kind === 'tofu' && flags.knownHosts === undefined ? byDefault(trust.knownHosts.description) : undefined,
       'reconnect-max': byDefault(defaultClientTimings.backoffCapMs / 1000),
+      'ws-mode': client.url !== undefined ? byDefault(WEBSOCKET_MODES[0]) : undefined,
       control: controlShown(flags, settings, 'connect', env, { stdio: resolved.stdio !== undefined }),
     },
     secrets: ['token'],

@@ -24,7 +24,7 @@ export async function dialTransport(transport: ResolvedTransport, timeoutMs: num
   );
   try {
     if (endpoint.kind === 'tcp') return await proxyTunnel(proxy!, endpoint.host, endpoint.port, controller.signal);
-    return await dialWebSocket(endpoint.url, proxy, controller.signal);
+    return await dialWebSocket(endpoint.url, proxy, controller.signal, transport.wsMode);
   } finally {
     clearTimeout(timer);
   }

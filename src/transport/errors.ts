@@ -13,7 +13,7 @@ export const TransportErrorCode = {
   PROXY_REFUSED: 'ERR_MUXTUN_PROXY_REFUSED',
   /** The SOCKS5 proxy answered with an error (its reply code in words). */
   PROXY_SOCKS: 'ERR_MUXTUN_PROXY_SOCKS',
-  /** The WebSocket upgrade failed: not reachable, refused (status shown), or the outer wss:// certificate did not verify. */
+  /** The WebSocket upgrade failed: not reachable, refused (status shown), or stream mode not agreed (an older server, a proxy that re-frames messages). */
   WEBSOCKET: 'ERR_MUXTUN_WEBSOCKET',
   /** Dialling the proxy or the WebSocket did not finish in time. */
   CONNECT_TIMEOUT: 'ERR_MUXTUN_CONNECT_TIMEOUT',

@@ -6,6 +6,6 @@
  */
 export { TransportError, TransportErrorCode } from './errors.js';
 export { describeProxy, parseProxyUrl, proxyFromEnv, redactUrl, type ProxyConfig } from './proxy-url.js';
-export { parseWebSocketUrl, resolveTransport, type ResolvedTransport, type ServerEndpoint, type TransportOptions } from './endpoint.js';
+export { parseWebSocketUrl, resolveTransport, WEBSOCKET_MODES, type ResolvedTransport, type ServerEndpoint, type TransportOptions, type WebSocketMode } from './endpoint.js';
 export { dialTransport } from './dial.js';
 export { WebSocketListener, DEFAULT_WS_PATH, type WebSocketListenerOptions, type WebSocketConnection } from './websocket-listener.js';

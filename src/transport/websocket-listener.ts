@@ -4,12 +4,14 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { webSocketByteStream } from './websocket-stream.js';
 import { WS_MAX_PAYLOAD_BYTES } from './websocket-limits.js';
+import { acceptStreamMode, wantsStreamMode } from './websocket-stream-accept.js';
 
 /** Default of {@link WebSocketListenerOptions.path}. */
 export const DEFAULT_WS_PATH = '/muxtun';
 
 /** A WebSocket accepted at the path: the byte stream over it and who sent it. */
 export interface WebSocketConnection {
+  /** Stream mode: the socket itself (a net.Socket, TLS runs natively on it). Messages mode: a stream over the messages. */
   stream: Duplex;
   /** The HTTP peer: the reverse proxy's address when there is one. */
   remoteAddress: string;
@@ -22,7 +24,7 @@ export interface WebSocketListenerOptions {
   port: number;
   /** The path upgrades are accepted at; anything else gets a 404. */
   path: string;
-  /** Time an HTTP connection has to send its request (and upgrade), in ms. */
+  /** Time an HTTP connection has to send its request (and upgrade, and in stream mode its frame header), in ms. */
   requestTimeoutMs: number;
   /** Called for each accepted WebSocket; it owns the stream from then on. */
   onConnection: (connection: WebSocketConnection) => void;
@@ -33,8 +35,10 @@ export interface WebSocketListenerOptions {
 /**
  * `serve --ws-listen`: plain HTTP meant to sit behind a reverse proxy that
  * terminates the public TLS. A WebSocket upgrade at `path` becomes a byte
- * stream for the tunnel's own TLS; `GET /healthz` answers 200 for load
- * balancers; everything else gets a 404 and the connection is closed.
+ * stream for the tunnel's own TLS, in either mode (a request with
+ * `X-Muxtun-Transport: stream` gets stream mode, any other `ws`'s
+ * messages); `GET /healthz` answers 200 for load balancers; everything
+ * else gets a 404 and the connection is closed.
  */
 export class WebSocketListener {
   readonly #options: WebSocketListenerOptions;
@@ -87,6 +91,13 @@ export class WebSocketListener {
     }
     const remoteAddress = socket.remoteAddress ?? '?';
     const remotePort = socket.remotePort ?? 0;
+    if (wantsStreamMode(request)) {
+      void acceptStreamMode(request, socket, head, this.#options.requestTimeoutMs).then((accepted) => {
+        if (accepted.ok) this.#options.onConnection({ stream: accepted.socket, remoteAddress, remotePort });
+        else this.#options.onRefused?.({ remote: `${remoteAddress}:${remotePort}`, why: accepted.why });
+      });
+      return;
+    }
     this.#ws.handleUpgrade(request, socket, head, (ws) => {
       this.#options.onConnection({ stream: webSocketByteStream(ws, socket, { masked: false }), remoteAddress, remotePort });
     });

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createWebSocketStream, type WebSocket } from 'ws';
+import { frameHeader } from './websocket-frame.js';
 
 /**
  * Largest WebSocket message a write becomes; longer writes are sent as
@@ -15,12 +16,8 @@ import { createWebSocketStream, type WebSocket } from 'ws';
  */
 export const WS_MESSAGE_BYTES = 16 * 1024;
 
-/** FIN + binary: every message is one frame. */
-const FIN_BINARY = 0x82;
-const MASK_BIT = 0x80;
-
 /**
- * The byte stream over an open WebSocket, for TLS to run over.
+ * The byte stream over an open WebSocket in messages mode, for TLS to run over.
  *
  * `ws`'s stream pauses the socket when its reader is behind, so reading
  * buffers nothing without bound. Two things are added here:
@@ -68,15 +65,4 @@ export function webSocketByteStream(ws: WebSocket, socket: Socket, options: { ma
       callback,
     );
   return stream;
-}
-
-/** RFC 6455 5.2 header of a final binary frame of `length` (< 65536) bytes; masked with the zero key for a client. */
-export function frameHeader(length: number, masked: boolean): Buffer {
-  const short = length < 126;
-  const header = Buffer.allocUnsafe((short ? 2 : 4) + (masked ? 4 : 0));
-  header[0] = FIN_BINARY;
-  header[1] = (short ? length : 126) | (masked ? MASK_BIT : 0);
-  if (!short) header.writeUInt16BE(length, 2);
-  if (masked) header.fill(0, header.length - 4);
-  return header;
 }

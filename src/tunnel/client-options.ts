@@ -1,6 +1,6 @@
 import type { SessionOptions } from '../muxado/index.js';
 import type { ClientTrust } from '../tls/index.js';
-import { parseWebSocketUrl, resolveTransport, type ProxyConfig, type ResolvedTransport } from '../transport/index.js';
+import { parseWebSocketUrl, resolveTransport, type ProxyConfig, type ResolvedTransport, type WebSocketMode } from '../transport/index.js';
 import { checkInteger, OptionError, resolveIntegers, type IntegerRule } from '../util/validate.js';
 import type { DynamicSpec } from './client-dynamic.js';
 import type { ForwardSpec } from './forward.js';
@@ -57,6 +57,13 @@ export interface TunnelClientOptions {
   proxy?: ProxyConfig | 'direct';
   /** Where the HTTP proxy variables are read (WebSocket servers only). Default: none. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * How the TLS travels inside the WebSocket (`url` only): `'stream'`, TLS straight on the
+   * socket after one frame header (fast; needs a proxy that passes the upgraded connection
+   * through, as nginx, Caddy, HAProxy do), or `'messages'`, 16 KiB binary messages (for
+   * proxies and CDNs that re-frame messages, and servers before stream mode). Default `'stream'`.
+   */
+  wsMode?: WebSocketMode;
   /** SNI / CA host name, when it differs from `host`. */
   servername?: string;
   token: string;
@@ -207,6 +214,7 @@ export function settingsNeedingRestart(current: ResolvedClientOptions, next: Res
     if (a.port !== b.port) out.push('port');
   }
   if (differs(current.transport.proxy, next.transport.proxy)) out.push('proxy');
+  if (current.transport.wsMode !== next.transport.wsMode) out.push('wsMode');
   if (current.servername !== next.servername) out.push('servername');
   if (current.token !== next.token) out.push('token');
   if (trustKey(current.trust) !== trustKey(next.trust)) out.push('trust');
@@ -260,9 +268,13 @@ function checkTargets(field: string, specs: ForwardSpec[], minBindPort: number):
   });
 }
 
-function transportExtras(options: TunnelClientOptions): { proxy?: ProxyConfig | 'direct'; env?: NodeJS.ProcessEnv } {
+function transportExtras(options: TunnelClientOptions): { proxy?: ProxyConfig | 'direct'; env?: NodeJS.ProcessEnv; wsMode?: WebSocketMode } {
   if (options.proxy !== undefined && options.proxy !== 'direct' && (typeof options.proxy !== 'object' || typeof options.proxy.host !== 'string')) {
     throw new OptionError('proxy', "a proxy (parseProxyUrl) or 'direct'", options.proxy);
   }
-  return { ...(options.proxy !== undefined ? { proxy: options.proxy } : {}), ...(options.env !== undefined ? { env: options.env } : {}) };
+  return {
+    ...(options.proxy !== undefined ? { proxy: options.proxy } : {}),
+    ...(options.env !== undefined ? { env: options.env } : {}),
+    ...(options.wsMode !== undefined ? { wsMode: options.wsMode } : {}),
+  };
 }

@@ -1,7 +1,8 @@
 /**
  * The WebSocket transport and client-side proxies with real processes
  * (issue 13). Without third-party programs: connect ws:// straight to serve
- * --ws-listen (-L, -R, resumption across a cut link, what the HTTP side
+ * --ws-listen, in stream mode (the default) and in --ws-mode messages
+ * (-L, -R, resumption across a cut link, what the HTTP side
  * answers to strangers, --no-tls-listen, proxy errors). With them (see
  * test/support/real-programs.ts; skipped with the reason when missing):
  * nginx terminating TLS in front of --ws-listen, tinyproxy as an HTTP
@@ -59,6 +60,16 @@ describe('connect ws:// to serve --ws-listen', () => {
     await expectEcho(remotePort(connect, `127.0.0.1:${echo.port}`), 256 * 1024);
     // The server logs the HTTP peer for a WebSocket client, as for TCP.
     expect(serve.process.logs().some((entry) => entry.msg === 'client authenticated' && /^127\.0\.0\.1:\d+$/.test(String(entry.client)))).toBe(true);
+  });
+
+  it('carries -L in --ws-mode messages too (for proxies that re-frame messages), beside a stream-mode client', async () => {
+    const serve = await serveWs();
+    const echo = await echoServer();
+    const [messages, stream] = [await freePort(), await freePort()];
+    await startConnect(serve, { server: `ws://127.0.0.1:${serve.wsPort}/muxtun`, local: [`${messages}:127.0.0.1:${echo.port}`], args: ['--ws-mode', 'messages'] });
+    await startConnect(serve, { server: `ws://127.0.0.1:${serve.wsPort}/muxtun`, local: [`${stream}:127.0.0.1:${echo.port}`] });
+    await expectEcho(messages, 1024 * 1024);
+    await expectEcho(stream, 1024 * 1024);
   });
 
   it('answers a wrong path, plain HTTP and garbage with a 404 or a close, and the tunnel goes on', async () => {
@@ -130,6 +141,22 @@ describe('connect ws:// to serve --ws-listen', () => {
     expect(exit.code).toBe(1);
     expect(stderr).toContain('ERR_MUXTUN_WEBSOCKET');
     expect(stderr).toContain('HTTP 404');
+  });
+});
+
+describe('connect --ws-mode', () => {
+  it('takes stream or messages (shown by --check, stream by default), and refuses anything else as a usage error', async () => {
+    const base = ['connect', 'ws://127.0.0.1:1/muxtun', '--insecure', '-L', '0:127.0.0.1:9', '--no-config'];
+    const env = { MUXTUN_TOKEN: TOKEN };
+    const byDefault = await runMuxtun([...base, '--check'], { env });
+    expect(byDefault.exit.code, byDefault.stderr).toBe(0);
+    expect(byDefault.stdout).toMatch(/^ws-mode = "stream" +# default$/m);
+    const messages = await runMuxtun([...base, '--check', '--ws-mode', 'messages'], { env });
+    expect(messages.stdout).toMatch(/^ws-mode = "messages" +# flag/m);
+    const wrong = await runMuxtun([...base, '--ws-mode', 'frames'], { env });
+    expect(wrong.exit.code).toBe(2);
+    expect(wrong.stderr).toContain('--ws-mode');
+    expect(wrong.stderr).toContain('stream, messages');
   });
 });
 
@@ -248,7 +275,8 @@ describe.skipIf(skipSuiteWithout('tinyproxy as an HTTP CONNECT proxy', tinyproxy
     const url = `ws://127.0.0.1:${serve.wsPort}/muxtun`;
     await startConnect(serve, { server: url, local: [`${local}:127.0.0.1:${echo.port}`], env: { HTTP_PROXY: `http://127.0.0.1:${proxy.port}` } });
     await expectEcho(local, 4096);
-    expect(proxy.process.stdout.concat(proxy.process.stderr).join('\n')).toMatch(/CONNECT/);
+    // The request line, not just a connection (tinyproxy tags every connection CONNECT in its log).
+    expect(proxy.process.stdout.concat(proxy.process.stderr).join('\n')).toContain(`CONNECT 127.0.0.1:${serve.wsPort}`);
     // A proxy that does not exist is skipped for 127.0.0.1 by NO_PROXY.
     const local2 = await freePort();
     await startConnect(serve, { server: url, local: [`${local2}:127.0.0.1:${echo.port}`], env: { HTTP_PROXY: `http://127.0.0.1:${await closedPort()}`, NO_PROXY: 'localhost,127.0.0.1' } });
