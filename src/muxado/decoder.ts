@@ -41,6 +41,7 @@ export class FrameDecoder {
   #streamId = 0;
   #length = 0;
   #partial: Buffer | null = null;
+  /** Payload bytes of the current frame taken so far, whole or in pieces. */
   #partialFill = 0;
   #stopped = false;
   #failure: ProtocolError | null = null;
@@ -94,8 +95,15 @@ export class FrameDecoder {
           this.#headerFill = 0;
           this.#parseHeader(this.#header, 0);
         }
-        if (this.#length === 0) this.#dispatch(EMPTY);
-        else this.#inPayload = true;
+        if (this.#length === 0) {
+          this.#dispatch(EMPTY);
+        } else {
+          // Every payload counts from 0 here. A count left over from an
+          // RST/WNDINC/SYN payload that came in pieces cut the next DATA
+          // frame short and read its last bytes as a header.
+          this.#inPayload = true;
+          this.#partialFill = 0;
+        }
         continue;
       }
       if (this.#splitData && this.#type === FrameType.DATA) {
@@ -120,10 +128,7 @@ export class FrameDecoder {
         this.#dispatch(payload);
         continue;
       }
-      if (this.#partial === null) {
-        this.#partial = Buffer.allocUnsafe(this.#length);
-        this.#partialFill = 0;
-      }
+      this.#partial ??= Buffer.allocUnsafe(this.#length);
       const n = Math.min(this.#length - this.#partialFill, end - offset);
       chunk.copy(this.#partial, this.#partialFill, offset, offset + n);
       this.#partialFill += n;

@@ -88,6 +88,11 @@ const frameNames: Record<FrameType, string> = {
 const ignoreUnclaimedError = (): void => {};
 // Ids of streams we reset recently, so late frames for them are dropped quietly.
 const RECENT_RESETS = 1024;
+// Bytes handed to the decoder in one event-loop turn before the transport is
+// paused until the next turn. One readable event can deliver everything the
+// kernel holds (libuv reads up to 32 x 64 KiB, TLS decrypts it all at once):
+// frames queued meanwhile, a ping's answer among them, would wait behind it.
+const READ_BUDGET = 128 * 1024;
 
 /**
  * A muxado session over one transport (any `stream.Duplex`; a `net.Socket`
@@ -111,6 +116,8 @@ export class Session extends EventEmitter<SessionEvents> {
   #localCount = 0;
   #remoteCount = 0;
   #windowGrowth = 0;
+  #readThisTurn = 0;
+  #readPaused = false;
   #backlog: Stream[] = [];
   #waiters: Array<{ resolve: (stream: Stream) => void; reject: (error: Error) => void }> = [];
   readonly #closeWaiters = new Set<{ except: ReadonlySet<Stream>; resolve: () => void }>();
@@ -399,7 +406,29 @@ export class Session extends EventEmitter<SessionEvents> {
     } catch (error) {
       if (error instanceof ProtocolError) this.#protocolError(error.message);
       else this.#fail(new InternalError(`internal error handling a frame: ${String(error)}`, { cause: error }));
+      return;
     }
+    this.#readThisTurn += chunk.length;
+    if (this.#readThisTurn >= READ_BUDGET && !this.#readPaused) {
+      // Resumed by an immediate queued after the writer's flush of this turn.
+      this.#readPaused = true;
+      this.#transport.pause();
+      setImmediate(this.#resumeReading);
+    } else if (this.#readThisTurn === chunk.length) {
+      setImmediate(this.#newTurn);
+    }
+  };
+
+  readonly #newTurn = (): void => {
+    if (!this.#readPaused) this.#readThisTurn = 0;
+  };
+
+  readonly #resumeReading = (): void => {
+    this.#readPaused = false;
+    this.#readThisTurn = 0;
+    // Also after the session ended: the rest is discarded as before, and a
+    // transport left paused would never read the peer's FIN and close.
+    if (!this.#transport.destroyed) this.#transport.resume();
   };
 
   readonly #onTransportEnd = (): void => {

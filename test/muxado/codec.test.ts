@@ -306,6 +306,39 @@ describe('frame codec: DATA in pieces (splitData, as the session decodes)', () =
       expect(increments).toEqual([9]);
     }
   });
+
+  it('hands on a DATA frame whole after a frame whose payload came in pieces (RST, WNDINC, SYN, GOAWAY)', () => {
+    // Regression: the count of payload bytes taken was left at the previous
+    // frame's length, so the DATA frame ended that many bytes early and its
+    // last bytes were read as a header ("unknown frame type", seen against
+    // the Go reference once reads ended at arbitrary offsets).
+    const payload = Buffer.from(Array.from({ length: 40 }, (_, i) => 0xa0 + i));
+    const before: Frame[] = [
+      { type: FrameType.RST, streamId: 5, errorCode: 7 },
+      { type: FrameType.WNDINC, streamId: 5, increment: 9 },
+      { type: FrameType.SYN, streamId: 7, fin: false, priority: 1, streamType: 2 },
+      { type: FrameType.GOAWAY, lastStreamId: 3, errorCode: 0, debug: Buffer.from('bye') },
+    ];
+    for (const first of before) {
+      const head = encodeFrame(first);
+      const wire = Buffer.concat([
+        head,
+        encodeFrame({ type: FrameType.DATA, streamId: 5, fin: true, data: payload }),
+        encodeFrame({ type: FrameType.WNDINC, streamId: 5, increment: 1 }),
+      ]);
+      // Every cut inside the first frame's payload.
+      for (let cut = 9; cut < head.length; cut++) {
+        const frames: Frame[] = [];
+        const pieces: Buffer[] = [];
+        const decoder = new FrameDecoder({ ...collectFrames(frames), onData: (_id, data) => pieces.push(Buffer.from(data)) }, { splitData: true });
+        decoder.push(wire.subarray(0, cut));
+        decoder.push(wire.subarray(cut));
+        expect(Buffer.concat(pieces).equals(payload), `${first.type} cut at ${cut}`).toBe(true);
+        expect(frames).toEqual([first, { type: FrameType.WNDINC, streamId: 5, increment: 1 }]);
+        expect(decoder.pendingBytes).toBe(0);
+      }
+    }
+  });
 });
 
 describe('frame codec: the header hook (onHeader)', () => {
