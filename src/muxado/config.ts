@@ -8,16 +8,27 @@ export interface SessionOptions {
   /** Streams the peer opened that the application has not accepted yet; beyond it new streams get RST(REFUSED_STREAM). Default 256. */
   acceptBacklog?: number;
   /**
-   * Largest receive window one stream grows to while its reader keeps up (the protocol starts every stream at 65,536).
+   * Receive window one stream grows to, by doubling from the protocol's 65,536, while its reader keeps up.
    * Default 256 KiB: every byte in flight on the session is a byte an interactive stream's frame waits behind
-   * (1 MiB made a ping wait ~4x longer under bulk load, at the same bulk throughput; docs/benchmarks.md, issue 16).
+   * (1 MiB made a ping wait ~4x longer under bulk load on loopback; docs/benchmarks.md, issue 16).
+   * From 65,536 to `maxStreamWindow`; defaults to `maxStreamWindow` when that is set below 256 KiB.
+   */
+  streamWindowFloor?: number;
+  /**
+   * Hard cap on one stream's receive window. Above `streamWindowFloor` a window doubles only when, twice in a
+   * row, the bytes a window update allowed were read within two of the session's smallest heartbeat round
+   * trips: the window holds the sender back on a long path, not a queue (docs/muxado.md, flow control). With
+   * `heartbeat: false` there is no round trip to go by and windows stay at the floor. Default 16 MiB.
    */
   maxStreamWindow?: number;
   /** Receive window granted beyond the initial 64 KiB, summed over all streams of the session: bounds what a fast peer can make us buffer. Default 32 MiB. */
   maxSessionWindowGrowth?: number;
   /** Bytes of control frames (RST, WNDINC, GOAWAY, SYN) queued while the transport is backed up; beyond it the session ends. Default 1 MiB. */
   maxControlQueueBytes?: number;
-  /** Send heartbeats and end the session when the peer stops answering. Peer heartbeats are always echoed. Default true. */
+  /**
+   * Send heartbeats and end the session when the peer stops answering. Peer heartbeats are always echoed. Default true.
+   * The heartbeat also measures the round trip that lets stream windows grow past `streamWindowFloor`: without it they stay there.
+   */
   heartbeat?: boolean;
   /** Milliseconds between heartbeats. Default 3,000 (the reference peer's). */
   heartbeatInterval?: number;
@@ -32,7 +43,8 @@ export type SessionConfig = Required<SessionOptions>;
 export const defaultSessionConfig: Readonly<SessionConfig> = Object.freeze({
   maxStreams: 10_000,
   acceptBacklog: 256,
-  maxStreamWindow: 256 * 1024,
+  streamWindowFloor: 256 * 1024,
+  maxStreamWindow: 16 * 1024 * 1024,
   maxSessionWindowGrowth: 32 * 1024 * 1024,
   maxControlQueueBytes: 1024 * 1024,
   heartbeat: true,
@@ -45,6 +57,7 @@ export const defaultSessionConfig: Readonly<SessionConfig> = Object.freeze({
 export const sessionOptionRanges: Readonly<Record<Exclude<keyof SessionOptions, 'heartbeat'>, readonly [min: number, max: number]>> = {
   maxStreams: [1, 1 << 30],
   acceptBacklog: [1, 1 << 20],
+  streamWindowFloor: [INITIAL_WINDOW, MAX_WINDOW],
   maxStreamWindow: [INITIAL_WINDOW, MAX_WINDOW],
   maxSessionWindowGrowth: [0, Number.MAX_SAFE_INTEGER],
   maxControlQueueBytes: [1024, Number.MAX_SAFE_INTEGER],
@@ -70,6 +83,14 @@ export function resolveSessionConfig(options: SessionOptions = {}): SessionConfi
       throw new InvalidArgumentError(`options.${key} must be an integer from ${range[0]} to ${range[1]}, got ${String(value)}`);
     }
     config[key] = value;
+  }
+  if (options.streamWindowFloor === undefined) {
+    // A cap set below the default floor (valid before the floor existed) lowers the floor with it.
+    config.streamWindowFloor = Math.min(config.streamWindowFloor, config.maxStreamWindow);
+  } else if (config.streamWindowFloor > config.maxStreamWindow) {
+    throw new InvalidArgumentError(
+      `options.streamWindowFloor must not exceed options.maxStreamWindow (${config.maxStreamWindow}), got ${config.streamWindowFloor}`,
+    );
   }
   return config;
 }

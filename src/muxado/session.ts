@@ -161,6 +161,7 @@ export class Session extends EventEmitter<SessionEvents> {
         this.#windowGrowth -= bytes;
       },
       streamEnded: (stream) => this.#streamEnded(stream),
+      minRtt: () => this.#heartbeat.minRtt,
     };
     this.#heartbeat = new Heartbeat({
       enabled: this.#config.heartbeat,
@@ -234,6 +235,11 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.#heartbeat.rtt;
   }
 
+  /** Smallest heartbeat round trip in ms so far (the path's, without queueing), or -1 before the first answer. */
+  get minRtt(): number {
+    return this.#heartbeat.minRtt;
+  }
+
   /** Whether the session has ended. */
   get isClosed(): boolean {
     return this.#end !== null;
@@ -254,7 +260,7 @@ export class Session extends EventEmitter<SessionEvents> {
       throw new LimitError(`${this.#localCount} streams of this side are open (maxStreams)`);
     }
     const id = this.#allocateId();
-    const stream = new Stream(this, this.#host, { id, type: type ?? 0, priority: priority ?? 0, maxWindow: this.#config.maxStreamWindow });
+    const stream = new Stream(this, this.#host, { id, type: type ?? 0, priority: priority ?? 0, maxWindow: this.#config.maxStreamWindow, windowFloor: this.#config.streamWindowFloor });
     this.#streams.set(id, stream);
     this.#localCount++;
     this.#writer.control(encodeSyn(id, priority, type));
@@ -369,7 +375,7 @@ export class Session extends EventEmitter<SessionEvents> {
       this.#refuse(id, `${this.#backlog.length} streams wait to be accepted (acceptBacklog)`);
       return;
     }
-    const stream = new Stream(this, this.#host, { id, type, priority, maxWindow: this.#config.maxStreamWindow });
+    const stream = new Stream(this, this.#host, { id, type, priority, maxWindow: this.#config.maxStreamWindow, windowFloor: this.#config.streamWindowFloor });
     stream.on('error', ignoreUnclaimedError);
     this.#streams.set(id, stream);
     this.#remoteCount++;

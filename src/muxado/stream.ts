@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Duplex } from 'node:stream';
 import { ErrorCode, HEADER_SIZE, INITIAL_WINDOW, MAX_FRAME_PAYLOAD, MAX_WINDOW } from './constants.js';
 import { InvalidArgumentError, StreamResetError } from './errors.js';
@@ -18,13 +19,18 @@ export interface StreamHost {
   releaseWindowGrowth(bytes: number): void;
   /** The stream is gone from both sides' point of view: drop it from the table. */
   streamEnded(stream: Stream): void;
+  /** The session's smallest round trip in ms, or -1 while none is known. */
+  minRtt(): number;
 }
 
 export interface StreamInit {
   id: number;
   type: number;
   priority: number;
+  /** The receive window's hard cap. */
   maxWindow: number;
+  /** Up to here the window grows while the reader keeps up; beyond it only on a long path (see #probeDone). */
+  windowFloor: number;
 }
 
 // Small payloads are merged into one buffer while queued: a peer sending
@@ -32,6 +38,10 @@ export interface StreamInit {
 const MERGE_BELOW = 2048;
 const MERGED_MAX = 16 * 1024;
 const MERGE_START = 256;
+/** Above the floor a window doubles when grants are used within this many of the session's smallest round trips... */
+const GROWTH_RTTS = 2;
+/** ...this many times in a row: one window that happens to arrive in a burst must not grow it for good. */
+const GROWTH_PROBES = 2;
 
 /**
  * One muxado stream, a `stream.Duplex` that behaves like a `net.Socket`:
@@ -49,6 +59,7 @@ export class Stream extends Duplex {
 
   readonly #host: StreamHost;
   readonly #maxWindow: number;
+  readonly #windowFloor: number;
 
   // Receiving. Invariant: #recvWindow + #recvBytes + #unacked === #windowSize.
   #recv: Buffer[] = [];
@@ -63,6 +74,13 @@ export class Stream extends Duplex {
   #windowSize = INITIAL_WINDOW;
   #unacked = 0;
   #consumedSinceGrowth = 0;
+  // Above the floor: bytes consumed in all, and the probe in flight, if any:
+  // the consumed offset at which the bytes our last WNDINC allowed are used
+  // up, and when that WNDINC left (-1: no probe).
+  #consumedTotal = 0;
+  #probeEdge = 0;
+  #probeSince = -1;
+  #probeWins = 0;
   #remoteFin = false;
   #pushedEof = false;
   #wantRead = false;
@@ -89,6 +107,7 @@ export class Stream extends Duplex {
     this.type = init.type;
     this.priority = init.priority;
     this.#maxWindow = init.maxWindow;
+    this.#windowFloor = init.windowFloor;
   }
 
   /** Ends both directions at once with RST(code); unread and unsent data are dropped. */
@@ -330,6 +349,12 @@ export class Stream extends Duplex {
     const increment = this.#unacked;
     this.#unacked = 0;
     this.#recvWindow += increment;
+    if (increment > 0 && this.#probeSince < 0 && this.#windowSize >= this.#windowFloor && this.#windowSize < this.#maxWindow) {
+      // The last byte this grant allows cannot leave the peer before the
+      // grant reaches it: the time until it is read spans a round trip.
+      this.#probeEdge = this.#consumedTotal + this.#windowSize;
+      this.#probeSince = performance.now();
+    }
     return increment;
   }
 
@@ -394,18 +419,58 @@ export class Stream extends Duplex {
   #consumed(bytes: number, keepingUp: boolean): void {
     this.#unacked += bytes;
     this.#consumedSinceGrowth += bytes;
-    if (keepingUp && this.#consumedSinceGrowth >= this.#windowSize && this.#windowSize < this.#maxWindow) {
-      const growth = Math.min(this.#windowSize, this.#maxWindow - this.#windowSize);
-      if (this.#host.reserveWindowGrowth(growth)) {
-        this.#windowSize += growth;
-        this.#unacked += growth;
+    this.#consumedTotal += bytes;
+    if (this.#windowSize < this.#windowFloor) {
+      // Up to the floor: double each time a full window was consumed.
+      if (keepingUp && this.#consumedSinceGrowth >= this.#windowSize) {
+        this.#grow(this.#windowFloor);
+        this.#consumedSinceGrowth = 0;
       }
-      this.#consumedSinceGrowth = 0;
+    } else if (!keepingUp) {
+      // The reader, not the path, holds the sender back: start over.
+      this.#probeSince = -1;
+      this.#probeWins = 0;
+    } else if (this.#probeSince >= 0 && this.#consumedTotal >= this.#probeEdge) {
+      this.#probeDone();
     }
     // Batched, a quarter window at a time: with the window kept small for
     // latency, waiting for half of it left the sender idle while the WNDINC
     // queued behind a busy event loop (bulk fell ~15 % at 256 KiB).
     if (this.#unacked >= this.#windowSize >>> 2) this.#host.scheduleWindowUpdate(this);
+  }
+
+  /**
+   * The bytes a grant allowed have all been read. Above the floor a window
+   * caps the stream at window / round trip, but every byte in flight is one
+   * an interactive frame waits behind: so double only if grants were used
+   * within GROWTH_RTTS of the session's smallest heartbeat round trip,
+   * GROWTH_PROBES times in a row. Then the window, not a queue, held the
+   * sender back on a long path (on loopback the smallest round trip is
+   * ~0.2 ms and a window under load takes ms). Not the last round trip:
+   * under load it includes the queues in both event loops, and growing on it
+   * would grow the queue a ping waits behind. Timed from the grant rather
+   * than over bytes read (quic-go's maybeAdjustWindowSize): a reader that
+   * takes half a window from the socket in one loop turn reads it fast
+   * whatever the path.
+   */
+  #probeDone(): void {
+    const used = performance.now() - this.#probeSince;
+    this.#probeSince = -1;
+    const minRtt = this.#host.minRtt();
+    this.#probeWins = minRtt > 0 && used < GROWTH_RTTS * minRtt ? this.#probeWins + 1 : 0;
+    if (this.#probeWins >= GROWTH_PROBES) {
+      this.#probeWins = 0;
+      this.#grow(this.#maxWindow);
+    }
+  }
+
+  /** Doubles the window, up to `limit`, within the session's budget; the growth goes out with the next WNDINC. */
+  #grow(limit: number): void {
+    const growth = Math.min(this.#windowSize, limit - this.#windowSize);
+    if (growth > 0 && this.#host.reserveWindowGrowth(growth)) {
+      this.#windowSize += growth;
+      this.#unacked += growth;
+    }
   }
 
   #sendReset(code: number): void {
