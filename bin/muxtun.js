@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Thin entry point: all behaviour lives in src/cli (built to dist/cli).
-import { main } from '../dist/cli/main.js';
+import { main, tuneHeapForStreaming } from '../dist/cli/main.js';
+
+tuneHeapForStreaming();
 
 const code = await main(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr });
 process.exitCode = code;

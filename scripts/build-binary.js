@@ -83,7 +83,8 @@ const bundle = join(work, 'muxtun.cjs');
 const result = await build({
   stdin: {
     contents: `
-      import { main } from './dist/cli/main.js';
+      import { main, tuneHeapForStreaming } from './dist/cli/main.js';
+      tuneHeapForStreaming();
       main(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr }).then((code) => {
         process.exitCode = code;
         // Open handles (listeners, timers) must not keep a finished command alive.
