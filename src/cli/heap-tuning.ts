@@ -16,7 +16,7 @@ import v8 from 'node:v8';
  * (docs/benchmarks.md, "Garbage collection") the ping under bulk load had a
  * 1.1-1.4x lower p99, idle connections took about half the memory in serve,
  * and a fresh process's first bulk transfer ran ~1.4x faster; the idle
- * ping's p99 rose by ~0.4 ms (more, smaller scavenges). V8 reads the flag
+ * ping's p99 rose by 0.1-0.7 ms (more, smaller scavenges). V8 reads the flag
  * each time it considers growing the young generation, so setting it here
  * at start-up takes effect (measured: the major collections stop); it needs
  * no node command-line flag, which the single binary and
