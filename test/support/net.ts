@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { freePort } from './ports.js';
 import { currentScope, track, type Scope } from './scope.js';
@@ -479,4 +480,21 @@ export async function tlsFingerprint(port: number): Promise<string> {
   } finally {
     socket.destroy();
   }
+}
+
+/** What `stream` yields until at least `bytes` have arrived (its 'data' listener is removed then). */
+export function readBytes(stream: Duplex, bytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let got = 0;
+    const onData = (data: Buffer): void => {
+      parts.push(data);
+      got += data.length;
+      if (got < bytes) return;
+      stream.off('data', onData);
+      resolve(Buffer.concat(parts));
+    };
+    stream.on('data', onData);
+    stream.once('error', reject);
+  });
 }

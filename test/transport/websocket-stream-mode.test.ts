@@ -17,7 +17,7 @@ import { readExactly } from '../../src/transport/read-exactly.js';
 import { dialWebSocket } from '../../src/transport/websocket-client.js';
 import { isStreamFrameHeader, streamFrameHeader, webSocketAccept } from '../../src/transport/websocket-frame.js';
 import { hex, patternBytes } from '../support/bytes.js';
-import { connectionEnd, listen, sha256, socketPair } from '../support/net.js';
+import { connectionEnd, listen, readBytes, sha256, socketPair } from '../support/net.js';
 import { track } from '../support/scope.js';
 import { testCertificate } from '../support/tunnel.js';
 import { rejection, waitUntil, within } from '../support/wait.js';
@@ -70,28 +70,13 @@ async function tlsOver(clientStream: Duplex, serverStream: Duplex): Promise<[tls
   return [client, server];
 }
 
-function collect(stream: Duplex, bytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let got = 0;
-    const onData = (data: Buffer): void => {
-      parts.push(data);
-      got += data.length;
-      if (got < bytes) return;
-      stream.off('data', onData);
-      resolve(Buffer.concat(parts));
-    };
-    stream.on('data', onData);
-    stream.once('error', reject);
-  });
-}
 
 /** Sends `size` bytes each way at once and checks both arrive intact. */
 async function exchange(a: Duplex, b: Duplex, size: number): Promise<void> {
   const up = patternBytes(size, 1);
   const down = patternBytes(size + 17, 2);
-  const arrivedUp = collect(b, up.length);
-  const arrivedDown = collect(a, down.length);
+  const arrivedUp = readBytes(b, up.length);
+  const arrivedDown = readBytes(a, down.length);
   a.write(up);
   b.write(down);
   expect(sha256(await within(arrivedUp, 20_000, 'the bytes up'))).toBe(sha256(up));
@@ -150,7 +135,7 @@ describe('readExactly', () => {
       expect(await reading).toEqual(header);
       expect(b.isPaused()).toBe(true);
       expect(b.listenerCount('data')).toBe(0);
-      const rest = collect(b, after.length);
+      const rest = readBytes(b, after.length);
       b.resume();
       expect(await within(rest, 5_000, 'the bytes after the header')).toEqual(after);
     }
@@ -227,7 +212,7 @@ describe('stream mode, client and listener', () => {
     const server = track(new tls.TLSSocket(stream, { isServer: true, secureContext: tls.createSecureContext({ cert, key }) }));
     await within(once(server, 'secure'), 5_000, 'the handshake started by bytes that came with the 101');
     const data = patternBytes(256 * 1024, 5);
-    const echoed = collect(server, data.length);
+    const echoed = readBytes(server, data.length);
     server.write(data);
     expect(sha256(await within(echoed, 10_000, 'the echo'))).toBe(sha256(data));
   });

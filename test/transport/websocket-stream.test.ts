@@ -13,7 +13,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { frameHeader } from '../../src/transport/websocket-frame.js';
 import { WS_MESSAGE_BYTES, webSocketByteStream } from '../../src/transport/websocket-stream.js';
 import { patternBytes } from '../support/bytes.js';
-import { sha256 } from '../support/net.js';
+import { readBytes, sha256 } from '../support/net.js';
 import { waitUntil, within } from '../support/wait.js';
 
 interface Pair {
@@ -56,22 +56,6 @@ async function pair(): Promise<Pair> {
   return { client, server, clientWs, serverWs };
 }
 
-/** Everything `stream` yields until `bytes` have arrived. */
-function collect(stream: Duplex, bytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let got = 0;
-    const onData = (data: Buffer): void => {
-      parts.push(data);
-      got += data.length;
-      if (got < bytes) return;
-      stream.off('data', onData);
-      resolve(Buffer.concat(parts));
-    };
-    stream.on('data', onData);
-    stream.once('error', reject);
-  });
-}
 
 describe('webSocketByteStream', () => {
   it('carries large corked writes intact both ways, as messages of at most WS_MESSAGE_BYTES', async () => {
@@ -81,8 +65,8 @@ describe('webSocketByteStream', () => {
     clientWs.on('message', (data: Buffer) => sizes.push(data.length));
     const up = patternBytes(4 * 1024 * 1024 + 3, 1);
     const down = patternBytes(3 * 1024 * 1024 + 17, 2);
-    const arrivedUp = collect(server, up.length);
-    const arrivedDown = collect(client, down.length);
+    const arrivedUp = readBytes(server, up.length);
+    const arrivedDown = readBytes(client, down.length);
     // Corked writes of odd sizes reach _writev together, as TLS's do.
     for (const [stream, data] of [
       [client, up],
@@ -120,7 +104,7 @@ describe('webSocketByteStream', () => {
     expect(accepted).toBeLessThan(64 * 1024 * 1024);
     client.off('drain', pump);
     const total = accepted + client.writableLength;
-    const arrived = collect(server, total);
+    const arrived = readBytes(server, total);
     server.resume();
     expect((await within(arrived, 20_000, 'the held-back bytes')).length).toBe(total);
   });
