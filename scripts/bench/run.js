@@ -10,9 +10,10 @@
 //   npm run bench -- --write           record the table in docs/benchmarks.md (or BENCH_WRITE=1)
 //   npm run bench -- --profile         run serve/connect under --cpu-prof; print their top frames
 //
-// Sizes (env): BENCH_BULK_BYTES (1 GiB), BENCH_PARALLEL_BYTES (per connection,
-// BENCH_BULK_BYTES / 8), BENCH_RATE_SECONDS (5), BENCH_LATENCY_SECONDS (3),
-// BENCH_IDLE_CONNECTIONS (5000), BENCH_ROUNDS (3). Selection:
+// Sizes (env): BENCH_BULK_BYTES (512 MiB), BENCH_PARALLEL_BYTES (per connection,
+// BENCH_BULK_BYTES / 16), BENCH_RATE_SECONDS (3), BENCH_LATENCY_SECONDS (2),
+// BENCH_IDLE_CONNECTIONS (2000), BENCH_ROUNDS (3): about 5 minutes with the
+// five default kinds on a 2-core machine. Selection:
 // BENCH_KINDS=direct,muxtun,muxtun-ws,ssh,go-muxado (muxtun-ws: the TLS inside a WebSocket to serve --ws-listen;
 // go-muxado: scripts/bench/go-tunnel built with Go against Debian's muxado package, skipped without them; also muxtun-noresume: connect --no-resume,
 // muxtun-metrics: --metrics on both, scraped every second, with the median ratio to muxtun printed) and BENCH_WORKLOADS=memory,bulk,parallel,rate,latency;
@@ -63,15 +64,15 @@ function envList(name, known, fallback) {
   return list;
 }
 
-const bulkBytes = envNumber('BENCH_BULK_BYTES', smoke ? 4 * 2 ** 20 : 2 ** 30);
+const bulkBytes = envNumber('BENCH_BULK_BYTES', smoke ? 4 * 2 ** 20 : 2 ** 29);
 const config = {
   bulkBytes,
   parallelConnections: 8,
-  parallelBytes: envNumber('BENCH_PARALLEL_BYTES', Math.ceil(bulkBytes / 8)),
-  rateSeconds: envNumber('BENCH_RATE_SECONDS', smoke ? 0.5 : 5),
+  parallelBytes: envNumber('BENCH_PARALLEL_BYTES', Math.ceil(bulkBytes / 16)),
+  rateSeconds: envNumber('BENCH_RATE_SECONDS', smoke ? 0.5 : 3),
   rateConcurrency: 50,
-  latencySeconds: envNumber('BENCH_LATENCY_SECONDS', smoke ? 0.5 : 3),
-  idleConnections: envNumber('BENCH_IDLE_CONNECTIONS', smoke ? 100 : 5000),
+  latencySeconds: envNumber('BENCH_LATENCY_SECONDS', smoke ? 0.5 : 2),
+  idleConnections: envNumber('BENCH_IDLE_CONNECTIONS', smoke ? 100 : 2000),
   rounds: envNumber('BENCH_ROUNDS', smoke ? 1 : 3),
 };
 const selectedKinds = envList('BENCH_KINDS', ['direct', 'muxtun', 'muxtun-ws', 'muxtun-noresume', 'muxtun-metrics', 'ssh', 'go-muxado'], ['direct', 'muxtun', 'muxtun-ws', 'ssh', 'go-muxado']);
