@@ -83,13 +83,17 @@ const bundle = join(work, 'muxtun.cjs');
 const result = await build({
   stdin: {
     contents: `
-      import { main, tuneHeapForStreaming } from './dist/cli/main.js';
+      import { tuneHeapForStreaming } from './dist/cli/heap-tuning.js';
+      // Before the rest of muxtun is loaded (a dynamic import: esbuild runs
+      // that module's code only when it is reached), as bin/muxtun.js does.
       tuneHeapForStreaming();
-      main(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr }).then((code) => {
-        process.exitCode = code;
-        // Open handles (listeners, timers) must not keep a finished command alive.
-        setImmediate(() => process.exit(code)).unref();
-      });
+      import('./dist/cli/main.js')
+        .then(({ main }) => main(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr }))
+        .then((code) => {
+          process.exitCode = code;
+          // Open handles (listeners, timers) must not keep a finished command alive.
+          setImmediate(() => process.exit(code)).unref();
+        });
     `,
     resolveDir: root,
     sourcefile: 'sea-entry.js',

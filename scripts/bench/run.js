@@ -22,12 +22,15 @@
 // is measured against HEAD in the same rounds. BENCH_DIAG=1 loads
 // diag-preload.js into serve and connect and prints, per loaded ping-pong,
 // their event-loop delay, GC pauses and bytes queued in their TLS sockets.
+// BENCH_PERF=1 counts, with `perf stat`, the tunnel processes' context
+// switches, page faults and system calls per GB during bulk (a table of medians at the end).
 // BENCH_NODE_FLAGS="--max-semi-space-size=32" adds this build again, run
 // with those node flags, as kind muxtun+flags.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { root, spawnChild, stopChild, waitForOutput } from './procs.js';
+import { perfAvailable } from './perf-stat.js';
 import { summariseProfile } from './profile.js';
 import { best, caveats, machine, medianRatios, renderTable, verdicts, writeSection } from './report.js';
 import { direct, goMuxado, muxtun, ssh } from './tunnels.js';
@@ -43,6 +46,7 @@ for (const arg of argv) {
 const smoke = argv.includes('--smoke') || process.env.BENCH_SMOKE === '1';
 const profiling = argv.includes('--profile') || process.env.BENCH_PROFILE === '1';
 const write = argv.includes('--write') || process.env.BENCH_WRITE === '1';
+const perfWanted = process.env.BENCH_PERF === '1';
 
 function envNumber(name, fallback) {
   const text = process.env[name];
@@ -173,8 +177,11 @@ try {
     }
   }
 
+  const perf = perfWanted ? perfAvailable() : { ok: false };
+  if (perfWanted && !perf.ok) log(`BENCH_PERF: not counting: ${perf.reason}`);
+  const describePerf = (p) => (p ? `; per GB: ${(p.contextSwitchesPerGB / 1000).toFixed(1)}k context switches, ${(p.pageFaultsPerGB / 1000).toFixed(1)}k page faults, ${(p.syscallsPerGB / 1000).toFixed(1)}k syscalls` : '');
   const plan = [
-    ['bulk', () => (t) => workloads.bulk(t, { bytes: config.bulkBytes, connections: 1 }), (r) => `${r.mbps.toFixed(0)} MB/s, ${r.cpuPerGB.toFixed(2)} core-s/GB`],
+    ['bulk', () => (t) => workloads.bulk(t, { bytes: config.bulkBytes, connections: 1, perfStat: perf.ok }), (r) => `${r.mbps.toFixed(0)} MB/s, ${r.cpuPerGB.toFixed(2)} core-s/GB${describePerf(r.perf)}`],
     ['parallel', () => (t) => workloads.bulk(t, { bytes: config.parallelBytes, connections: config.parallelConnections }), (r) => `${r.mbps.toFixed(0)} MB/s`],
     ['rate', () => (t) => workloads.rate(t, { seconds: config.rateSeconds, concurrency: config.rateConcurrency }), (r) => `${r.perSecond.toFixed(0)}/s, p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} ms, ${r.cpuMsPerRequest.toFixed(3)} core-ms/request${r.errors ? `, ${r.errors} errors` : ''}`],
     ['latencyIdle', () => (t) => workloads.latencyIdle(t, { seconds: config.latencySeconds }), (r) => `p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} ms`],
@@ -224,6 +231,7 @@ try {
     console.log(medianRatios(runs.get(name), runs.get('muxtun')));
     console.log('');
   }
+  if (perf.ok) console.log(`${perfTable(runs)}\n`);
   if (targetLines.length > 0) console.log(`Targets:\n${targetLines.join('\n')}\n`);
   for (const note of notes) console.log(`Note: ${note}`);
   log(`done in ${seconds.toFixed(0)} s`);
@@ -274,6 +282,28 @@ function describeDiag(diag) {
       `queued in TLS sockets p50 ${kib(d.queuedTls.p50)} p99 ${kib(d.queuedTls.p99)} max ${kib(d.queuedTls.max)}, in TCP sockets p99 ${kib(d.queuedTcp.p99)}`,
     )
     .join('\n');
+}
+
+/** BENCH_PERF=1: the medians over the rounds of the kernel's counts per GB of bulk, a row per kind. */
+function perfTable(runs) {
+  const median = (values) => {
+    const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+    return sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)] : NaN;
+  };
+  const lines = [
+    'bulk, tunnel processes, per GB each way (perf stat, median of the rounds):',
+    '',
+    '| kind | core-s | of which user / kernel | context switches | page faults | system calls | bytes per system call |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const [name, byWorkload] of runs) {
+    const list = (byWorkload.bulk ?? []).map((r) => r.perf).filter(Boolean);
+    if (list.length === 0) continue;
+    const m = (key) => median(list.map((p) => p[key]));
+    const k = (n) => `${(n / 1000).toFixed(1)}k`;
+    lines.push(`| ${name} | ${m('taskSecondsPerGB').toFixed(2)} | ${m('userSecondsPerGB').toFixed(2)} / ${m('systemSecondsPerGB').toFixed(2)} | ${k(m('contextSwitchesPerGB'))} | ${k(m('pageFaultsPerGB'))} | ${k(m('syscallsPerGB'))} | ${Math.round(2e9 / m('syscallsPerGB'))} |`);
+  }
+  return lines.join('\n');
 }
 
 /** First line a `--version`-style command prints (ssh -V writes to stderr). */

@@ -3,7 +3,8 @@
 // load-generator child process (load.js); this file starts them, reads the
 // tunnel processes' CPU time and memory around them, and returns numbers.
 import path from 'node:path';
-import { cpuSeconds, root, rssBytes, runJsonChild, sleep, spawnChild, stopChild, waitForOutput } from './procs.js';
+import { startPerfStat } from './perf-stat.js';
+import { cpuSeconds, cpuSplit, root, rssBytes, runJsonChild, sleep, spawnChild, stopChild, waitForOutput } from './procs.js';
 
 const loadScript = path.join(root, 'scripts/bench/load.js');
 
@@ -17,12 +18,37 @@ function tunnelCpu(tunnel) {
   return [...server, ...client].reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 }
 
-/** (a) and (b): `connections` connections each send `bytes` through the echo and read them back. */
-export async function bulk(tunnel, { bytes, connections }) {
+/**
+ * (a) and (b): `connections` connections each send `bytes` through the echo
+ * and read them back. With `perfStat`, the kernel's counts for the tunnel
+ * processes come back too, per GB each way (BENCH_PERF=1).
+ */
+export async function bulk(tunnel, { bytes, connections, perfStat = false }) {
+  const { server = [], client = [] } = tunnel.processes();
+  const counting = perfStat && server.length + client.length > 0 ? startPerfStat([...server, ...client]) : null;
+  const pids = [...server, ...client];
+  const userSystem = () => pids.map(cpuSplit).reduce((a, b) => ({ user: a.user + b.user, system: a.system + b.system }), { user: 0, system: 0 });
   const cpuBefore = tunnelCpu(tunnel);
+  const splitBefore = userSystem();
   const result = await load({ mode: 'bulk', port: tunnel.port, bytes, connections }, `bulk x${connections}`);
   const gb = (bytes * connections) / 1e9;
-  return { mbps: result.mbps, cpuPerGB: (tunnelCpu(tunnel) - cpuBefore) / gb };
+  const cpuPerGB = (tunnelCpu(tunnel) - cpuBefore) / gb;
+  const splitAfter = userSystem();
+  if (!counting) return { mbps: result.mbps, cpuPerGB };
+  const counts = await counting.stop();
+  const perGB = (event) => (counts[event] ?? NaN) / gb;
+  return {
+    mbps: result.mbps,
+    cpuPerGB,
+    perf: {
+      taskSecondsPerGB: perGB('task-clock') / 1000,
+      userSecondsPerGB: (splitAfter.user - splitBefore.user) / gb,
+      systemSecondsPerGB: (splitAfter.system - splitBefore.system) / gb,
+      contextSwitchesPerGB: perGB('context-switches'),
+      pageFaultsPerGB: perGB('page-faults'),
+      syscallsPerGB: perGB('raw_syscalls:sys_enter'),
+    },
+  };
 }
 
 /** (c): a new TCP connection per 64-byte request and response, `concurrency` at once. */

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boundPort, startConnect, startServe, type MuxtunOptions } from '../support/muxtun.js';
 import { echoServer, exchange, freePort } from '../support/net.js';
+import { metricsPort, scrape } from '../support/prometheus.js';
 import { repoRoot } from '../support/process.js';
 
 const run = promisify(execFile);
@@ -69,6 +70,7 @@ describe.runIf(supported)('single executable (dist/muxtun-linux-x64)', () => {
       ...muxtun(),
       local: [`127.0.0.1:${listenL}:127.0.0.1:${echoL.port}`],
       remote: [`127.0.0.1:${listenR}:127.0.0.1:${echoR.port}`],
+      args: ['--metrics', '127.0.0.1:0'],
     });
     const localPort = boundPort((await connect.process.waitForLog('-L listening')).forward);
     const remotePort = boundPort((await connect.process.waitForLog('-R listening on the server')).forward);
@@ -77,6 +79,10 @@ describe.runIf(supported)('single executable (dist/muxtun-linux-x64)', () => {
     expect((await exchange(localPort, payloadL)).equals(payloadL)).toBe(true);
     const payloadR = randomBytes(256 * 1024);
     expect((await exchange(remotePort, payloadR)).equals(payloadR)).toBe(true);
+
+    // The binary's entry, too, tunes V8's young generation before loading muxtun (src/cli/heap-tuning.ts).
+    const metrics = await scrape(await metricsPort(connect.process));
+    expect(metrics.value('nodejs_heap_space_size_total_bytes', { space: 'new' })).toBeLessThanOrEqual(2 * 1024 * 1024);
 
     const connectExit = await connect.process.stop();
     const serveExit = await serve.process.stop();

@@ -3,17 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { echoServer, exchange } from '../support/net.js';
 import { runMuxtun, startConnect, startServe } from '../support/muxtun.js';
-import { scrape } from '../support/prometheus.js';
-import type { TestProcess } from '../support/process.js';
+import { metricsPort, scrape } from '../support/prometheus.js';
 import { waitUntil } from '../support/wait.js';
-
-/** The port of the metrics endpoint, from the process's log line. */
-async function metricsPort(process: TestProcess): Promise<number> {
-  const entry = await process.waitForLog('serving Prometheus metrics');
-  const match = /^127\.0\.0\.1:(\d+)$/.exec(String(entry.address));
-  if (!match) throw new Error(`metrics address ${String(entry.address)}`);
-  return Number(match[1]);
-}
 
 describe('--metrics', () => {
   it('serves /metrics from serve and connect while they forward, and stops with them', async () => {
@@ -39,6 +30,10 @@ describe('--metrics', () => {
     expect(s.value('muxtun_forward_bytes_total', { direction: 'L', flow: 'in', user: 'default' })).toBe(5007);
     expect(s.value('muxtun_sessions', { user: 'default', state: 'active' })).toBe(1);
     expect(s.has('process_resident_memory_bytes')).toBe(true);
+    // Both processes kept V8's young generation at 1 MiB semi-spaces (src/cli/heap-tuning.ts):
+    // tuned after muxtun's modules had loaded, it was already at 4 MiB (8 MiB in all).
+    expect(s.value('nodejs_heap_space_size_total_bytes', { space: 'new' })).toBeLessThanOrEqual(2 * 1024 * 1024);
+    expect(c.value('nodejs_heap_space_size_total_bytes', { space: 'new' })).toBeLessThanOrEqual(2 * 1024 * 1024);
 
     connect.process.signal('SIGTERM');
     expect((await connect.process.waitForExit()).code).toBe(0);

@@ -4,6 +4,7 @@
  * their labels. Anything it does not understand throws, so a malformed
  * exposition fails the test that reads it.
  */
+import type { TestProcess } from './process.js';
 
 export interface PromSample {
   name: string;
@@ -78,4 +79,12 @@ export async function scrape(port: number, host = '127.0.0.1'): Promise<Expositi
   const type = response.headers.get('content-type') ?? '';
   if (!type.startsWith('text/plain; version=0.0.4')) throw new Error(`GET /metrics: content type ${type}`);
   return parseExposition(await response.text());
+}
+
+/** The port of a muxtun process's metrics endpoint (`--metrics`), from its log line. */
+export async function metricsPort(process: TestProcess): Promise<number> {
+  const entry = await process.waitForLog('serving Prometheus metrics');
+  const match = /^127\.0\.0\.1:(\d+)$/.exec(String(entry.address));
+  if (!match) throw new Error(`metrics address ${String(entry.address)}`);
+  return Number(match[1]);
 }
