@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { ErrorCode, type Stream } from '../muxado/index.js';
 import { ByteMeter, connEnded, connOpened, endResult, type TrafficRoute } from './tunnel-stats.js';
+import { writeInTurn } from './turn-writes.js';
 
 export interface BridgeEnd {
   /** Bytes from the TCP socket into the stream. */
@@ -41,7 +42,7 @@ export function bridge(socket: Socket, stream: Stream, onEnd?: (end: BridgeEnd) 
   socket.on('end', () => stream.end());
   stream.on('data', (chunk: Buffer) => {
     meter.receivedBytes += chunk.length;
-    if (!socket.write(chunk)) stream.pause();
+    if (!writeInTurn(socket, chunk)) stream.pause();
   });
   socket.on('drain', () => stream.resume());
   stream.on('end', () => socket.end());

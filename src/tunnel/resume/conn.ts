@@ -63,6 +63,7 @@ import type { Socket } from 'node:net';
 import { ErrorCode, type Stream } from '../../muxado/index.js';
 import { abortSocket } from '../bridge.js';
 import { TunnelError, TunnelErrorCode } from '../errors.js';
+import { writeInTurn } from '../turn-writes.js';
 import { ReplayBudget } from './budget.js';
 import { resolveResumeConfig, type ResumeOptions } from './config.js';
 import { ReplayQueue } from './replay-queue.js';
@@ -476,7 +477,7 @@ export class ResumableConn {
       return;
     }
     this.#received += chunk.length;
-    if (!this.#socket.write(chunk)) stream.pause();
+    if (!writeInTurn(this.#socket, chunk)) stream.pause();
     this.#ctx.onReceived?.(this, chunk.length);
   }
 

@@ -5,6 +5,7 @@ import { StreamResetError } from '../../../src/muxado/index.js';
 import { TunnelError } from '../../../src/tunnel/errors.js';
 import { record, Tunnel, when, within, writeAll } from './helpers.js';
 import { seededRandom } from '../../support/random.js';
+import { waitUntil } from '../../support/wait.js';
 
 function sha256(chunks: Buffer[]): string {
   const hash = createHash('sha256');
@@ -37,6 +38,32 @@ describe('ResumableConn while the link holds', () => {
     expect([pair.a.replayBytes, pair.b.replayBytes]).toEqual([0, 0]);
     expect([tunnel.ctxA.budget.used, tunnel.ctxB.budget.used]).toEqual([0, 0]);
     expect(tunnel.link!.acks.flatMap((channel) => channel.errors)).toEqual([]);
+  });
+
+  it('an application that stops reading holds the sender back: its bytes wait in the window and the kernel, not in memory', async () => {
+    const tunnel = new Tunnel();
+    await tunnel.connect();
+    const pair = await tunnel.open();
+    pair.app.pause();
+    const down = randomBytes(24 * 1024 * 1024);
+    const writing = writeAll(pair.target, down);
+    // The application's kernel buffers fill, then A's window, then B stops reading the target:
+    // wait until A has taken nothing new for 5 polls in a row.
+    let last = -1;
+    let still = 0;
+    await waitUntil('the transfer to stall', () => {
+      const now = pair.a.receivedBytes;
+      still = now === last && now > 0 ? still + 1 : 0;
+      last = now;
+      return still >= 5;
+    }, 15_000, 20);
+    // What A holds toward the application: about one event-loop turn's batch (TurnWrites), not the transfer.
+    expect(pair.aLocal.writableLength).toBeLessThan(1024 * 1024);
+    expect(pair.a.receivedBytes).toBeLessThan(down.length / 2);
+    const app = record(pair.app);
+    pair.app.resume();
+    await within(Promise.all([writing, app.ended]), 15_000, 'the whole transfer once the application reads');
+    expect(app.sha256()).toBe(createHash('sha256').update(down).digest('hex'));
   });
 
   it('an RST from the application resets the target, as bridge() does', async () => {
