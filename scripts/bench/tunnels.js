@@ -256,3 +256,36 @@ async function waitForListen(port, child, what) {
   }
   throw new Error(`${what} did not listen on ${port} within 15 s\n${child.stderrTail()}`);
 }
+
+/**
+ * The least a Node tunnel can do (node-tls-pipe.js): a TLS connection per
+ * forwarded connection and pipe(), no multiplexing. What Node costs on
+ * this machine, beside what muxtun adds to it.
+ */
+export function nodeTlsPipe() {
+  const script = path.join(root, 'scripts/bench/node-tls-pipe.js');
+  return {
+    name: 'node-tls-pipe',
+    available: () => (onPath('openssl') ? { ok: true } : { ok: false, reason: 'openssl not installed (it makes the certificate)' }),
+    async start(targets) {
+      const children = [];
+      const stop = async () => {
+        for (const child of children.reverse()) await stopChild(child);
+      };
+      try {
+        const server = spawnChild(process.execPath, [script, 'server', String(targets.bulk), String(targets.interactive)]);
+        children.push(server);
+        const [, s1, s2] = await waitForOutput(server, /LISTENING (\d+) (\d+)/, 'node-tls-pipe server');
+        const client = spawnChild(process.execPath, [script, 'client', s1, s2]);
+        children.push(client);
+        const [, port, interactivePort] = (await waitForOutput(client, /LISTENING (\d+) (\d+)/, 'node-tls-pipe client')).map(Number);
+        await waitForEcho(port, 'node-tls-pipe client');
+        await waitForEcho(interactivePort, 'node-tls-pipe client');
+        return { port, interactivePort, processes: () => ({ server: [server.pid], client: [client.pid] }), stop };
+      } catch (error) {
+        await stop();
+        throw error;
+      }
+    },
+  };
+}
