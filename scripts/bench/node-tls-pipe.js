@@ -4,11 +4,16 @@
 // pipe() both ways, V8's young generation tuned as muxtun does it. For
 // bulk and CPU per GB it is a floor for any Node tunnel on this machine;
 // its connection rate includes a TLS handshake per connection, so it is not.
+// Kind `node-tcp-relay` is one process that accepts and dials plain TCP
+// and pipes: the least Node does per forwarded connection, a floor for the
+// connection rate (no TLS, no second process).
 //
 //   node node-tls-pipe.js server <bulk target port> <interactive target port>
 //     -> LISTENING <port> <port>  (a TLS listener per target)
 //   node node-tls-pipe.js client <server port> <server port>
 //     -> LISTENING <port> <port>  (a TCP listener per server port)
+//   node node-tls-pipe.js relay <bulk target port> <interactive target port>
+//     -> LISTENING <port> <port>  (a TCP listener per target, dialling it)
 import v8 from 'node:v8';
 
 v8.setFlagsFromString('--semi-space-growth-factor=1'); // before anything else loads, as bin/muxtun.js
@@ -56,8 +61,15 @@ if (role === 'server') {
     });
     listening.push(await listen(server));
   }
+} else if (role === 'relay') {
+  for (const target of ports.map(Number)) {
+    const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+      join(socket, net.connect({ port: target, host: '127.0.0.1', noDelay: true, allowHalfOpen: true }));
+    });
+    listening.push(await listen(server));
+  }
 } else {
-  console.error('usage: node-tls-pipe.js server|client <port> <port>');
+  console.error('usage: node-tls-pipe.js server|client|relay <port> <port>');
   process.exit(2);
 }
 console.log(`LISTENING ${listening.join(' ')}`);

@@ -48,7 +48,7 @@ export function best(runs, pick) {
  */
 export function renderTable(r, config, skipped = new Map()) {
   const KINDS = columns(r, skipped);
-  const against = ['direct', 'ssh -L', ...[GO, 'node-tls-pipe'].filter((k) => KINDS.includes(k))];
+  const against = ['direct', 'ssh -L', ...[GO, 'node-tls-pipe', 'node-tcp-relay'].filter((k) => KINDS.includes(k))];
   const rows = [];
   const row = (label, cell, value) => {
     const cells = KINDS.map((k) => (r[k] ? cell(r[k]) : 'skipped'));

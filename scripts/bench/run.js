@@ -14,7 +14,7 @@
 // BENCH_BULK_BYTES / 16), BENCH_RATE_SECONDS (3), BENCH_LATENCY_SECONDS (2),
 // BENCH_IDLE_CONNECTIONS (2000), BENCH_ROUNDS (3): about 5 minutes with the
 // five default kinds on a 2-core machine. Selection:
-// BENCH_KINDS=direct,muxtun,muxtun-ws,ssh,go-muxado (node-tls-pipe: a TLS connection per forwarded connection and pipe(), the least a Node tunnel does; muxtun-ws: the TLS inside a WebSocket to serve --ws-listen;
+// BENCH_KINDS=direct,muxtun,muxtun-ws,ssh,go-muxado (node-tls-pipe: a TLS connection per forwarded connection and pipe(), the least a Node tunnel does; node-tcp-relay: one Node process that accepts, dials and pipes plain TCP; muxtun-ws: the TLS inside a WebSocket to serve --ws-listen;
 // go-muxado: scripts/bench/go-tunnel built with Go against Debian's muxado package, skipped without them; also muxtun-noresume: connect --no-resume,
 // muxtun-metrics: --metrics on both, scraped every second, with the median ratio to muxtun printed) and BENCH_WORKLOADS=memory,bulk,parallel,rate,latency;
 // BENCH_COMPARE=../other-checkout[,...] adds other built copies of muxtun as
@@ -33,7 +33,7 @@ import { root, spawnChild, stopChild, waitForOutput } from './procs.js';
 import { perfAvailable } from './perf-stat.js';
 import { summariseProfile } from './profile.js';
 import { best, caveats, machine, medianRatios, renderTable, verdicts, writeSection } from './report.js';
-import { direct, goMuxado, muxtun, nodeTlsPipe, ssh } from './tunnels.js';
+import { direct, goMuxado, muxtun, nodeTcpRelay, nodeTlsPipe, ssh } from './tunnels.js';
 import * as workloads from './workloads.js';
 
 const argv = process.argv.slice(2);
@@ -79,7 +79,7 @@ const config = {
   idleConnections: envNumber('BENCH_IDLE_CONNECTIONS', smoke ? 100 : 2000),
   rounds: envNumber('BENCH_ROUNDS', smoke ? 1 : 3),
 };
-const selectedKinds = envList('BENCH_KINDS', ['direct', 'muxtun', 'muxtun-ws', 'muxtun-noresume', 'muxtun-metrics', 'ssh', 'go-muxado', 'node-tls-pipe'], ['direct', 'muxtun', 'muxtun-ws', 'ssh', 'go-muxado']);
+const selectedKinds = envList('BENCH_KINDS', ['direct', 'muxtun', 'muxtun-ws', 'muxtun-noresume', 'muxtun-metrics', 'ssh', 'go-muxado', 'node-tls-pipe', 'node-tcp-relay'], ['direct', 'muxtun', 'muxtun-ws', 'ssh', 'go-muxado']);
 const selectedWorkloads = envList('BENCH_WORKLOADS', ['memory', 'bulk', 'parallel', 'rate', 'latency'], ['memory', 'bulk', 'parallel', 'rate', 'latency']);
 
 const profileDir = profiling ? path.join(root, '.tmp/bench-profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined;
@@ -136,6 +136,8 @@ const kinds = [
   selectedKinds.includes('go-muxado') && goMuxado(),
   // The least a Node tunnel does (TLS + pipe(), no multiplexing): what Node itself costs here.
   selectedKinds.includes('node-tls-pipe') && nodeTlsPipe(),
+  // One Node process that accepts, dials and pipes plain TCP: the least Node does per connection.
+  selectedKinds.includes('node-tcp-relay') && nodeTcpRelay(),
 ].filter(Boolean);
 const skipped = new Map();
 const tunnels = new Map();

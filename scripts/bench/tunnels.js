@@ -289,3 +289,28 @@ export function nodeTlsPipe() {
     },
   };
 }
+
+/**
+ * One Node process that accepts, dials the target over plain TCP and pipes
+ * (node-tls-pipe.js relay): the least Node does per forwarded connection.
+ */
+export function nodeTcpRelay() {
+  const script = path.join(root, 'scripts/bench/node-tls-pipe.js');
+  return {
+    name: 'node-tcp-relay',
+    available: () => ({ ok: true }),
+    async start(targets) {
+      const relay = spawnChild(process.execPath, [script, 'relay', String(targets.bulk), String(targets.interactive)]);
+      const stop = () => stopChild(relay);
+      try {
+        const [, port, interactivePort] = (await waitForOutput(relay, /LISTENING (\d+) (\d+)/, 'node-tcp-relay')).map(Number);
+        await waitForEcho(port, 'node-tcp-relay');
+        await waitForEcho(interactivePort, 'node-tcp-relay');
+        return { port, interactivePort, processes: () => ({ server: [relay.pid] }), stop };
+      } catch (error) {
+        await stop();
+        throw error;
+      }
+    },
+  };
+}
