@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureStateDir, recordKnownHost } from '../../src/state/index.js';
 import { MakeDirectoryError, makeDirectory } from '../../src/util/make-directory.js';
+import { rejection, within } from '../support/wait.js';
 
 // Self-contained on purpose (no shared test helpers): the helpers are being reorganised.
 const dirs: string[] = [];
@@ -17,24 +18,8 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-async function failure(promise: Promise<unknown>): Promise<Error & { code?: string; path?: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof Error) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection, but the promise resolved');
-}
-
-/** Rejects when `promise` is still pending after `ms`: the bug was a promise that never settled. */
-function within<T>(ms: number, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+/** The error a makeDirectory-like promise rejects with (MakeDirectoryError carries the path). */
+const failure = (promise: Promise<unknown>): Promise<Error & { code?: string; path?: string }> => rejection(promise);
 
 const mode = async (path: string) => (await stat(path)).mode & 0o777;
 const posix = process.platform !== 'win32';
@@ -97,7 +82,7 @@ describe('makeDirectory', () => {
   it.runIf(posix)('says so when a component is a symbolic link to nothing', async () => {
     const link = join(await tempDir(), 'dangling');
     await symlink(join(link, '..', 'missing-target'), link);
-    const error = await failure(within(5000, makeDirectory(join(link, 'state'), 0o700)));
+    const error = await failure(within(makeDirectory(join(link, 'state'), 0o700), 5000, 'it to settle'));
     expect(error.code).toBe('EEXIST');
     expect(error.message).toContain(`${link} is a symbolic link to a missing target`);
   });
@@ -120,7 +105,7 @@ describe('makeDirectory', () => {
   it.runIf(procfs)('fails fast under /proc, saying /proc does not allow creating directories', async () => {
     for (const dir of ['/proc/muxtun-test', '/proc/muxtun-test/a/b']) {
       const started = Date.now();
-      const error = await failure(within(5000, makeDirectory(dir, 0o700)));
+      const error = await failure(within(makeDirectory(dir, 0o700), 5000, 'it to settle'));
       expect(Date.now() - started).toBeLessThan(2000);
       expect(error).toBeInstanceOf(MakeDirectoryError);
       expect(error.code).toBe('ENOENT');
@@ -132,7 +117,7 @@ describe('makeDirectory', () => {
 
 describe.runIf(procfs)('state paths under /proc', () => {
   it('ensureStateDir fails fast with ERR_MUXTUN_STATE_DIR naming the path and the reason', async () => {
-    const error = await failure(within(5000, ensureStateDir('/proc/muxtun-test/state')));
+    const error = await failure(within(ensureStateDir('/proc/muxtun-test/state'), 5000, 'it to settle'));
     expect(error.code).toBe('ERR_MUXTUN_STATE_DIR');
     expect(error.message).toBe(
       'Cannot create state directory /proc/muxtun-test/state: ' +
@@ -143,7 +128,7 @@ describe.runIf(procfs)('state paths under /proc', () => {
 
   it('recordKnownHost fails fast with ERR_MUXTUN_KNOWN_HOSTS_WRITE naming the file and the reason', async () => {
     const fingerprint = `sha256:${'ab'.repeat(32)}`;
-    const error = await failure(within(5000, recordKnownHost('/proc/muxtun-test/known_hosts', 'example.com:4443', fingerprint)));
+    const error = await failure(within(recordKnownHost('/proc/muxtun-test/known_hosts', 'example.com:4443', fingerprint), 5000, 'it to settle'));
     expect(error.code).toBe('ERR_MUXTUN_KNOWN_HOSTS_WRITE');
     expect(error.message).toBe(
       'Cannot record example.com:4443 in known hosts file /proc/muxtun-test/known_hosts: ' +

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import net from 'node:net';
 import { afterEach } from 'vitest';
+import { within } from '../../support/wait.js';
 import { client, server, type Session, type Stream } from '../../../src/muxado/index.js';
 import {
   createConnContext,
@@ -29,14 +30,8 @@ afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
-/** Rejects after `ms` with `what` in the message: every wait in these tests is bounded. */
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+// Every wait in these tests is bounded; the resume tests take `within` from here too.
+export { within };
 
 /** Two connected loopback TCP sockets, both half-open capable: [dialled, accepted]. */
 export async function tcpPair(): Promise<[net.Socket, net.Socket]> {
