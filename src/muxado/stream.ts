@@ -100,7 +100,12 @@ export class Stream extends Duplex {
 
   /** @internal Streams are made by `Session.open()` and the session's accept path. */
   constructor(session: Session, host: StreamHost, init: StreamInit) {
-    super({ allowHalfOpen: true, readableHighWaterMark: 64 * 1024, writableHighWaterMark: 64 * 1024 });
+    // A writer may queue up to 256 KiB before write() says wait: a forwarded
+    // socket's 64 KiB reads then pause and resume the socket every fourth
+    // read instead of every read (two epoll_ctl calls and a 'drain' each).
+    // Same-run bench against 64 KiB, three runs: bulk 1.02-1.22x, CPU per GB
+    // 0.77-0.87x, system calls 0.71x; ping latencies within their noise.
+    super({ allowHalfOpen: true, readableHighWaterMark: 64 * 1024, writableHighWaterMark: 256 * 1024 });
     this.session = session;
     this.#host = host;
     this.id = init.id;
