@@ -12,14 +12,18 @@ function tuned(execArgv: string[], nodeOptions?: string): string[] {
 }
 
 describe('tuneHeapForStreaming', () => {
-  it('keeps the young generation at its initial size by default', () => {
-    expect(tuned([])).toEqual(['--semi-space-growth-factor=1']);
-    expect(tuned(['--enable-source-maps'], '--max-old-space-size=512')).toEqual(['--semi-space-growth-factor=1']);
+  const both = ['--semi-space-growth-factor=1', '--heap-growing-percent=300'];
+
+  it('keeps the young generation at its initial size and lets the old one grow 4x by default', () => {
+    expect(tuned([])).toEqual(both);
+    expect(tuned(['--enable-source-maps'], '--max-old-space-size=512')).toEqual(both);
   });
 
-  it('leaves it alone when the node flags or NODE_OPTIONS size the young generation', () => {
-    expect(tuned(['--max-semi-space-size=64'])).toEqual([]);
-    expect(tuned([], '--trace-gc --semi-space-growth-factor=4')).toEqual([]);
-    expect(tuned(['--max_semi_space_size=8'])).toEqual([]);
+  it('leaves each alone when the node flags or NODE_OPTIONS set it', () => {
+    expect(tuned(['--max-semi-space-size=64'])).toEqual(['--heap-growing-percent=300']);
+    expect(tuned([], '--trace-gc --semi-space-growth-factor=4')).toEqual(['--heap-growing-percent=300']);
+    expect(tuned(['--max_semi_space_size=8'])).toEqual(['--heap-growing-percent=300']);
+    expect(tuned(['--heap-growing-percent=50'])).toEqual(['--semi-space-growth-factor=1']);
+    expect(tuned(['--max-semi-space-size=8'], '--heap_growing_percent=0')).toEqual([]);
   });
 });
