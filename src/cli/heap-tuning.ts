@@ -16,22 +16,19 @@ import v8 from 'node:v8';
  * collections in 4 s of bulk per process, a quarter of the CPU in marking;
  * `--trace-incremental-marking` shows each one started by a task with the
  * heap far below its limit). With the young generation kept at 1 MiB
- * semi-spaces, scavenges come often and short-lived Buffers die in them: in the same bench runs
- * (docs/benchmarks.md, "Garbage collection") the ping under bulk load had a
- * 1.1-1.4x lower p99, idle connections took about half the memory in serve,
- * and a fresh process's first bulk transfer ran ~1.4x faster; the idle
- * ping's p99 rose by 0.1-0.7 ms (more, smaller scavenges).
+ * semi-spaces, scavenges come often and short-lived Buffers die in them
+ * (docs/benchmarks.md, "Garbage collection"; the idle ping's p99 rose by
+ * 0.1-0.7 ms: more, smaller scavenges).
  *
  * It must run before the rest of muxtun is loaded: V8 reads the flag each
  * time it considers growing the young generation, but loading muxtun's
- * modules already grows it to 4 MiB semi-spaces, and an old generation of
- * ~10 MiB has less free space than that. bin/muxtun.js and the single
- * binary's entry therefore import this module alone, call it, and only then
- * import the CLI. Called after loading (as until 2026-12-02) it left ~50
- * major collections per 4 s of bulk in place; called first, 0-1, and the
- * tunnel used 0.71x the CPU per GB (docs/benchmarks.md). It needs no node
- * command-line flag, which the single binary and `node bin/muxtun.js`
- * could not carry.
+ * modules already grows it to 4 MiB semi-spaces. bin/muxtun.js and the
+ * single binary's entry therefore import this module alone, call it, and
+ * only then import the CLI. Called after loading (as until 2026-12-02) it
+ * left ~50 major collections per 4 s of bulk in place; called first, 0-1,
+ * and the tunnel used 0.71x the CPU per GB for 1.22x the bulk in the same
+ * bench run. It needs no node command-line flag, which the single binary
+ * and `node bin/muxtun.js` could not carry.
  */
 export function tuneHeapForStreaming(
   execArgv: readonly string[] = process.execArgv,

@@ -8,7 +8,6 @@ import { serveCommand } from './serve-command.js';
 import { UsageError } from './usage-error.js';
 import { usersCommand } from './users-command.js';
 
-
 export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
 /** Set by the single-binary build (esbuild `define`), where no package.json sits beside the code. */
