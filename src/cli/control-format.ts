@@ -27,8 +27,11 @@ export function formatAge(ms: number): string {
   return `${Math.floor(seconds / 86_400)}d${two(Math.floor(seconds / 3600) % 24)}h`;
 }
 
-function formatRtt(rttMs: number | undefined): string {
-  return rttMs === undefined ? '-' : `${Number(rttMs.toFixed(1))} ms`;
+/** The last heartbeat's round trip, and the smallest so far when it differs (the rest was queueing). */
+function formatRtt(rttMs: number | undefined, minRttMs?: number): string {
+  if (rttMs === undefined) return '-';
+  const ms = (value: number): number => Number(value.toFixed(1));
+  return minRttMs === undefined || ms(minRttMs) === ms(rttMs) ? `${ms(rttMs)} ms` : `${ms(rttMs)} ms (min ${ms(minRttMs)})`;
 }
 
 /** What a peer sent is shown, never obeyed: control characters (terminal escapes) become '?'. */
@@ -76,7 +79,7 @@ export function formatSessions(sessions: readonly ServerSessionStatus[]): string
       session.id,
       session.remoteAddress,
       formatAge(session.ageMs),
-      formatRtt(session.rttMs),
+      formatRtt(session.rttMs, session.minRttMs),
       session.state,
       session.forwards.length === 0
         ? '-'
@@ -89,7 +92,7 @@ function formatConnectStatus(status: ConnectStatus): string {
   const session = status.session;
   const sessionLine =
     status.state === 'connected' && session !== undefined
-      ? `session: ${session.id ? `${clean(session.id)} ` : ''}up ${formatAge(session.ageMs)}, rtt ${formatRtt(session.rttMs)}${session.resumes ? `, resumed ${session.resumes} time${session.resumes === 1 ? '' : 's'}` : ''}`
+      ? `session: ${session.id ? `${clean(session.id)} ` : ''}up ${formatAge(session.ageMs)}, rtt ${formatRtt(session.rttMs, session.minRttMs)}${session.resumes ? `, resumed ${session.resumes} time${session.resumes === 1 ? '' : 's'}` : ''}`
       : 'session: none (connecting)';
   return [clean(`connect pid ${status.pid} (muxtun ${status.version}) to ${status.server}`), sessionLine, formatForwards(status.forwards)].join('\n');
 }

@@ -143,6 +143,7 @@ export function connectControlHandlers({ client, server, version, fixedForwards 
               since: session.since.toISOString(),
               ageMs: Date.now() - session.since.getTime(),
               ...(session.rttMs !== null ? { rttMs: roundMs(session.rttMs) } : {}),
+              ...(session.minRttMs !== null ? { minRttMs: roundMs(session.minRttMs) } : {}),
               resumes: session.resumes,
             },
           }
@@ -212,6 +213,7 @@ export function serveControlHandlers({ server, version, listening, namedUsers }:
     since: info.since.toISOString(),
     ageMs: Date.now() - info.since.getTime(),
     ...(info.rttMs !== null ? { rttMs: roundMs(info.rttMs) } : {}),
+    ...(info.minRttMs !== null ? { minRttMs: roundMs(info.minRttMs) } : {}),
     state: info.detached ? 'detached' : 'active',
     streams: info.streams,
     // The server knows a -R by where it listens; its target is the client's.

@@ -55,6 +55,8 @@ export interface ClientSessionStatus {
   ageMs: number;
   /** Round-trip time the last heartbeat measured, once one has. */
   rttMs?: number;
+  /** The smallest heartbeat round trip so far: the path's, without queueing (stream windows grow by it). */
+  minRttMs?: number;
   /** Times the link dropped and the session resumed. */
   resumes?: number;
 }
@@ -86,6 +88,7 @@ export interface ServerSessionStatus {
   since: string;
   ageMs: number;
   rttMs?: number;
+  minRttMs?: number;
   /** `detached`: the link dropped and the session waits to be resumed. */
   state: 'active' | 'detached';
   /** Forwarded connections open through the session now, both directions. */

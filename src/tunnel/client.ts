@@ -356,13 +356,14 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   /**
    * The tunnel session while a link is up: the server's id for it, when it
    * began (a resume keeps it), the round-trip time the last heartbeat
-   * measured (null before the first) and how often it resumed. Null while
+   * measured and the smallest so far (null before the first) and how often
+   * it resumed. Null while
    * connecting or reconnecting.
    */
-  session(): { id: string; since: Date; rttMs: number | null; resumes: number } | null {
+  session(): { id: string; since: Date; rttMs: number | null; minRttMs: number | null; resumes: number } | null {
     const link = this.#slot.current;
     if (link === null || this.#session === null) return null;
-    return { ...this.#session, rttMs: link.rtt >= 0 ? link.rtt : null };
+    return { ...this.#session, rttMs: link.rtt >= 0 ? link.rtt : null, minRttMs: link.minRtt >= 0 ? link.minRtt : null };
   }
 
   /** Addresses of the -L listeners, in the order given. */

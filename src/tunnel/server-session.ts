@@ -47,6 +47,8 @@ export interface SessionInfo {
   since: Date;
   /** Round-trip time the link's last heartbeat measured (ms); null before the first, or while detached. */
   rttMs: number | null;
+  /** The smallest heartbeat round trip of the current link (ms): the path's, without queueing; null as rttMs. */
+  minRttMs: number | null;
   remoteListeners: number;
   /** Its -R listeners: the client's forward id, the address asked for, the port bound (null while binding), their connections and bytes. */
   listeners: Array<{ id: number; bindHost: string; requested: number; port: number | null; dynamic: boolean } & TrafficSnapshot>;
@@ -177,6 +179,7 @@ export class ServerSession implements LinkOwner {
       lastRemote: this.#lastRemote,
       since: this.since,
       rttMs: link && link.session.rtt >= 0 ? link.session.rtt : null,
+      minRttMs: link && link.session.minRtt >= 0 ? link.session.minRtt : null,
       remoteListeners: this.#listeners.size,
       listeners: [...this.#listeners].map(([id, entry]) => ({
         id,

@@ -57,7 +57,8 @@ describe('muxtun status', () => {
     expect(code).toBe(0);
     const lines = stdout.trimEnd().split('\n');
     expect(lines[0]).toBe('connect pid 4242 (muxtun 0.1.0) to tunnel.example.com:4443');
-    expect(lines[1]).toBe('session: up 3m12s, rtt 12.5 ms, resumed 1 time');
+    // The last heartbeat's round trip, and the smallest (the path's) beside it.
+    expect(lines[1]).toBe('session: up 3m12s, rtt 12.5 ms (min 2.1), resumed 1 time');
     expect(lines[2]).toMatch(/^ID\s+FORWARD\s+LISTENING\s+OPEN\s+TOTAL\s+IN\s+OUT$/);
     expect(lines[3]).toMatch(/^1\s+-L 8080:localhost:80\s+127\.0\.0\.1:8080\s+2\s+17\s+3\.0 MiB\s+2\.0 KiB$/);
     expect(lines[4]).toMatch(/^2\s+-R 0:localhost:3000\s+0\.0\.0\.0:41234\s+0\s+1\s+10 B\s+20 B$/);
@@ -74,7 +75,7 @@ describe('muxtun status', () => {
     expect(lines[0]).toBe('serve pid 777 (muxtun 0.1.0) listening on 0.0.0.0:4443');
     expect(lines[1]).toBe('2 sessions');
     expect(lines[2]).toMatch(/^USER\s+SESSION\s+FROM\s+UP\s+RTT\s+STATE\s+FORWARDS$/);
-    expect(lines[3]).toMatch(/^alice\s+s-7f3a\s+192\.0\.2\.10:50123\s+1h00m\s+30 ms\s+active\s+-R 9000:localhost:3000 \(0\.0\.0\.0:9000\)$/);
+    expect(lines[3]).toMatch(/^alice\s+s-7f3a\s+192\.0\.2\.10:50123\s+1h00m\s+30 ms \(min 0\.4\)\s+active\s+-R 9000:localhost:3000 \(0\.0\.0\.0:9000\)$/);
     expect(lines[4]).toMatch(/^bob\s+s-0b0b\s+\[2001:db8::1\]:40000\s+1m00s\s+-\s+detached\s+-$/);
   });
 

@@ -75,6 +75,7 @@ describe('findSession', () => {
     lastRemote: '127.0.0.1:1',
     since: new Date(0),
     rttMs: null,
+    minRttMs: null,
     remoteListeners: 0,
     listeners: [],
     streams: 0,

@@ -87,6 +87,13 @@ describe('forward add and remove on a running connect', () => {
     const before = await json<ConnectStatus>(env, 'status', '--json');
     expect(before).toMatchObject({ kind: 'connect', pid: connect.process.pid, server: `127.0.0.1:${serve.port}`, state: 'connected' });
     expect(before.session?.id).toMatch(/^[0-9a-f-]{36}$/);
+    // Heartbeats start with the session: its round trips, the last and the smallest, are there at once or soon.
+    const timed = await waitUntil('a heartbeat round trip in status', async () => {
+      const status = await json<ConnectStatus>(env, 'status', '--json');
+      return status.session?.rttMs !== undefined && status.session.minRttMs !== undefined ? status.session : undefined;
+    });
+    expect(timed.minRttMs).toBeGreaterThanOrEqual(0);
+    expect(timed.minRttMs).toBeLessThanOrEqual(timed.rttMs!);
     expect(before.forwards).toEqual([
       expect.objectContaining({ kind: 'L', spec: `127.0.0.1:${bulkPort}:127.0.0.1:${echo.port}`, listening: `127.0.0.1:${bulkPort}` }),
     ]);

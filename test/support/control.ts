@@ -72,7 +72,7 @@ export const connectStatus: ConnectStatus = {
   version: '0.1.0',
   server: 'tunnel.example.com:4443',
   state: 'connected',
-  session: { since: '2026-01-01T00:00:00.000Z', ageMs: 192_000, rttMs: 12.5, resumes: 1 },
+  session: { since: '2026-01-01T00:00:00.000Z', ageMs: 192_000, rttMs: 12.5, minRttMs: 2.1, resumes: 1 },
   forwards: [forwardL, forwardR],
 };
 
@@ -83,6 +83,7 @@ export const aliceSession: ServerSessionStatus = {
   since: '2026-01-01T00:00:00.000Z',
   ageMs: 3_600_000,
   rttMs: 30,
+  minRttMs: 0.4,
   state: 'active',
   forwards: [{ ...forwardR, listening: '0.0.0.0:9000', spec: '9000:localhost:3000' }],
 };
