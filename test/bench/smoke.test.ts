@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot, TestProcess } from '../support/process.js';
 
-async function runSmokeBench(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function runSmokeBench(extra: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   // BENCH_WRITE from the caller's shell must not turn a test into a docs edit.
-  const env = { ...process.env, BENCH_WRITE: '', BENCH_PROFILE: '', BENCH_KINDS: '', BENCH_WORKLOADS: '' };
+  const env = { ...process.env, BENCH_WRITE: '', BENCH_PROFILE: '', BENCH_KINDS: '', BENCH_WORKLOADS: '', BENCH_PERF: '', ...extra };
   const bench = new TestProcess({ command: process.execPath, args: [join(repoRoot, 'scripts/bench/run.js'), '--smoke'], cwd: repoRoot, env, name: 'bench --smoke' });
   const { code } = await bench.waitForExit(170_000);
   return { code, stdout: bench.stdout.join('\n'), stderr: bench.stderr.join('\n') };
@@ -41,4 +41,20 @@ describe('npm run bench -- --smoke', () => {
       if (bulkCells[columns.indexOf(kind)] === 'skipped') expect(stdout).toMatch(new RegExp(`Note: ${kind} was skipped: .+`));
     }
   }, 180_000);
+
+  it('measures the Node floors (node-tls-pipe, node-tcp-relay) and, with BENCH_PERF=1, counts per GB or says why not', async () => {
+    const { code, stdout, stderr } = await runSmokeBench({ BENCH_KINDS: 'muxtun,node-tls-pipe,node-tcp-relay', BENCH_WORKLOADS: 'bulk', BENCH_PERF: '1' });
+    expect(code, `exit code; stderr:\n${stderr}`).toBe(0);
+    const lines = stdout.split('\n');
+    const columns = lines.find((line) => line.startsWith('| workload |'))!.split('|').map((cell) => cell.trim());
+    const bulkCells = lines.find((line) => line.includes('bulk, 1 connection'))!.split('|').map((cell) => cell.trim());
+    for (const kind of ['node-tls-pipe', 'node-tcp-relay']) {
+      expect(columns, `a column for ${kind}`).toContain(kind);
+      expect(bulkCells[columns.indexOf(kind)], `${kind}'s bulk cell`).toMatch(/^[\d,]+$/);
+      expect(columns).toContain(`muxtun ÷ ${kind}`);
+    }
+    const counted = lines.find((line) => line.startsWith('| muxtun |') && line.split('|').length === 9);
+    if (counted === undefined) expect(stdout + stderr).toMatch(/BENCH_PERF: not counting: .+/);
+    else expect(stdout).toContain('per GB each way (perf stat');
+  }, 120_000);
 });
