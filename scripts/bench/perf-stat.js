@@ -24,8 +24,9 @@ export function startPerfStat(pids) {
   child.stderr.on('data', (d) => (text += d));
   const exited = new Promise((resolve) => child.on('close', resolve));
   return {
+    /** Stops perf (again: a no-op) and parses what it printed. */
     async stop() {
-      child.kill('SIGINT');
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
       await exited;
       const counts = {};
       for (const line of text.split('\n')) {

@@ -25,30 +25,35 @@ function tunnelCpu(tunnel) {
  */
 export async function bulk(tunnel, { bytes, connections, perfStat = false }) {
   const { server = [], client = [] } = tunnel.processes();
-  const counting = perfStat && server.length + client.length > 0 ? startPerfStat([...server, ...client]) : null;
   const pids = [...server, ...client];
   const userSystem = () => pids.map(cpuSplit).reduce((a, b) => ({ user: a.user + b.user, system: a.system + b.system }), { user: 0, system: 0 });
-  const cpuBefore = tunnelCpu(tunnel);
-  const splitBefore = userSystem();
-  const result = await load({ mode: 'bulk', port: tunnel.port, bytes, connections }, `bulk x${connections}`);
-  const gb = (bytes * connections) / 1e9;
-  const cpuPerGB = (tunnelCpu(tunnel) - cpuBefore) / gb;
-  const splitAfter = userSystem();
-  if (!counting) return { mbps: result.mbps, cpuPerGB };
-  const counts = await counting.stop();
-  const perGB = (event) => (counts[event] ?? NaN) / gb;
-  return {
-    mbps: result.mbps,
-    cpuPerGB,
-    perf: {
-      taskSecondsPerGB: perGB('task-clock') / 1000,
-      userSecondsPerGB: (splitAfter.user - splitBefore.user) / gb,
-      systemSecondsPerGB: (splitAfter.system - splitBefore.system) / gb,
-      contextSwitchesPerGB: perGB('context-switches'),
-      pageFaultsPerGB: perGB('page-faults'),
-      syscallsPerGB: perGB('raw_syscalls:sys_enter'),
-    },
-  };
+  const counting = perfStat && pids.length > 0 ? startPerfStat(pids) : null;
+  try {
+    const cpuBefore = tunnelCpu(tunnel);
+    const splitBefore = userSystem();
+    const result = await load({ mode: 'bulk', port: tunnel.port, bytes, connections }, `bulk x${connections}`);
+    const gb = (bytes * connections) / 1e9;
+    const cpuPerGB = (tunnelCpu(tunnel) - cpuBefore) / gb;
+    const splitAfter = userSystem();
+    if (!counting) return { mbps: result.mbps, cpuPerGB };
+    const counts = await counting.stop();
+    const perGB = (event) => (counts[event] ?? NaN) / gb;
+    return {
+      mbps: result.mbps,
+      cpuPerGB,
+      perf: {
+        taskSecondsPerGB: perGB('task-clock') / 1000,
+        userSecondsPerGB: (splitAfter.user - splitBefore.user) / gb,
+        systemSecondsPerGB: (splitAfter.system - splitBefore.system) / gb,
+        contextSwitchesPerGB: perGB('context-switches'),
+        pageFaultsPerGB: perGB('page-faults'),
+        syscallsPerGB: perGB('raw_syscalls:sys_enter'),
+      },
+    };
+  } finally {
+    // A failed transfer must not leave perf attached and running.
+    await counting?.stop();
+  }
 }
 
 /** (c): a new TCP connection per 64-byte request and response, `concurrency` at once. */
