@@ -54,8 +54,28 @@ export async function forwardStdio(client: TunnelClient, host: string, port: num
       stdin.unpipe(inner);
       // Nothing more will be read: let the process end even if stdin is still open.
       if (!stdin.readableEnded) stdin.destroy();
-      if (failure) reject(failure);
-      else resolve();
+      // The process exits when this settles, and a pipe's writes are asynchronous in Node:
+      // what stdout still holds would be lost with it.
+      void flushed(stdout).then(() => (failure ? reject(failure) : resolve()));
     });
+  });
+}
+
+/**
+ * Resolves once everything written to `out` so far has been handed to the
+ * system, or `out` failed (a reader that went away: EPIPE). A write's
+ * callback runs after those of the writes before it.
+ */
+function flushed(out: Writable): Promise<void> {
+  if (out.writableLength === 0 || out.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      out.off('error', done);
+      out.off('close', done);
+      resolve();
+    };
+    out.once('error', done);
+    out.once('close', done);
+    out.write(Buffer.alloc(0), () => done());
   });
 }
