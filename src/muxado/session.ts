@@ -235,6 +235,11 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.#heartbeat.rtt;
   }
 
+  /** A stream of this session with its window settings (opened here or by the peer). */
+  #newStream(id: number, type: number, priority: number): Stream {
+    return new Stream(this, this.#host, { id, type, priority, maxWindow: this.#config.maxStreamWindow, windowFloor: this.#config.streamWindowFloor });
+  }
+
   /** Smallest heartbeat round trip in ms so far (the path's, without queueing), or -1 before the first answer. */
   get minRtt(): number {
     return this.#heartbeat.minRtt;
@@ -260,7 +265,7 @@ export class Session extends EventEmitter<SessionEvents> {
       throw new LimitError(`${this.#localCount} streams of this side are open (maxStreams)`);
     }
     const id = this.#allocateId();
-    const stream = new Stream(this, this.#host, { id, type: type ?? 0, priority: priority ?? 0, maxWindow: this.#config.maxStreamWindow, windowFloor: this.#config.streamWindowFloor });
+    const stream = this.#newStream(id, type ?? 0, priority ?? 0);
     this.#streams.set(id, stream);
     this.#localCount++;
     this.#writer.control(encodeSyn(id, priority, type));
@@ -375,7 +380,7 @@ export class Session extends EventEmitter<SessionEvents> {
       this.#refuse(id, `${this.#backlog.length} streams wait to be accepted (acceptBacklog)`);
       return;
     }
-    const stream = new Stream(this, this.#host, { id, type, priority, maxWindow: this.#config.maxStreamWindow, windowFloor: this.#config.streamWindowFloor });
+    const stream = this.#newStream(id, type, priority);
     stream.on('error', ignoreUnclaimedError);
     this.#streams.set(id, stream);
     this.#remoteCount++;

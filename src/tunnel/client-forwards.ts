@@ -10,7 +10,7 @@ import type net from 'node:net';
 import type { DynamicSpec } from './client-dynamic.js';
 import type { RemoteForwardLookup } from './client-streams.js';
 import { TunnelErrorCode } from './errors.js';
-import type { ForwardSpec } from './forward.js';
+import { proxyProtocolOf, type ForwardSpec } from './forward.js';
 import type { LocalListener, LocalListeners } from './local-listeners.js';
 import type { TargetPattern } from './policy.js';
 import type { ProxyProtocolVersion } from './proxy-protocol.js';
@@ -96,15 +96,10 @@ export class ClientForwards extends EventEmitter<{ withdrawn: [id: number] }> im
   }
 
   /** Every forward, -L then -R then -D, each in the order added. */
-  #proxyProtocolOf(spec: ForwardSpec): 'v1' | 'v2' | undefined {
-    const version = spec.proxyProtocol ?? this.proxyProtocol;
-    return version === 'off' ? undefined : version;
-  }
-
   list(): ForwardInfo[] {
     return [
       ...[...this.#local].map(([id, { spec, listener }]): ForwardInfo => ({ id, kind: 'local', spec, address: listener?.address ?? null })),
-      ...[...this.#remote].map(([id, entry]): ForwardInfo => ({ id, kind: 'remote', spec: entry.spec, state: entry.state, port: entry.port, error: entry.error, proxyProtocol: this.#proxyProtocolOf(entry.spec) })),
+      ...[...this.#remote].map(([id, entry]): ForwardInfo => ({ id, kind: 'remote', spec: entry.spec, state: entry.state, port: entry.port, error: entry.error, proxyProtocol: proxyProtocolOf(entry.spec, this.proxyProtocol) })),
       ...[...this.#dynamic].map(([id, { spec, listener }]): ForwardInfo => ({ id, kind: 'dynamic', spec, address: listener?.address ?? null })),
     ];
   }

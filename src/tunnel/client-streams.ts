@@ -8,7 +8,7 @@ import { dialAndBridge } from './dial.js';
 import { dialAndReply } from './dial-reply.js';
 import { checkTarget, type TargetPattern } from './policy.js';
 import { proxyHeaderFor, socketEnd, type ProxyProtocolVersion } from './proxy-protocol.js';
-import { describeForward, type ForwardSpec } from './forward.js';
+import { describeForward, proxyProtocolOf, type ForwardSpec } from './forward.js';
 import type { LocalListener } from './local-listeners.js';
 import type { TunnelLogger } from './logger.js';
 import type { SessionSlot } from './session-slot.js';
@@ -132,8 +132,8 @@ export function localForwardHeader(spec: ForwardSpec, socket: net.Socket): Local
  * part of the conn's bytes, so a resume never sends it again.
  */
 export function remoteProxyHeader(spec: ForwardSpec, header: RemoteForwardHeader, fallback: ProxyProtocolVersion | undefined): Buffer | null {
-  const version = spec.proxyProtocol ?? fallback;
-  return version === undefined || version === 'off' ? null : proxyHeaderFor(version, header.peer, header.dest);
+  const version = proxyProtocolOf(spec, fallback);
+  return version === undefined ? null : proxyHeaderFor(version, header.peer, header.dest);
 }
 
 /** Why a -R stream is refused when its forward id is not (or no longer) the client's. */

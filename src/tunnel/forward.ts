@@ -20,6 +20,12 @@ export interface ForwardSpec {
   proxyProtocol?: ProxyProtocolVersion | 'off';
 }
 
+/** The PROXY protocol version a -R forward's target gets: its own setting, else the client's `fallback`; undefined for none. */
+export function proxyProtocolOf(spec: ForwardSpec, fallback: ProxyProtocolVersion | undefined): ProxyProtocolVersion | undefined {
+  const version = spec.proxyProtocol ?? fallback;
+  return version === 'off' ? undefined : version;
+}
+
 /** `8080:localhost:80` style, with the bind host only when given. */
 export function describeForward(kind: '-L' | '-R', spec: ForwardSpec): string {
   return `${kind} ${spec.bindHost}:${spec.bindPort} -> ${spec.dynamic === true ? 'SOCKS' : `${spec.targetHost}:${spec.targetPort}`}`;
