@@ -5,8 +5,8 @@ import { writeFileReplacing } from '../util/atomic-file.js';
 import { readFileBounded } from '../util/bounded-read.js';
 import { errnoCode, errorMessage } from '../util/errors.js';
 import { shellQuote } from '../util/shell-quote.js';
+import { tomlLayout, type TomlTable } from '../util/toml-layout.js';
 import { MuxtunStateError, StateErrorCode } from './errors.js';
-import { scanToml, type TomlTable } from './toml-lines.js';
 
 /**
  * The users file of `serve --users` (TOML), one table per user:
@@ -100,7 +100,11 @@ export async function readUsersFile(path: string): Promise<UsersFile> {
  * over it): a server reloading the file sees the old or the new one, never half.
  */
 export async function editUsersFile(path: string, edit: (users: UserRecord[]) => UserRecord[] | Promise<UserRecord[]>): Promise<{ before: UserRecord[]; after: UserRecord[] }> {
-  const { file, text, tables, mode } = await readDocument(path, true);
+  const { file, text, tables, complete, mode } = await readDocument(path, true);
+  if (!complete) {
+    // Never write what we cannot follow: a table's end misread would cut or duplicate a user.
+    throw new UsersFileError(UsersFileErrorCode.INVALID, `${path}: muxtun cannot tell where each [users.NAME] table ends in this file, so it will not rewrite it; edit it by hand`);
+  }
   const after = await edit(file.users.map((u) => structuredClone(u)));
   const lines = text === '' ? [] : text.replace(/\r?\n$/, '').split(/\r?\n/);
   const byName = new Map(after.map((u) => [u.name, u]));
@@ -137,7 +141,7 @@ export function renderUser(user: UserRecord): string[] {
   return stringify({ users: { [user.name]: table } }).trimEnd().split('\n');
 }
 
-async function readDocument(path: string, missingIsEmpty: boolean): Promise<{ file: UsersFile; text: string; tables: Map<string, TomlTable>; mode: number }> {
+async function readDocument(path: string, missingIsEmpty: boolean): Promise<{ file: UsersFile; text: string; tables: Map<string, TomlTable>; complete: boolean; mode: number }> {
   let text: string;
   let mode = USERS_FILE_MODE;
   try {
@@ -161,17 +165,21 @@ async function readDocument(path: string, missingIsEmpty: boolean): Promise<{ fi
       throw new UsersFileError(UsersFileErrorCode.READ, `Cannot read users file ${path}: ${why}`, { cause: error });
     }
   }
-  const { users, tables } = parseUsers(path, text);
+  const { users, tables, keyLines, complete } = parseUsers(path, text);
   const where = (name: string, field?: Field): string => {
-    const table = tables.get(name);
-    const line = (field && table?.keys.get(USER_KEYS[field])) ?? table?.line;
+    const line = (field && keyLines.get(`users.${name}.${USER_KEYS[field]}`)) ?? tables.get(name)?.line;
     return `${path}${line === undefined ? '' : `:${line}`}: users.${name}${field ? `.${USER_KEYS[field]}` : ''}`;
   };
-  return { file: { path, users, where }, text, tables, mode };
+  return { file: { path, users, where }, text, tables, complete, mode };
 }
 
-/** Parses a users file's text and checks its form; errors name `path:line` and the key. */
-export function parseUsers(path: string, text: string): { users: UserRecord[]; tables: Map<string, TomlTable> } {
+/**
+ * Parses a users file's text and checks its form; errors name `path:line`
+ * and the key. Also returns where things are: each user's table, every
+ * key's line (`users.NAME.KEY`), and whether the layout scan followed the
+ * whole file (see util/toml-layout.ts).
+ */
+export function parseUsers(path: string, text: string): { users: UserRecord[]; tables: Map<string, TomlTable>; keyLines: Map<string, number>; complete: boolean } {
   const invalid = (line: number | undefined, message: string): UsersFileError => new UsersFileError(UsersFileErrorCode.INVALID, `${path}:${line ?? 1}: ${message}`);
   let document: Record<string, unknown>;
   try {
@@ -180,7 +188,7 @@ export function parseUsers(path: string, text: string): { users: UserRecord[]; t
     if (error instanceof TomlError) throw invalid(error.line, error.message.split('\n')[0]!.replace(/^Invalid TOML document: /, 'not valid TOML: '));
     throw error;
   }
-  const layout = scanToml(text);
+  const layout = tomlLayout(text);
   const tables = new Map<string, TomlTable>();
   for (const table of layout.tables) {
     if (table.path[0] !== 'users') throw invalid(table.line, `[${table.path.join('.')}]: unknown table (a users file has only [users.NAME] tables)`);
@@ -189,20 +197,20 @@ export function parseUsers(path: string, text: string): { users: UserRecord[]; t
   }
   for (const { path: tablePath, line } of layout.arrayTables) throw invalid(line, `[[${tablePath.join('.')}]]: unknown table (a users file has only [users.NAME] tables)`);
   for (const key of Object.keys(document)) {
-    if (key !== 'users') throw invalid(layout.topKeys.get(key), `${key}: unknown key (a users file has only [users.NAME] tables)`);
+    if (key !== 'users') throw invalid(layout.keyLines.get(key), `${key}: unknown key (a users file has only [users.NAME] tables)`);
   }
   const given = document.users ?? {};
-  if (typeof given !== 'object' || given === null || Array.isArray(given)) throw invalid(layout.topKeys.get('users'), 'users: must be [users.NAME] tables');
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) throw invalid(layout.keyLines.get('users'), 'users: must be [users.NAME] tables');
   const users: UserRecord[] = [];
   for (const [name, value] of Object.entries(given as Record<string, unknown>)) {
     const where = `users.${name}`;
     const table = tables.get(name);
-    if (table === undefined) throw invalid(layout.tables.find((t) => t.path.length === 1)?.line ?? layout.topKeys.get('users'), `${where}: write each user as its own [users.${name}] table`);
+    if (table === undefined) throw invalid(layout.tables.find((t) => t.path.length === 1)?.line ?? layout.keyLines.get('users'), `${where}: write each user as its own [users.${name}] table`);
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(table.line, `${where}: must be a table`);
     const user: UserRecord = { name, tokens: [] };
     let hasTokens = false;
     for (const [key, raw] of Object.entries(value as Record<string, unknown>)) {
-      const line = table.keys.get(key) ?? table.line;
+      const line = layout.keyLines.get(`${where}.${key}`) ?? table.line;
       const field = FIELD_OF_KEY.get(key);
       if (field === undefined) throw invalid(line, `${where}.${key}: unknown key (known: ${Object.values(USER_KEYS).join(', ')})`);
       const wrong = (what: string): UsersFileError => invalid(line, `${where}.${key}: must be ${what}, got ${describe(raw)}`);
@@ -218,7 +226,7 @@ export function parseUsers(path: string, text: string): { users: UserRecord[]; t
     if (!hasTokens) throw invalid(table.line, `${where}.tokens: missing (a list of sha256: token hashes; may be empty)`);
     users.push(user);
   }
-  return { users, tables };
+  return { users, tables, keyLines: layout.keyLines, complete: layout.complete };
 }
 
 const describe = (value: unknown): string => (typeof value === 'string' ? JSON.stringify(value) : Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'a table' : String(value));

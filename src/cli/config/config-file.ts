@@ -7,7 +7,7 @@ import { errnoCode, errorMessage } from '../../util/errors.js';
 import { shellQuote } from '../../util/shell-quote.js';
 import { xdgBaseDir, type Env } from '../../util/xdg.js';
 import { UsageError } from '../usage-error.js';
-import { tomlKeyLines } from './toml-lines.js';
+import { tomlLayout } from '../../util/toml-layout.js';
 
 /** Largest config file read; a config of a few hundred forwards is a few KiB. */
 export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
@@ -66,7 +66,7 @@ export async function readConfigFile(path: string, secretKeys: readonly string[]
     const reason = error.message.split('\n', 1)[0]!.replace(/^Invalid TOML document: /, '');
     throw new UsageError(`${file}:${error.line}:${error.column}: not valid TOML: ${reason}\n\n${error.codeblock.trimEnd()}`);
   }
-  const lines = tomlKeyLines(text);
+  const lines = tomlLayout(text).keyLines;
   const config: ConfigFile = {
     path: file,
     values,

@@ -1,6 +1,8 @@
 /**
- * Where each key of a TOML document is written, so a config error can say
- * `FILE:LINE`: smol-toml gives positions for syntax errors only.
+ * Where things are in a TOML document, by line: smol-toml parses values but
+ * gives positions for syntax errors only, and muxtun's errors name
+ * `FILE:LINE` (the config file, the users file), while `muxtun users` edits
+ * the users file one table at a time and must know the lines each spans.
  *
  * This is not a TOML parser. It runs after smol-toml accepted the text and
  * only needs to tell keys from values: it skips strings (all four kinds,
@@ -12,23 +14,57 @@
  * `forward[1]`. A key written twice keeps its first line (TOML forbids the
  * second anyway); a table's line is where it is first named, by a header or
  * a dotted key. Should the scanner meet something it does not expect, it
- * returns what it found so far: a missing line makes a message less precise,
- * never wrong.
+ * returns what it found so far with `complete` false: a missing line makes
+ * an error message less precise, never wrong, but an edit must not trust it.
  */
-export function tomlKeyLines(text: string): Map<string, number> {
+
+/** One `[a.b]` table. All lines 1-based. */
+export interface TomlTable {
+  /** The header's dotted key, unquoted: `['users', 'alice']`. */
+  path: string[];
+  /** The header's line. */
+  line: number;
+  /** Comment lines directly above the header (no blank line between), which belong with it. */
+  firstLine: number;
+  /** The last line of its last value (a multi-line array's `]`); trailing comments and blank lines go with what follows. */
+  lastLine: number;
+}
+
+export interface TomlLayout {
+  /** Every key's line, by dotted path (see the file header). */
+  keyLines: Map<string, number>;
+  /** The `[a.b]` tables, in order. */
+  tables: TomlTable[];
+  /** The `[[a.b]]` headers, in order. */
+  arrayTables: Array<{ path: string[]; line: number }>;
+  /** The scanner followed the whole text (false only for text smol-toml would reject, or a case it does not know). */
+  complete: boolean;
+}
+
+export function tomlLayout(text: string): TomlLayout {
   const scanner = new Scanner(text);
+  let complete = true;
   try {
     scanner.document();
   } catch {
     // Only on text smol-toml would have rejected; keep the keys found so far.
+    complete = false;
   }
-  return scanner.lines;
+  const textLines = text.split('\n');
+  for (const table of scanner.tables) {
+    while (table.firstLine > 1 && /^\s*#/.test(textLines[table.firstLine - 2]!)) table.firstLine--;
+  }
+  return { keyLines: scanner.lines, tables: scanner.tables, arrayTables: scanner.arrayTables, complete };
 }
 
 const BARE_KEY = /[A-Za-z0-9_-]/;
 
 class Scanner {
   readonly lines = new Map<string, number>();
+  readonly tables: TomlTable[] = [];
+  readonly arrayTables: Array<{ path: string[]; line: number }> = [];
+  /** The `[a.b]` table whose keys come now, if any. */
+  #current: TomlTable | null = null;
   #text: string;
   #at = 0;
   #line = 1;
@@ -59,6 +95,9 @@ class Scanner {
     const path = this.#key();
     this.#skipBlank();
     this.#expect(isArray ? ']]' : ']');
+    if (isArray) this.arrayTables.push({ path: [...path], line });
+    this.#current = isArray ? null : { path: [...path], line, firstLine: line, lastLine: line };
+    if (this.#current) this.tables.push(this.#current);
     if (isArray) {
       const name = path.join('.');
       const index = this.#arrayTables.get(name) ?? 0;
@@ -81,6 +120,7 @@ class Scanner {
     this.#value();
     if (inline) return;
     this.#note([...table, ...path], line);
+    if (this.#current) this.#current.lastLine = this.#line;
     this.#skipRestOfLine();
   }
 
@@ -136,10 +176,15 @@ class Scanner {
         else this.#keyValue(this.#table, true);
       }
     } else {
-      // Numbers, booleans, dates: up to the next delimiter (a date's " 07:32" part is skipped with the rest of the line).
+      // Numbers, booleans, dates: up to the next delimiter.
       const start = this.#at;
-      while (this.#at < this.#text.length && !/[\s,\]}#]/.test(this.#text[this.#at]!)) this.#at++;
+      this.#skipToken();
       if (this.#at === start) throw new Error('expected a value');
+      // A date and time may be written with a space between them (1979-05-27 07:32:00Z), also inside arrays and inline tables.
+      if (/^\d{4}-\d{2}-\d{2}$/.test(this.#text.slice(start, this.#at)) && /^ \d{2}:/.test(this.#text.slice(this.#at, this.#at + 4))) {
+        this.#at++;
+        this.#skipToken();
+      }
     }
   }
 
@@ -206,6 +251,10 @@ class Scanner {
       const key = path.slice(0, length).join('.');
       if (!this.lines.has(key)) this.lines.set(key, line);
     }
+  }
+
+  #skipToken(): void {
+    while (this.#at < this.#text.length && !/[\s,\]}#]/.test(this.#text[this.#at]!)) this.#at++;
   }
 
   #peek(): string | undefined {

@@ -6,14 +6,14 @@
  */
 import { parse } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
-import { tomlKeyLines } from '../../src/cli/config/toml-lines.js';
+import { tomlLayout } from '../../src/util/toml-layout.js';
 
 function lines(text: string): Record<string, number> {
   parse(text); // only valid TOML reaches the scanner
-  return Object.fromEntries(tomlKeyLines(text));
+  return Object.fromEntries(tomlLayout(text).keyLines);
 }
 
-describe('tomlKeyLines', () => {
+describe('tomlLayout: key lines', () => {
   it('plain keys, blank lines and comments', () => {
     expect(lines('# top\n\nport = 4443 # the port\nmax-sessions = 100\n\n  host="::"\n')).toEqual({ port: 3, 'max-sessions': 4, host: 6 });
   });
@@ -65,7 +65,56 @@ describe('tomlKeyLines', () => {
     expect(lines('when = 1979-05-27 07:32:00Z\r\nafter = 1\r\n')).toEqual({ when: 1, after: 2 });
   });
 
+  it('a date with a space inside an inline table or an array', () => {
+    const text = 't = { when = 1979-05-27 07:32:00, n = 1 }\na = [1979-05-27 07:32:00Z, 1980-01-01]\nafter = 1';
+    parse(text);
+    const layout = tomlLayout(text);
+    expect(layout.complete).toBe(true);
+    expect(Object.fromEntries(layout.keyLines)).toEqual({ t: 1, a: 2, after: 3 });
+  });
+
   it('returns what it found before text it cannot follow', () => {
-    expect(Object.fromEntries(tomlKeyLines('a = 1\nb = "unterminated\nc = 3'))).toEqual({ a: 1 });
+    const layout = tomlLayout('a = 1\nb = "unterminated\nc = 3');
+    expect(Object.fromEntries(layout.keyLines)).toEqual({ a: 1 });
+    expect(layout.complete).toBe(false);
+  });
+});
+
+describe('tomlLayout: tables', () => {
+  it('spans each [table] from the comments above its header to the end of its last value', () => {
+    const text = [
+      'top = 1', // 1
+      '', // 2
+      '# about alice', // 3
+      '# more', // 4
+      '[users.alice]', // 5
+      'tokens = [', // 6
+      '  "a", # [users.fake]', // 7
+      ']', // 8
+      '# a trailing comment goes with what follows', // 9
+      '', // 10
+      '[users."b.c"]', // 11
+      's = """', // 12
+      '[users.inside]', // 13
+      '"""', // 14
+      '[[list]]', // 15
+      'x = 1', // 16
+    ].join('\n');
+    parse(text);
+    const layout = tomlLayout(text);
+    expect(layout.complete).toBe(true);
+    expect(layout.tables).toEqual([
+      { path: ['users', 'alice'], line: 5, firstLine: 3, lastLine: 8 },
+      { path: ['users', 'b.c'], line: 11, firstLine: 11, lastLine: 14 },
+    ]);
+    expect(layout.arrayTables).toEqual([{ path: ['list'], line: 15 }]);
+    expect(layout.keyLines.get('users.alice.tokens')).toBe(6);
+  });
+
+  it('a table with no keys ends at its header', () => {
+    expect(tomlLayout('[a]\n\n[b]\nk = 1\n').tables).toEqual([
+      { path: ['a'], line: 1, firstLine: 1, lastLine: 1 },
+      { path: ['b'], line: 3, firstLine: 3, lastLine: 4 },
+    ]);
   });
 });
