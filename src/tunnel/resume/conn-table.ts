@@ -42,6 +42,7 @@ export class ConnTable<Header> {
   #send: ((acks: AckEntry[]) => void) | null = null;
   readonly #pendingAcks = new Set<ResumableConn>();
   #ackTimer: NodeJS.Timeout | null = null;
+  #ackSoon = false;
   /** Bytes re-sent at the last resume (for the log). */
   resentBytes = 0;
 
@@ -178,7 +179,13 @@ export class ConnTable<Header> {
     if (this.#send === null) return;
     this.#pendingAcks.add(conn);
     if (bytes === 0 || conn.receivedBytes - conn.reportedBytes >= ACK_EVERY_BYTES) {
-      this.#flushAcks();
+      // At the end of this loop turn, not now: under a high connection rate
+      // many conns end in one turn, and their FINs' acks then share one
+      // control message instead of costing one each.
+      if (!this.#ackSoon) {
+        this.#ackSoon = true;
+        setImmediate(this.#flushSoon);
+      }
       return;
     }
     this.#ackTimer ??= setTimeout(() => {
@@ -186,6 +193,11 @@ export class ConnTable<Header> {
       this.#flushAcks();
     }, ACK_DELAY_MS);
   }
+
+  readonly #flushSoon = (): void => {
+    this.#ackSoon = false;
+    this.#flushAcks();
+  };
 
   #flushAcks(): void {
     if (this.#ackTimer) {
