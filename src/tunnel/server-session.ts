@@ -2,26 +2,24 @@ import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import { ErrorCode, type SessionEnd, type Stream } from '../muxado/index.js';
 import { describeError } from '../util/errors.js';
-import { abortSocket, bridge } from './bridge.js';
+import { bridge } from './bridge.js';
 import { logConnection } from './connection-log.js';
 import { PROTOCOL_VERSION, StreamKind, type ClientMessage, type ConnState, type ListenMessage } from './control-messages.js';
-import { dialAndBridge, dialTarget } from './dial.js';
-import { awaitDialReply, dialAndReply } from './dial-reply.js';
+import { awaitDialReply } from './dial-reply.js';
 import { acceptSocks, type AcceptedSocks } from './socks/accept.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
 import { describeListenError, type TunnelLogger } from './logger.js';
-import { checkLocalTarget, checkRemotePort } from './policy.js';
-import { proxyHeaderFor, socketEnd, type ProxyProtocolVersion } from './proxy-protocol.js';
-import { ConnTable, MAX_RESUME_CONNS, type ConnOrigin } from './resume/conn-table.js';
+import { checkRemotePort } from './policy.js';
+import { socketEnd, type ProxyProtocolVersion } from './proxy-protocol.js';
+import { ConnTable, MAX_RESUME_CONNS } from './resume/conn-table.js';
 import type { ResumableConn } from './resume/conn.js';
 import type { ResumeDecision } from './resume/resume-state.js';
 import type { LinkOwner, ServerConnection } from './server-connection.js';
 import type { ServerLimits } from './server-limits.js';
-import { encodeStreamHeader, isLocalForwardHeader, isResumeStreamHeader, readStreamHeader, type LocalForwardHeader, type RemoteForwardHeader } from './stream-header.js';
+import { applyIdleTimeout, serveDynamic, serveLocalForward, type ServerConnHeader, type ServerStreamDeps } from './server-streams.js';
+import { encodeStreamHeader, isResumeStreamHeader, readStreamHeader, type RemoteForwardHeader } from './stream-header.js';
 import type { UserRights } from './users.js';
 import { connNotCarried, SessionTraffic, type ServerStats, type TrafficRoute, type TrafficSnapshot } from './tunnel-stats.js';
-
-type ConnHeader = LocalForwardHeader | RemoteForwardHeader;
 
 /** Connections one -R listener lets wait for the client while its link is down; more are reset. */
 export const MAX_WAITING_PER_REMOTE_LISTENER = 128;
@@ -109,7 +107,7 @@ export class ServerSession implements LinkOwner {
   /** The proof a resume must show; null when this session does not resume. */
   readonly #secret: Buffer | null;
   readonly #context: SessionContext;
-  readonly #table: ConnTable<ConnHeader> | null;
+  readonly #table: ConnTable<ServerConnHeader> | null;
   readonly #listeners = new Map<number, RemoteListener>();
   /** -R connections waiting while the link is down, per listener. */
   readonly #waiting = new Map<number, number>();
@@ -124,6 +122,8 @@ export class ServerSession implements LinkOwner {
   #draining = false;
   /** Counters of this session's connections (they count in its user's too). */
   readonly #traffic: SessionTraffic;
+  /** What serving the client's -L and -D/-W streams needs from the session (server-streams.ts). */
+  readonly #streamDeps: ServerStreamDeps;
   /** The resume exchange in progress: the client's conn states so far, and RESUME streams that came before the decisions. */
   #resume: { states: ConnState[]; highestSeen: number; started: number; early: Stream[]; decisions: Map<number, ResumeDecision> | null } | null = null;
 
@@ -135,8 +135,9 @@ export class ServerSession implements LinkOwner {
     this.#rights = identity.rights;
     this.logger = context.logger.child({ user: identity.user });
     this.#secret = resumable && context.resumeGraceMs > 0 ? randomBytes(32) : null;
-    this.#table = this.#secret ? new ConnTable<ConnHeader>(false) : null;
+    this.#table = this.#secret ? new ConnTable<ServerConnHeader>(false) : null;
     this.#traffic = new SessionTraffic(context.stats.user(identity.user));
+    this.#streamDeps = { link: () => this.#link, logger: this.logger, rights: () => this.#rights, server: context, traffic: this.#traffic, table: this.#table };
   }
 
   get link(): ServerConnection | null {
@@ -359,11 +360,11 @@ export class ServerSession implements LinkOwner {
     }
     this.#inbound.add(stream);
     if (stream.type === StreamKind.LOCAL_FORWARD) {
-      void this.#serveLocalForward(stream);
+      void serveLocalForward(stream, this.#streamDeps);
       return;
     }
     if (stream.type === StreamKind.DYNAMIC) {
-      void this.#serveDynamic(stream);
+      void serveDynamic(stream, this.#streamDeps);
       return;
     }
     if (stream.type === StreamKind.RESUME && this.#table) {
@@ -565,7 +566,7 @@ export class ServerSession implements LinkOwner {
         }
         this.#waiting.set(forward, waiting + 1);
       }
-      this.#applyIdleTimeout(socket);
+      applyIdleTimeout(socket, this.#context.limits.idleTimeoutMs, this.logger);
       const conn = this.#table.open(socket, { header, onEnd: logConnection(this.logger, fields), route });
       if (link) this.#openRemoteStream(link, conn, header);
       else this.#expireIfUnclaimed(conn, forward);
@@ -584,7 +585,7 @@ export class ServerSession implements LinkOwner {
       socket.resetAndDestroy();
       return;
     }
-    this.#applyIdleTimeout(socket);
+    applyIdleTimeout(socket, this.#context.limits.idleTimeoutMs, this.logger);
     stream.write(encodeStreamHeader(header));
     // bridge() handles both sides' errors from here; no listener of our own is needed.
     bridge(socket, stream, logConnection(this.logger, { ...fields, streamId: stream.id }), route);
@@ -645,7 +646,7 @@ export class ServerSession implements LinkOwner {
       return;
     }
     request.answer(null);
-    this.#applyIdleTimeout(socket);
+    applyIdleTimeout(socket, this.#context.limits.idleTimeoutMs, this.logger);
     const closed = logConnection(this.logger, { ...fields, streamId: stream.id });
     if (table && id !== undefined && !link.session.isClosed) {
       const conn = table.adopt(id, socket, { header, onEnd: closed, route });
@@ -677,136 +678,6 @@ export class ServerSession implements LinkOwner {
     this.#table!.attach(conn, stream, { bytes: 0, fin: false });
   }
 
-  // ---- -L ----
-
-  async #serveLocalForward(stream: Stream): Promise<void> {
-    let header: unknown;
-    try {
-      header = await readStreamHeader(stream, this.#context.limits.headerTimeoutMs);
-    } catch (error) {
-      this.logger.warn({ error: describeError(error) }, 'bad -L stream header; resetting the stream');
-      stream.reset(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    if (!isLocalForwardHeader(header) || (this.#table !== null) !== (header.conn !== undefined)) {
-      this.logger.warn({}, 'malformed -L stream header; resetting the stream');
-      stream.reset(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    const { host, port } = header;
-    const table = this.#table;
-    if (table && header.conn !== undefined && !table.sawPeerId(header.conn)) {
-      this.logger.warn({ conn: header.conn }, '-L stream for a conn id that is not new; resetting the stream');
-      stream.reset(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    const link = this.#link;
-    const route = this.#traffic.route('L');
-    const dialTimes = this.#context.stats.dialTimes.L;
-    const refusal = checkLocalTarget(this.#rights.policy, host, port, this.#rights.allowLocalFrom);
-    if (refusal) {
-      connNotCarried(route, 'refused');
-      this.logger.warn({ target: `${host}:${port}` }, `refused -L: ${refusal}`);
-      link?.send({ type: 'forward-failed', streamId: stream.id, code: TunnelErrorCode.POLICY, message: refusal });
-      stream.reset(ErrorCode.REFUSED_STREAM);
-      return;
-    }
-    const fields = { forward: '-L', peer: link?.remote ?? '?', target: `${host}:${port}`, streamId: stream.id };
-    const onFailed = (error: Error): void => {
-      connNotCarried(route, 'dial_failed');
-      const message = `dialling ${host}:${port} failed: ${describeError(error)}`;
-      this.logger.warn({ target: `${host}:${port}`, streamId: stream.id }, message);
-      this.logger.debug({ ...fields, end: `dial failed: ${describeError(error)}` }, 'connection closed');
-      this.#link?.send({ type: 'forward-failed', streamId: stream.id, code: TunnelErrorCode.DIAL, message });
-    };
-    // Written to the target socket, outside the conn's bytes: a resume never repeats it.
-    const version = this.#context.proxyProtocol;
-    const proxyHeader = version === undefined ? null : proxyHeaderFor(version, header.peer, header.dest);
-    if (table && header.conn !== undefined) {
-      const id = header.conn;
-      dialTarget(stream, {
-        host,
-        port,
-        timeoutMs: this.#context.limits.dialTimeoutMs,
-        dialTimes,
-        onFailed,
-        onConnected: (socket) => {
-          this.#applyIdleTimeout(socket);
-          if (proxyHeader) socket.write(proxyHeader);
-          const conn = table.adopt(id, socket, { header, onEnd: logConnection(this.logger, fields), route });
-          table.attach(conn, stream, { bytes: 0, fin: false });
-        },
-      });
-      return;
-    }
-    let closed: ReturnType<typeof logConnection>;
-    dialAndBridge(stream, {
-      host,
-      port,
-      timeoutMs: this.#context.limits.dialTimeoutMs,
-      dialTimes,
-      route,
-      onConnected: (socket) => {
-        this.#applyIdleTimeout(socket);
-        if (proxyHeader) socket.write(proxyHeader);
-        closed = logConnection(this.logger, fields);
-      },
-      onEnd: (end) => closed?.(end),
-      onFailed,
-    });
-  }
-
-  // ---- -D and -W ----
-
-  /**
-   * A DYNAMIC stream (a SOCKS connection or -W on the client): like -L, but
-   * the client waits for the outcome, so the server answers with a dial
-   * reply before any forwarded byte, and only then carries data. With
-   * resumption the conn is adopted after the reply: its byte accounting
-   * starts behind the header and the reply on both sides.
-   */
-  async #serveDynamic(stream: Stream): Promise<void> {
-    stream.on('error', () => {});
-    let header: unknown;
-    try {
-      header = await readStreamHeader(stream, this.#context.limits.headerTimeoutMs);
-    } catch (error) {
-      this.logger.warn({ error: describeError(error) }, 'bad dynamic stream header; resetting the stream');
-      stream.reset(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    const table = this.#table;
-    if (!isLocalForwardHeader(header) || (table !== null) !== (header.conn !== undefined) || (table && header.conn !== undefined && !table.sawPeerId(header.conn))) {
-      this.logger.warn({}, 'malformed dynamic stream header; resetting the stream');
-      stream.reset(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    const { host, port, conn: id } = header;
-    const target = `${host}:${port}`;
-    const fields = { forward: '-D', peer: this.#link?.remote ?? '?', target, streamId: stream.id };
-    const route = this.#traffic.route('D');
-    dialAndReply(stream, {
-      host,
-      port,
-      timeoutMs: this.#context.limits.dialTimeoutMs,
-      dialTimes: this.#context.stats.dialTimes.D,
-      refusal: checkLocalTarget(this.#rights.policy, host, port, this.#rights.allowLocalFrom),
-      refused: (reply) => {
-        connNotCarried(route, reply.failure === 'policy' ? 'refused' : 'dial_failed');
-        this.logger.warn({ target, streamId: stream.id, reason: reply.failure }, `refused a dynamic connection: ${reply.message}`);
-      },
-      carry: (socket) => {
-        this.#applyIdleTimeout(socket);
-        if (table && id !== undefined) {
-          const conn = table.adopt(id, socket, { header, onEnd: logConnection(this.logger, fields), route });
-          table.attach(conn, stream, { bytes: 0, fin: false });
-          return;
-        }
-        bridge(socket, stream, logConnection(this.logger, fields), route);
-      },
-    });
-  }
-
   /** A REMOTE_FORWARD stream, within the user's maxStreams; throws when at it (the callers reset the connection, counted here in `route`). */
   #openForward(link: ServerConnection, route?: TrafficRoute): Stream {
     if (this.#outbound.size >= this.#rights.maxStreams) {
@@ -817,15 +688,6 @@ export class ServerSession implements LinkOwner {
     const stream = link.session.open({ type: StreamKind.REMOTE_FORWARD });
     this.#outbound.add(stream);
     return stream;
-  }
-
-  #applyIdleTimeout(socket: net.Socket): void {
-    const idle = this.#context.limits.idleTimeoutMs;
-    if (idle <= 0) return;
-    socket.setTimeout(idle, () => {
-      this.logger.info({ idleMs: idle }, 'closing an idle forwarded connection');
-      abortSocket(socket);
-    });
   }
 
   #attach(link: ServerConnection): void {
