@@ -1,30 +1,20 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import net from 'node:net';
 import { ErrorCode, type SessionEnd, type Stream } from '../muxado/index.js';
 import { describeError } from '../util/errors.js';
-import { bridge } from './bridge.js';
-import { logConnection } from './connection-log.js';
-import { PROTOCOL_VERSION, StreamKind, type ClientMessage, type ConnState, type ListenMessage } from './control-messages.js';
-import { awaitDialReply } from './dial-reply.js';
-import { acceptSocks, type AcceptedSocks } from './socks/accept.js';
+import { PROTOCOL_VERSION, StreamKind, type ClientMessage, type ConnState } from './control-messages.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
-import { describeListenError, type TunnelLogger } from './logger.js';
-import { checkRemotePort } from './policy.js';
-import { socketEnd, type ProxyProtocolVersion } from './proxy-protocol.js';
+import type { TunnelLogger } from './logger.js';
+import type { ProxyProtocolVersion } from './proxy-protocol.js';
 import { ConnTable, MAX_RESUME_CONNS } from './resume/conn-table.js';
 import type { ResumableConn } from './resume/conn.js';
 import type { ResumeDecision } from './resume/resume-state.js';
 import type { LinkOwner, ServerConnection } from './server-connection.js';
 import type { ServerLimits } from './server-limits.js';
-import { applyIdleTimeout, serveDynamic, serveLocalForward, type ServerConnHeader, type ServerStreamDeps } from './server-streams.js';
+import { RemoteListeners, type RemoteListenerInfo } from './server-remote-listeners.js';
+import { serveDynamic, serveLocalForward, type ServerConnHeader, type ServerStreamDeps } from './server-streams.js';
 import { encodeStreamHeader, isResumeStreamHeader, readStreamHeader, type RemoteForwardHeader } from './stream-header.js';
 import type { UserRights } from './users.js';
 import { connNotCarried, SessionTraffic, type ServerStats, type TrafficRoute, type TrafficSnapshot } from './tunnel-stats.js';
-
-/** Connections one -R listener lets wait for the client while its link is down; more are reset. */
-export const MAX_WAITING_PER_REMOTE_LISTENER = 128;
-/** How long such a connection waits. */
-export const REMOTE_WAIT_MS = 10_000;
 
 /** Who a session belongs to: the user, the token hash it authenticated with (revocation is by token), and what the user may do. */
 export interface SessionIdentity {
@@ -49,7 +39,7 @@ export interface SessionInfo {
   minRttMs: number | null;
   remoteListeners: number;
   /** Its -R listeners: the client's forward id, the address asked for, the port bound (null while binding), their connections and bytes. */
-  listeners: Array<{ id: number; bindHost: string; requested: number; port: number | null; dynamic: boolean } & TrafficSnapshot>;
+  listeners: RemoteListenerInfo[];
   /** Forward streams open now, both directions. */
   streams: number;
   /** Connections kept across links (sessions that resume). */
@@ -57,17 +47,6 @@ export interface SessionInfo {
   detached: boolean;
   /** This session's forwarded connections and bytes by kind (in: from the tunnel to this side's sockets); -W counts as D. */
   traffic: { L: TrafficSnapshot; R: TrafficSnapshot; D: TrafficSnapshot };
-}
-
-/** -R listener of a session: the port the client asked for (0: any), and whether it said "listening" yet. */
-interface RemoteListener {
-  server: net.Server;
-  bindHost: string;
-  dynamic: boolean;
-  /** The port asked for (0: any). */
-  requested: number;
-  /** The port bound; null while binding. */
-  port: number | null;
 }
 
 /** What a tunnel session needs from its server. */
@@ -91,6 +70,8 @@ export interface SessionContext {
  * carried by one link (a TLS connection, server-connection.ts) at a time;
  * when the link drops, a resumable session waits `resumeGraceMs` for the
  * client to come back on a new one (docs/protocol.md, "Resuming").
+ * The -R listeners are a RemoteListeners (server-remote-listeners.ts); the
+ * -L and -D/-W streams the client opens are served by server-streams.ts.
  */
 export class ServerSession implements LinkOwner {
   readonly sessionId = randomUUID();
@@ -108,22 +89,19 @@ export class ServerSession implements LinkOwner {
   readonly #secret: Buffer | null;
   readonly #context: SessionContext;
   readonly #table: ConnTable<ServerConnHeader> | null;
-  readonly #listeners = new Map<number, RemoteListener>();
-  /** -R connections waiting while the link is down, per listener. */
-  readonly #waiting = new Map<number, number>();
   #link: ServerConnection | null = null;
   #lastRemote = '';
   #detachedAt = 0;
   #graceTimer: NodeJS.Timeout | null = null;
   #ended = false;
   #expired = false;
-  /** SOCKS connections to reverse dynamic listeners closed for a bad or missing handshake (debug log). */
-  #socksRefused = 0;
   #draining = false;
   /** Counters of this session's connections (they count in its user's too). */
   readonly #traffic: SessionTraffic;
   /** What serving the client's -L and -D/-W streams needs from the session (server-streams.ts). */
   readonly #streamDeps: ServerStreamDeps;
+  /** Its -R listeners and the connections they accept (server-remote-listeners.ts). */
+  readonly #remote: RemoteListeners;
   /** The resume exchange in progress: the client's conn states so far, and RESUME streams that came before the decisions. */
   #resume: { states: ConnState[]; highestSeen: number; started: number; early: Stream[]; decisions: Map<number, ResumeDecision> | null } | null = null;
 
@@ -138,6 +116,7 @@ export class ServerSession implements LinkOwner {
     this.#table = this.#secret ? new ConnTable<ServerConnHeader>(false) : null;
     this.#traffic = new SessionTraffic(context.stats.user(identity.user));
     this.#streamDeps = { link: () => this.#link, logger: this.logger, rights: () => this.#rights, server: context, traffic: this.#traffic, table: this.#table };
+    this.#remote = new RemoteListeners({ ...this.#streamDeps, openForward: (link, route) => this.#openForward(link, route) });
   }
 
   get link(): ServerConnection | null {
@@ -154,7 +133,7 @@ export class ServerSession implements LinkOwner {
   }
 
   get remoteListeners(): number {
-    return this.#listeners.size;
+    return this.#remote.size;
   }
 
   get replayBytes(): number {
@@ -181,15 +160,8 @@ export class ServerSession implements LinkOwner {
       since: this.since,
       rttMs: link && link.session.rtt >= 0 ? link.session.rtt : null,
       minRttMs: link && link.session.minRtt >= 0 ? link.session.minRtt : null,
-      remoteListeners: this.#listeners.size,
-      listeners: [...this.#listeners].map(([id, entry]) => ({
-        id,
-        bindHost: entry.bindHost,
-        requested: entry.requested,
-        port: entry.port,
-        dynamic: entry.dynamic,
-        ...this.#traffic.remoteSnapshot(id),
-      })),
+      remoteListeners: this.#remote.size,
+      listeners: this.#remote.list(),
       streams: link ? this.#inbound.size + this.#outbound.size : 0,
       conns: this.conns,
       detached: this.isDetached,
@@ -209,17 +181,7 @@ export class ServerSession implements LinkOwner {
    */
   setRights(rights: UserRights): void {
     this.#rights = rights;
-    for (const [id, entry] of [...this.#listeners]) {
-      // The bound port, not the one asked for: "any port" (0) got one the new rules may exclude.
-      const refusal = checkRemotePort(rights.policy, entry.port ?? entry.requested, rights.allowRemoteFrom);
-      if (!refusal) continue;
-      this.#listeners.delete(id);
-      entry.server.close();
-      const message = `${refusal}: the server closed this -R listener`;
-      this.logger.warn({ forward: id, port: entry.port ?? entry.requested, code: TunnelErrorCode.POLICY }, message);
-      // Not answered yet: the client still waits for its listen request's reply.
-      this.#link?.send(entry.port !== null ? { type: 'forward-closed', id, code: TunnelErrorCode.POLICY, message } : { type: 'error', id, code: TunnelErrorCode.POLICY, message });
-    }
+    this.#remote.rightsChanged();
   }
 
   /** The user or token is gone: tells the client why (ERR_MUXTUN_ACCESS_REVOKED), then ends the session for good (no resume). */
@@ -285,7 +247,7 @@ export class ServerSession implements LinkOwner {
   drainStart(reason: string): void {
     this.#draining = true;
     this.#link?.session.goAway(ErrorCode.NO_ERROR, reason);
-    this.#closeListeners();
+    this.#remote.drain();
   }
 
   /** Ends the session for good: its link, its listeners, its connections (reset). */
@@ -293,7 +255,7 @@ export class ServerSession implements LinkOwner {
     if (this.#ended) return;
     this.#ended = true;
     if (this.#graceTimer) clearTimeout(this.#graceTimer);
-    this.#closeListeners();
+    this.#remote.end();
     this.#table?.abortAll(new TunnelError(TunnelErrorCode.SESSION_LOST, reason));
     this.#link?.close(reason);
     this.#context.ended(this);
@@ -333,9 +295,9 @@ export class ServerSession implements LinkOwner {
       case 'hello':
         return;
       case 'listen':
-        return this.#onListen(link, message);
+        return this.#remote.listen(link, message);
       case 'unlisten':
-        return this.#onUnlisten(message.id);
+        return this.#remote.unlisten(message.id);
       case 'ack':
         if (!this.#table) return link.refuse(TunnelErrorCode.PROTOCOL, 'ack in a session that does not resume');
         try {
@@ -405,7 +367,7 @@ export class ServerSession implements LinkOwner {
           conn?.ack(decision.peer.bytes, decision.peer.fin);
           break;
         case 'reopen':
-          if (conn) this.#openRemoteStream(link, conn, table.origin(decision.id)?.header as RemoteForwardHeader);
+          if (conn) this.#remote.openStream(link, conn, table.origin(decision.id)?.header as RemoteForwardHeader);
           kept++;
           break;
         case 'abort':
@@ -463,222 +425,9 @@ export class ServerSession implements LinkOwner {
     }
   }
 
-  // ---- -R ----
+  // ---- the link and the streams on it ----
 
-  #onListen(link: ServerConnection, request: ListenMessage): void {
-    const { id, bindHost, port } = request;
-    const refuse = (code: string, message: string): void => {
-      this.logger.warn({ bindHost, port, code }, `refused -R: ${message}`);
-      link.send({ type: 'error', id, code, message });
-    };
-    const held = this.#listeners.get(id);
-    if (held) {
-      // The same request again: its answer died with a link and the client resumed. Answer it again.
-      const same = held.bindHost === bindHost && held.dynamic === (request.dynamic === true) && (held.requested === port || held.port === port);
-      if (same && held.port !== null) return link.send({ type: 'listening', id, bindHost, port: held.port });
-      if (same) return; // still binding: the answer comes when it is bound
-      return refuse(TunnelErrorCode.PROTOCOL, `forward id ${id} is already in use`);
-    }
-    const rights = this.#rights;
-    if (this.#listeners.size >= rights.maxRemoteListeners) {
-      this.#context.stats.limitRefusals.max_remote_listeners++;
-      return refuse(TunnelErrorCode.LIMIT, `this client already holds ${this.#listeners.size} -R listeners (its limit)`);
-    }
-    const refusal = checkRemotePort(rights.policy, port, rights.allowRemoteFrom);
-    if (refusal) return refuse(TunnelErrorCode.POLICY, refusal);
-
-    // noDelay, as OpenSSH sets on forwarded sockets: a reply written in pieces must not wait for an ACK (Nagle).
-    const listener = net.createServer({ allowHalfOpen: true, noDelay: true });
-    const entry: RemoteListener = { server: listener, bindHost, dynamic: request.dynamic === true, requested: port, port: null };
-    // Held from now, not from when the bind completes: requests that arrive
-    // together must all see it, or each would pass the limit.
-    this.#listeners.set(id, entry);
-    listener.on('connection', (socket) => (request.dynamic === true ? void this.#onReverseDynamic(id, socket) : this.#onRemoteConnection(id, socket)));
-    listener.once('error', (error: NodeJS.ErrnoException) => {
-      if (this.#listeners.get(id) !== entry) return; // closed meanwhile (a reconfigure said why)
-      this.#listeners.delete(id);
-      refuse(TunnelErrorCode.BIND, `cannot listen on ${bindHost}:${port}: ${describeListenError(error)}`);
-    });
-    listener.listen({ host: bindHost, port }, () => {
-      if (this.#ended || this.#listeners.get(id) !== entry) {
-        // The session ended, or drained its listeners, while this one was binding.
-        listener.close();
-        return;
-      }
-      listener.on('error', (error) => this.logger.warn({ error: describeError(error) }, '-R listener failed'));
-      const actual = (listener.address() as net.AddressInfo).port;
-      entry.port = actual;
-      this.logger.info({ bindHost, port: actual }, '-R listening');
-      link.send({ type: 'listening', id, bindHost, port: actual });
-    });
-  }
-
-  /**
-   * The client withdrew a -R forward (its config changed): the port is
-   * free when this returns; connections the listener accepted go on until
-   * they end. An id not held (refused, or a withdraw that raced the bind's
-   * failure) is not an error: the client cannot know.
-   */
-  #onUnlisten(id: number): void {
-    const entry = this.#listeners.get(id);
-    if (!entry) {
-      this.logger.debug({ forward: id }, 'unlisten for a -R forward this session does not hold; ignored');
-      return;
-    }
-    this.#listeners.delete(id);
-    this.#waiting.delete(id);
-    // Still binding: the listen callback sees it gone, closes it and answers nothing.
-    if (!entry.server.listening) return;
-    const address = entry.server.address() as net.AddressInfo;
-    entry.server.close();
-    this.logger.info({ bindHost: address.address, port: address.port }, '-R closed: the client withdrew it');
-  }
-
-  /**
-   * Stops the -R listeners accepting; their ports are free when this
-   * returns (close() releases the socket at once). Not close()'s callback:
-   * that waits for every connection the listener accepted.
-   */
-  #closeListeners(): void {
-    for (const { server } of this.#listeners.values()) server.close();
-    this.#listeners.clear();
-  }
-
-  #onRemoteConnection(forward: number, socket: net.Socket): void {
-    socket.on('error', () => {});
-    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    const local = socket.address() as net.AddressInfo;
-    const dest = socketEnd(socket, 'local');
-    const header: RemoteForwardHeader = { forward, peer, ...(dest !== undefined ? { dest } : {}) };
-    const fields = { forward: `-R ${local.address}:${local.port}`, peer, target: `the client's forward ${forward}` };
-    const link = this.#link;
-    const route = this.#traffic.remoteRoute(forward);
-    if (this.#table) {
-      if (!link) {
-        // The link is down: the connection waits for the client's resume (it is reopened then), within bounds.
-        const waiting = this.#waiting.get(forward) ?? 0;
-        if (waiting >= MAX_WAITING_PER_REMOTE_LISTENER) {
-          this.logger.warn({ ...fields, waiting }, 'the client is away and too many connections wait already; resetting one');
-          this.#context.stats.limitRefusals.max_waiting++;
-          connNotCarried(route, 'refused');
-          socket.resetAndDestroy();
-          return;
-        }
-        this.#waiting.set(forward, waiting + 1);
-      }
-      applyIdleTimeout(socket, this.#context.limits.idleTimeoutMs, this.logger);
-      const conn = this.#table.open(socket, { header, onEnd: logConnection(this.logger, fields), route });
-      if (link) this.#openRemoteStream(link, conn, header);
-      else this.#expireIfUnclaimed(conn, forward);
-      return;
-    }
-    if (!link) {
-      connNotCarried(route, 'dial_failed');
-      socket.resetAndDestroy();
-      return;
-    }
-    let stream: Stream;
-    try {
-      stream = this.#openForward(link, route);
-    } catch (error) {
-      this.logger.warn({ error: describeError(error) }, 'cannot open a -R stream; resetting the connection');
-      socket.resetAndDestroy();
-      return;
-    }
-    applyIdleTimeout(socket, this.#context.limits.idleTimeoutMs, this.logger);
-    stream.write(encodeStreamHeader(header));
-    // bridge() handles both sides' errors from here; no listener of our own is needed.
-    bridge(socket, stream, logConnection(this.logger, { ...fields, streamId: stream.id }), route);
-  }
-
-  /**
-   * A connection to a reverse dynamic -R listener: the SOCKS handshake
-   * here, then a REMOTE_FORWARD stream whose header names the requested
-   * target; the client checks its --allow-target, dials, and answers with
-   * a dial reply before any forwarded byte. Only then does the SOCKS
-   * client hear success. With resumption the conn id is reserved for the
-   * header and the conn adopted after the reply, as for -D.
-   */
-  async #onReverseDynamic(forward: number, socket: net.Socket): Promise<void> {
-    socket.on('error', () => {});
-    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    const local = socket.address() as net.AddressInfo;
-    const fields = { forward: `-R ${local.address}:${local.port} (SOCKS)`, peer, target: '?' };
-    let request: AcceptedSocks;
-    try {
-      request = await acceptSocks(socket, this.#context.limits.headerTimeoutMs);
-    } catch (error) {
-      this.#socksRefused++;
-      this.logger.debug({ ...fields, error: describeError(error), socksRefused: this.#socksRefused }, 'closed a SOCKS connection');
-      return;
-    }
-    fields.target = `${request.host}:${request.port}`;
-    const link = this.#link;
-    const route = this.#traffic.remoteRoute(forward);
-    if (!link || this.#draining) {
-      connNotCarried(route, 'dial_failed');
-      request.answer('failed');
-      return;
-    }
-    const table = this.#table;
-    const id = table?.reserveId();
-    const header: RemoteForwardHeader = { forward, peer, host: request.host, port: request.port };
-    let stream: Stream;
-    try {
-      stream = this.#openForward(link, route);
-    } catch (error) {
-      this.logger.warn({ error: describeError(error) }, 'cannot open a -R stream; refusing a SOCKS connection');
-      request.answer('failed');
-      return;
-    }
-    stream.on('error', () => {});
-    stream.write(encodeStreamHeader(id === undefined ? header : { ...header, conn: id }));
-    const outcome = await awaitDialReply(stream, this.#context.limits.dialTimeoutMs + this.#context.limits.headerTimeoutMs);
-    if (!outcome.ok) {
-      connNotCarried(route, outcome.failure === 'policy' ? 'refused' : 'dial_failed');
-      request.answer(outcome.failure);
-      this.logger.info({ ...fields, reason: outcome.failure }, `SOCKS connection refused by the client: ${outcome.message}`);
-      return;
-    }
-    if (socket.destroyed) {
-      connNotCarried(route, 'dial_failed');
-      stream.reset(ErrorCode.CANCEL);
-      return;
-    }
-    request.answer(null);
-    applyIdleTimeout(socket, this.#context.limits.idleTimeoutMs, this.logger);
-    const closed = logConnection(this.logger, { ...fields, streamId: stream.id });
-    if (table && id !== undefined && !link.session.isClosed) {
-      const conn = table.adopt(id, socket, { header, onEnd: closed, route });
-      table.attach(conn, stream, { bytes: 0, fin: false });
-      return;
-    }
-    bridge(socket, stream, closed, route);
-    socket.resume();
-  }
-
-  /** A -R connection that came while the link was down: reset if no resume claims it in time. */
-  #expireIfUnclaimed(conn: ResumableConn, forward: number): void {
-    const timer = setTimeout(() => {
-      this.#waiting.set(forward, Math.max(0, (this.#waiting.get(forward) ?? 1) - 1));
-      if (!conn.attached && !conn.done) conn.abort(new TunnelError(TunnelErrorCode.SESSION_LOST, `the client did not come back within ${REMOTE_WAIT_MS / 1000} s`));
-    }, REMOTE_WAIT_MS);
-    timer.unref();
-  }
-
-  #openRemoteStream(link: ServerConnection, conn: ResumableConn, header: RemoteForwardHeader): void {
-    let stream: Stream;
-    try {
-      stream = this.#openForward(link);
-    } catch (error) {
-      this.logger.warn({ error: describeError(error) }, 'cannot open a -R stream; the connection waits for the next link');
-      return;
-    }
-    stream.write(encodeStreamHeader({ ...header, conn: conn.id }));
-    this.#table!.attach(conn, stream, { bytes: 0, fin: false });
-  }
-
-  /** A REMOTE_FORWARD stream, within the user's maxStreams; throws when at it (the callers reset the connection, counted here in `route`). */
+  /** A REMOTE_FORWARD stream for a -R connection (server-remote-listeners.ts), within the user's maxStreams; throws when at it (the callers reset the connection, counted here in `route`). */
   #openForward(link: ServerConnection, route?: TrafficRoute): Stream {
     if (this.#outbound.size >= this.#rights.maxStreams) {
       this.#context.stats.limitRefusals.max_streams++;
@@ -702,7 +451,7 @@ export class ServerSession implements LinkOwner {
       outbound.delete(stream);
     });
     this.#detachedAt = 0;
-    this.#waiting.clear();
+    this.#remote.linkAttached();
     link.adopt(this);
     this.#table?.setAckSink((acks) => link.send({ type: 'ack', acks }));
   }
