@@ -12,7 +12,7 @@ import { describeForward, proxyProtocolOf, type ForwardSpec } from './forward.js
 import type { LocalListener } from './local-listeners.js';
 import type { TunnelLogger } from './logger.js';
 import type { SessionSlot } from './session-slot.js';
-import { encodeStreamHeader, isRemoteForwardHeader, readStreamHeader, type LocalForwardHeader, type RemoteForwardHeader } from './stream-header.js';
+import { encodeStreamHeader, isRemoteForwardHeader, readHeaderOrReset, type LocalForwardHeader, type RemoteForwardHeader } from './stream-header.js';
 import { connNotCarried, type ClientStats, type DialTimes, type TrafficRoute } from './tunnel-stats.js';
 
 /** Connections one -L listener lets wait for a session at once; more are reset. */
@@ -96,13 +96,7 @@ export async function readServerStreamHeader(stream: Stream, types: readonly num
     stream.reset(ErrorCode.REFUSED_STREAM);
     return undefined;
   }
-  try {
-    return await readStreamHeader(stream, timeoutMs);
-  } catch (error) {
-    logger.warn({ error: describeError(error) }, 'bad stream header from the server; resetting the stream');
-    stream.reset(ErrorCode.PROTOCOL_ERROR);
-    return undefined;
-  }
+  return readHeaderOrReset(stream, timeoutMs, logger, 'stream header from the server');
 }
 
 /**

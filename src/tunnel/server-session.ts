@@ -12,7 +12,7 @@ import type { LinkOwner, ServerConnection } from './server-connection.js';
 import type { ServerLimits } from './server-limits.js';
 import { RemoteListeners, type RemoteListenerInfo } from './server-remote-listeners.js';
 import { serveDynamic, serveLocalForward, type ServerConnHeader, type ServerStreamDeps } from './server-streams.js';
-import { encodeStreamHeader, isResumeStreamHeader, readStreamHeader, type RemoteForwardHeader } from './stream-header.js';
+import { encodeStreamHeader, isResumeStreamHeader, readHeaderOrReset, type RemoteForwardHeader } from './stream-header.js';
 import type { UserRights } from './users.js';
 import { connNotCarried, SessionTraffic, type ServerStats, type TrafficRoute, type TrafficSnapshot } from './tunnel-stats.js';
 
@@ -394,14 +394,8 @@ export class ServerSession implements LinkOwner {
   }
 
   async #onResumeStream(stream: Stream): Promise<void> {
-    let header: unknown;
-    try {
-      header = await readStreamHeader(stream, this.#context.limits.headerTimeoutMs);
-    } catch (error) {
-      this.logger.warn({ error: describeError(error) }, 'bad resume stream header; resetting the stream');
-      stream.reset(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
+    const header = await readHeaderOrReset(stream, this.#context.limits.headerTimeoutMs, this.logger, 'resume stream header');
+    if (header === undefined) return;
     const resume = this.#resume;
     if (!isResumeStreamHeader(header) || !resume) {
       stream.reset(ErrorCode.PROTOCOL_ERROR);

@@ -19,7 +19,7 @@ import { proxyHeaderFor, type ProxyProtocolVersion } from './proxy-protocol.js';
 import type { ConnTable } from './resume/conn-table.js';
 import type { ServerConnection } from './server-connection.js';
 import type { ServerLimits } from './server-limits.js';
-import { isLocalForwardHeader, readStreamHeader, type LocalForwardHeader, type RemoteForwardHeader } from './stream-header.js';
+import { isLocalForwardHeader, readHeaderOrReset, type LocalForwardHeader, type RemoteForwardHeader } from './stream-header.js';
 import type { UserRights } from './users.js';
 import { connNotCarried, type ServerStats, type SessionTraffic } from './tunnel-stats.js';
 
@@ -46,14 +46,8 @@ export interface ServerStreamDeps {
 
 export async function serveLocalForward(stream: Stream, deps: ServerStreamDeps): Promise<void> {
   const { logger, server } = deps;
-  let header: unknown;
-  try {
-    header = await readStreamHeader(stream, server.limits.headerTimeoutMs);
-  } catch (error) {
-    logger.warn({ error: describeError(error) }, 'bad -L stream header; resetting the stream');
-    stream.reset(ErrorCode.PROTOCOL_ERROR);
-    return;
-  }
+  const header = await readHeaderOrReset(stream, server.limits.headerTimeoutMs, logger, '-L stream header');
+  if (header === undefined) return;
   if (!isLocalForwardHeader(header) || (deps.table !== null) !== (header.conn !== undefined)) {
     logger.warn({}, 'malformed -L stream header; resetting the stream');
     stream.reset(ErrorCode.PROTOCOL_ERROR);
@@ -135,14 +129,8 @@ export async function serveLocalForward(stream: Stream, deps: ServerStreamDeps):
 export async function serveDynamic(stream: Stream, deps: ServerStreamDeps): Promise<void> {
   const { logger, server } = deps;
   stream.on('error', () => {});
-  let header: unknown;
-  try {
-    header = await readStreamHeader(stream, server.limits.headerTimeoutMs);
-  } catch (error) {
-    logger.warn({ error: describeError(error) }, 'bad dynamic stream header; resetting the stream');
-    stream.reset(ErrorCode.PROTOCOL_ERROR);
-    return;
-  }
+  const header = await readHeaderOrReset(stream, server.limits.headerTimeoutMs, logger, 'dynamic stream header');
+  if (header === undefined) return;
   const table = deps.table;
   if (!isLocalForwardHeader(header) || (table !== null) !== (header.conn !== undefined) || (table && header.conn !== undefined && !table.sawPeerId(header.conn))) {
     logger.warn({}, 'malformed dynamic stream header; resetting the stream');

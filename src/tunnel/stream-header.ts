@@ -1,5 +1,8 @@
 import type { Duplex } from 'node:stream';
+import { ErrorCode, type Stream } from '../muxado/index.js';
+import { describeError } from '../util/errors.js';
 import { TunnelError, TunnelErrorCode } from './errors.js';
+import type { TunnelLogger } from './logger.js';
 import { parseAddressPort } from './proxy-protocol.js';
 
 /** The largest forward-stream header either side accepts. */
@@ -100,6 +103,21 @@ export function readStreamHeader(stream: Duplex, timeoutMs: number): Promise<unk
     stream.on('error', onError);
     stream.on('close', onEnd);
   });
+}
+
+/**
+ * A forward stream's header, read as `readStreamHeader` does; when it is bad,
+ * missing or late, the stream is reset (PROTOCOL_ERROR), a warning says what
+ * was bad (`what`: "-L stream header"...), and the result is undefined.
+ */
+export async function readHeaderOrReset(stream: Stream, timeoutMs: number, logger: TunnelLogger, what: string): Promise<unknown> {
+  try {
+    return await readStreamHeader(stream, timeoutMs);
+  } catch (error) {
+    logger.warn({ error: describeError(error) }, `bad ${what}; resetting the stream`);
+    stream.reset(ErrorCode.PROTOCOL_ERROR);
+    return undefined;
+  }
 }
 
 export function isLocalForwardHeader(value: unknown): value is LocalForwardHeader {
