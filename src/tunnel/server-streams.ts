@@ -83,17 +83,17 @@ export async function serveLocalForward(stream: Stream, deps: ServerStreamDeps):
   // Written to the target socket, outside the conn's bytes: a resume never repeats it.
   const version = server.proxyProtocol;
   const proxyHeader = version === undefined ? null : proxyHeaderFor(version, header.peer, header.dest);
+  const prepare = (socket: net.Socket): void => {
+    applyIdleTimeout(socket, server.limits.idleTimeoutMs, logger);
+    if (proxyHeader) socket.write(proxyHeader);
+  };
+  const dial = { host, port, timeoutMs: server.limits.dialTimeoutMs, dialTimes, onFailed };
   if (table && header.conn !== undefined) {
     const id = header.conn;
     dialTarget(stream, {
-      host,
-      port,
-      timeoutMs: server.limits.dialTimeoutMs,
-      dialTimes,
-      onFailed,
+      ...dial,
       onConnected: (socket) => {
-        applyIdleTimeout(socket, server.limits.idleTimeoutMs, logger);
-        if (proxyHeader) socket.write(proxyHeader);
+        prepare(socket);
         const conn = table.adopt(id, socket, { header, onEnd: logConnection(logger, fields), route });
         table.attach(conn, stream, { bytes: 0, fin: false });
       },
@@ -102,18 +102,13 @@ export async function serveLocalForward(stream: Stream, deps: ServerStreamDeps):
   }
   let closed: ReturnType<typeof logConnection>;
   dialAndBridge(stream, {
-    host,
-    port,
-    timeoutMs: server.limits.dialTimeoutMs,
-    dialTimes,
+    ...dial,
     route,
     onConnected: (socket) => {
-      applyIdleTimeout(socket, server.limits.idleTimeoutMs, logger);
-      if (proxyHeader) socket.write(proxyHeader);
+      prepare(socket);
       closed = logConnection(logger, fields);
     },
     onEnd: (end) => closed?.(end),
-    onFailed,
   });
 }
 
