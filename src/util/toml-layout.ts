@@ -149,32 +149,10 @@ class Scanner {
     if (char === '"' || char === "'") {
       this.#string();
     } else if (char === '[') {
-      this.#at++;
-      for (;;) {
-        this.#skipSpaceAndComments();
-        const next = this.#peek();
-        if (next === undefined) throw new Error('unterminated array');
-        if (next === ']') {
-          this.#at++;
-          return;
-        }
-        if (next === ',') this.#at++;
-        else this.#value();
-      }
+      this.#items(']', 'array', () => this.#value());
     } else if (char === '{') {
-      this.#at++;
-      for (;;) {
-        this.#skipSpaceAndComments();
-        const next = this.#peek();
-        if (next === undefined) throw new Error('unterminated inline table');
-        if (next === '}') {
-          this.#at++;
-          return;
-        }
-        if (next === ',') this.#at++;
-        // Keys inside an inline table are not noted: the line of the table's own key is the one to show.
-        else this.#keyValue(this.#table, true);
-      }
+      // Keys inside an inline table are not noted: the line of the table's own key is the one to show.
+      this.#items('}', 'inline table', () => this.#keyValue(this.#table, true));
     } else {
       // Numbers, booleans, dates: up to the next delimiter.
       const start = this.#at;
@@ -185,6 +163,22 @@ class Scanner {
         this.#at++;
         this.#skipToken();
       }
+    }
+  }
+
+  /** An array's or inline table's items, from its opening bracket to `close`: comma-separated, across lines and comments. */
+  #items(close: string, what: string, item: () => void): void {
+    this.#at++;
+    for (;;) {
+      this.#skipSpaceAndComments();
+      const next = this.#peek();
+      if (next === undefined) throw new Error(`unterminated ${what}`);
+      if (next === close) {
+        this.#at++;
+        return;
+      }
+      if (next === ',') this.#at++;
+      else item();
     }
   }
 
