@@ -177,7 +177,8 @@ try {
       const result = await workloads.memory(tunnels.get(name), { connections: config.idleConnections, warmup: Math.min(200, config.idleConnections), settleMs: smoke ? 200 : 2_000 });
       if (!result) continue;
       record(name, 'memory', result);
-      say('memory', name, `server ${Math.round(result.serverBytes)} B/conn, client ${Math.round(result.clientBytes)} B/conn (${result.open} open)`);
+      const perConn = (bytes) => (bytes === undefined ? 'none' : `${Math.round(bytes)} B/conn`);
+      say('memory', name, `server ${perConn(result.serverBytes)}, client ${perConn(result.clientBytes)} (${result.open} open)`);
     }
   }
 
@@ -205,7 +206,7 @@ try {
 
   // The best run per kind and workload; one row's numbers come from one run.
   const pickers = {
-    memory: (r) => -(r.serverBytes + r.clientBytes),
+    memory: (r) => -(r.serverBytes + (r.clientBytes ?? 0)),
     bulk: (r) => r.mbps,
     parallel: (r) => r.mbps,
     rate: (r) => r.perSecond,

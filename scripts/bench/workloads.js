@@ -107,15 +107,16 @@ export async function memory(tunnel, { connections, warmup, settleMs }) {
   await waitForOutput(warm, /OPEN \d+/, 'warm-up connections', 120_000);
   await stopChild(warm);
   await sleep(settleMs);
-  // sshd forks per connection: list its tree again each time.
-  const rss = (side) => tunnel.processes()[side].reduce((sum, pid) => sum + rssBytes(pid), 0);
+  // sshd forks per connection: list its tree again each time. A one-process kind (node-tcp-relay) has no client side.
+  const pids = (side) => tunnel.processes()[side] ?? [];
+  const rss = (side) => pids(side).reduce((sum, pid) => sum + rssBytes(pid), 0);
   const before = { server: rss('server'), client: rss('client') };
   const holder = spawnChild(process.execPath, [loadScript, JSON.stringify({ mode: 'idle', port: tunnel.port, connections, parallel: 100 })], { collectStdout: true });
   try {
     const [, open, failed] = await waitForOutput(holder, /OPEN (\d+) (\d+)/, 'idle connections', 300_000);
     await sleep(settleMs);
     const after = { server: rss('server'), client: rss('client') };
-    const perConnection = (side) => (after[side] - before[side]) / Number(open);
+    const perConnection = (side) => (pids(side).length === 0 ? undefined : (after[side] - before[side]) / Number(open));
     return {
       open: Number(open),
       failed: Number(failed),

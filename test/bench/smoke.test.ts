@@ -43,7 +43,7 @@ describe('npm run bench -- --smoke', () => {
   }, 180_000);
 
   it('measures the Node floors (node-tls-pipe, node-tcp-relay) and, with BENCH_PERF=1, counts per GB or says why not', async () => {
-    const { code, stdout, stderr } = await runSmokeBench({ BENCH_KINDS: 'muxtun,node-tls-pipe,node-tcp-relay', BENCH_WORKLOADS: 'bulk', BENCH_PERF: '1' });
+    const { code, stdout, stderr } = await runSmokeBench({ BENCH_KINDS: 'muxtun,node-tls-pipe,node-tcp-relay', BENCH_WORKLOADS: 'bulk,memory', BENCH_PERF: '1' });
     expect(code, `exit code; stderr:\n${stderr}`).toBe(0);
     const lines = stdout.split('\n');
     const columns = lines.find((line) => line.startsWith('| workload |'))!.split('|').map((cell) => cell.trim());
@@ -53,6 +53,8 @@ describe('npm run bench -- --smoke', () => {
       expect(bulkCells[columns.indexOf(kind)], `${kind}'s bulk cell`).toMatch(/^[\d,]+$/);
       expect(columns).toContain(`muxtun ÷ ${kind}`);
     }
+    // The relay is one process: its memory counts on the server side, and it has no client side.
+    expect(stderr).toMatch(/memory +node-tcp-relay +server -?\d+ B\/conn, client none/);
     const counted = lines.find((line) => line.startsWith('| muxtun |') && line.split('|').length === 9);
     if (counted === undefined) expect(stdout + stderr).toMatch(/BENCH_PERF: not counting: .+/);
     else expect(stdout).toContain('per GB each way (perf stat');
