@@ -52,29 +52,25 @@ export function muxtun({ profileDir, checkout = root, name = 'muxtun', connectFl
         ...(diagnosing ? ['--import', diagPreload] : []),
       ];
       if (diagnosing) env.MUXTUN_BENCH_DIAG_DIR = dir;
-      const children = [];
       const scrapers = [];
-      const stop = async () => {
-        for (const timer of scrapers) clearInterval(timer);
-        // connect first: its session ends cleanly, then serve has nothing to drain.
-        for (const child of children.reverse()) await stopChild(child, 10_000);
-        rmSync(dir, { recursive: true, force: true });
+      const hooks = {
+        graceMs: 10_000,
+        beforeStop: () => scrapers.forEach((timer) => clearInterval(timer)),
+        afterStop: () => rmSync(dir, { recursive: true, force: true }),
       };
-      try {
+      // connect is stopped first: its session ends cleanly, then serve has nothing to drain.
+      return startTunnel('muxtun connect', hooks, async (spawn, ready) => {
         const wsArgs = webSocket ? ['--ws-listen', '127.0.0.1:0', '--no-tls-listen'] : [];
         const metricsPorts = metrics ? [await freePort(), await freePort()] : [];
         const metricsArgs = (i) => (metrics ? ['--metrics', `127.0.0.1:${metricsPorts[i]}`] : []);
-        const serve = spawnChild(process.execPath, [...nodeArgs('serve'), cli, 'serve', '--host', '127.0.0.1', '--port', '0', ...wsArgs, ...metricsArgs(0), '--state-dir', path.join(dir, 'state'), '--log-level', 'warn', '--drain-timeout', '1'], { env });
-        children.push(serve);
+        const serve = spawn(process.execPath, [...nodeArgs('serve'), cli, 'serve', '--host', '127.0.0.1', '--port', '0', ...wsArgs, ...metricsArgs(0), '--state-dir', path.join(dir, 'state'), '--log-level', 'warn', '--drain-timeout', '1'], { env });
         const [, servePort, fingerprint] = await waitForOutput(serve, /listening on 127\.0\.0\.1:(\d+)\nfingerprint: (sha256:[0-9a-fA-F:]+)/, 'muxtun serve');
         // With --no-tls-listen the one port serve prints is the WebSocket listener's.
         const server = webSocket ? `ws://127.0.0.1:${servePort}/muxtun` : `127.0.0.1:${servePort}`;
         const [port, interactivePort] = [await freePort(), await freePort()];
         const forwards = ['-L', `${port}:127.0.0.1:${targets.bulk}`, '-L', `${interactivePort}:127.0.0.1:${targets.interactive}`];
-        const connect = spawnChild(process.execPath, [...nodeArgs('connect'), cli, 'connect', server, '--fingerprint', fingerprint, ...forwards, ...connectFlags, ...metricsArgs(1), '--log-level', 'warn', '--drain-timeout', '1'], { env });
-        children.push(connect);
-        await waitForEcho(port, 'muxtun connect');
-        await waitForEcho(interactivePort, 'muxtun connect');
+        const connect = spawn(process.execPath, [...nodeArgs('connect'), cli, 'connect', server, '--fingerprint', fingerprint, ...forwards, ...connectFlags, ...metricsArgs(1), '--log-level', 'warn', '--drain-timeout', '1'], { env });
+        await ready(port, interactivePort);
         for (const metricsPort of metricsPorts) {
           const get = () => fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => (r.ok ? r.text() : Promise.reject(new Error(`GET /metrics: ${r.status}`))));
           await get();
@@ -82,13 +78,42 @@ export function muxtun({ profileDir, checkout = root, name = 'muxtun', connectFl
           scrapers.push(timer);
         }
         const diag = diagnosing ? () => readDiagnostics(dir, { serve: serve.pid, connect: connect.pid }) : undefined;
-        return { port, interactivePort, processes: () => ({ server: [serve.pid], client: [connect.pid] }), stop, diag };
-      } catch (error) {
-        await stop();
-        throw error;
-      }
+        return { port, interactivePort, processes: () => ({ server: [serve.pid], client: [connect.pid] }), diag };
+      });
     },
   };
+}
+
+/**
+ * Starts one tunnel kind's processes: `launch(spawn, ready)` starts each
+ * child with `spawn` and calls `ready(port, interactivePort)` to wait until
+ * both forwarded ports echo (errors name `what`). The tunnel's stop() runs
+ * `beforeStop`, stops the children last-started first (a client before its
+ * server) within `graceMs` each, then runs `afterStop`; a launch that fails
+ * is stopped the same way, so no process outlives a failed start.
+ */
+async function startTunnel(what, { graceMs, beforeStop, afterStop } = {}, launch) {
+  const children = [];
+  const stop = async () => {
+    beforeStop?.();
+    for (const child of [...children].reverse()) await stopChild(child, graceMs);
+    afterStop?.();
+  };
+  const spawn = (...args) => {
+    const child = spawnChild(...args);
+    children.push(child);
+    return child;
+  };
+  const ready = async (port, interactivePort) => {
+    await waitForEcho(port, what);
+    await waitForEcho(interactivePort, what);
+  };
+  try {
+    return { ...(await launch(spawn, ready)), stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
 
 const diagnosing = process.env.BENCH_DIAG === '1';
@@ -134,27 +159,17 @@ export function goMuxado() {
     async start(targets) {
       const built = buildGo(path.join(root, 'scripts/bench/go-tunnel'), goTunnelBinary);
       if (!built.ok) throw new Error(built.reason);
-      const children = [];
-      const stop = async () => {
-        // Client first: the server then only sees its session end.
-        for (const child of children.reverse()) await stopChild(child);
-      };
-      try {
-        const server = spawnChild(goTunnelBinary, ['server', '-listen', '127.0.0.1:0']);
-        children.push(server);
+      // Client first: the server then only sees its session end.
+      return startTunnel('go-muxado client', {}, async (spawn, ready) => {
+        const server = spawn(goTunnelBinary, ['server', '-listen', '127.0.0.1:0']);
         const [, serverPort, fingerprint] = await waitForOutput(server, /LISTENING (\d+)\nFINGERPRINT (sha256:[0-9a-f]+)/, 'go-muxado server');
         const forwards = [targets.bulk, targets.interactive].flatMap((target) => ['-listen', '127.0.0.1:0', '-target', `127.0.0.1:${target}`]);
-        const client = spawnChild(goTunnelBinary, ['client', '-server', `127.0.0.1:${serverPort}`, '-fingerprint', fingerprint, ...forwards]);
-        children.push(client);
+        const client = spawn(goTunnelBinary, ['client', '-server', `127.0.0.1:${serverPort}`, '-fingerprint', fingerprint, ...forwards]);
         const [, tls, port, interactivePort] = (await waitForOutput(client, /TLS (.+)\nLISTENING (\d+)\nLISTENING (\d+)\n/, 'go-muxado client')).map(String);
         negotiated = tls;
-        await waitForEcho(Number(port), 'go-muxado client');
-        await waitForEcho(Number(interactivePort), 'go-muxado client');
-        return { port: Number(port), interactivePort: Number(interactivePort), processes: () => ({ server: [server.pid], client: [client.pid] }), stop };
-      } catch (error) {
-        await stop();
-        throw error;
-      }
+        await ready(Number(port), Number(interactivePort));
+        return { port: Number(port), interactivePort: Number(interactivePort), processes: () => ({ server: [server.pid], client: [client.pid] }) };
+      });
     },
   };
 }
@@ -177,12 +192,7 @@ export function ssh() {
     },
     async start(targets) {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'muxtun-bench-ssh-'));
-      const children = [];
-      const stop = async () => {
-        for (const child of children.reverse()) await stopChild(child);
-        rmSync(dir, { recursive: true, force: true });
-      };
-      try {
+      return startTunnel('ssh -L', { afterStop: () => rmSync(dir, { recursive: true, force: true }) }, async (spawn, ready) => {
         for (const key of ['host_key', 'user_key']) {
           execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `muxtun-bench ${key}`, '-f', path.join(dir, key)]);
         }
@@ -215,11 +225,10 @@ export function ssh() {
         // sshd refuses to start without its privilege separation directory.
         mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
         execFileSync(SSHD, ['-t', '-f', path.join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
-        const sshd = spawnChild(SSHD, ['-D', '-e', '-f', path.join(dir, 'sshd_config'), '-p', String(sshdPort)]);
-        children.push(sshd);
+        const sshd = spawn(SSHD, ['-D', '-e', '-f', path.join(dir, 'sshd_config'), '-p', String(sshdPort)]);
         await waitForListen(sshdPort, sshd, 'sshd');
         const [port, interactivePort] = [await freePort(), await freePort()];
-        const client = spawnChild('ssh', [
+        const client = spawn('ssh', [
           '-N', '-F', '/dev/null',
           '-L', `${port}:127.0.0.1:${targets.bulk}`,
           '-L', `${interactivePort}:127.0.0.1:${targets.interactive}`,
@@ -233,15 +242,10 @@ export function ssh() {
           '-p', String(sshdPort),
           'root@127.0.0.1',
         ]);
-        children.push(client);
-        await waitForEcho(port, 'ssh -L');
-        await waitForEcho(interactivePort, 'ssh -L');
+        await ready(port, interactivePort);
         // sshd's per-connection children hold the forwarded sockets: count the whole tree.
-        return { port, interactivePort, processes: () => ({ server: processTree(sshd.pid), client: [client.pid] }), stop };
-      } catch (error) {
-        await stop();
-        throw error;
-      }
+        return { port, interactivePort, processes: () => ({ server: processTree(sshd.pid), client: [client.pid] }) };
+      });
     },
   };
 }
@@ -267,25 +271,15 @@ export function nodeTlsPipe() {
   return {
     name: 'node-tls-pipe',
     available: () => (onPath('openssl') ? { ok: true } : { ok: false, reason: 'openssl not installed (it makes the certificate)' }),
-    async start(targets) {
-      const children = [];
-      const stop = async () => {
-        for (const child of children.reverse()) await stopChild(child);
-      };
-      try {
-        const server = spawnChild(process.execPath, [script, 'server', String(targets.bulk), String(targets.interactive)]);
-        children.push(server);
+    start(targets) {
+      return startTunnel('node-tls-pipe client', {}, async (spawn, ready) => {
+        const server = spawn(process.execPath, [script, 'server', String(targets.bulk), String(targets.interactive)]);
         const [, s1, s2] = await waitForOutput(server, /LISTENING (\d+) (\d+)/, 'node-tls-pipe server');
-        const client = spawnChild(process.execPath, [script, 'client', s1, s2]);
-        children.push(client);
+        const client = spawn(process.execPath, [script, 'client', s1, s2]);
         const [, port, interactivePort] = (await waitForOutput(client, /LISTENING (\d+) (\d+)/, 'node-tls-pipe client')).map(Number);
-        await waitForEcho(port, 'node-tls-pipe client');
-        await waitForEcho(interactivePort, 'node-tls-pipe client');
-        return { port, interactivePort, processes: () => ({ server: [server.pid], client: [client.pid] }), stop };
-      } catch (error) {
-        await stop();
-        throw error;
-      }
+        await ready(port, interactivePort);
+        return { port, interactivePort, processes: () => ({ server: [server.pid], client: [client.pid] }) };
+      });
     },
   };
 }
@@ -299,18 +293,13 @@ export function nodeTcpRelay() {
   return {
     name: 'node-tcp-relay',
     available: () => ({ ok: true }),
-    async start(targets) {
-      const relay = spawnChild(process.execPath, [script, 'relay', String(targets.bulk), String(targets.interactive)]);
-      const stop = () => stopChild(relay);
-      try {
+    start(targets) {
+      return startTunnel('node-tcp-relay', {}, async (spawn, ready) => {
+        const relay = spawn(process.execPath, [script, 'relay', String(targets.bulk), String(targets.interactive)]);
         const [, port, interactivePort] = (await waitForOutput(relay, /LISTENING (\d+) (\d+)/, 'node-tcp-relay')).map(Number);
-        await waitForEcho(port, 'node-tcp-relay');
-        await waitForEcho(interactivePort, 'node-tcp-relay');
-        return { port, interactivePort, processes: () => ({ server: [relay.pid] }), stop };
-      } catch (error) {
-        await stop();
-        throw error;
-      }
+        await ready(port, interactivePort);
+        return { port, interactivePort, processes: () => ({ server: [relay.pid] }) };
+      });
     },
   };
 }
