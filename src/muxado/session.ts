@@ -235,11 +235,6 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.#heartbeat.rtt;
   }
 
-  /** A stream of this session with its window settings (opened here or by the peer). */
-  #newStream(id: number, type: number, priority: number): Stream {
-    return new Stream(this, this.#host, { id, type, priority, maxWindow: this.#config.maxStreamWindow, windowFloor: this.#config.streamWindowFloor });
-  }
-
   /** Smallest heartbeat round trip in ms so far (the path's, without queueing), or -1 before the first answer. */
   get minRtt(): number {
     return this.#heartbeat.minRtt;
@@ -483,6 +478,11 @@ export class Session extends EventEmitter<SessionEvents> {
   /** True if the id was opened at some point, by either side (it may have ended since). */
   #wasOpened(id: number): boolean {
     return this.#isLocalId(id) ? id < this.#nextLocalId : id <= this.#lastRemoteId;
+  }
+
+  /** A stream of this session with its window settings (opened here or by the peer). */
+  #newStream(id: number, type: number, priority: number): Stream {
+    return new Stream(this, this.#host, { id, type, priority, maxWindow: this.#config.maxStreamWindow, windowFloor: this.#config.streamWindowFloor });
   }
 
   #allocateId(): number {

@@ -357,8 +357,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
    * The tunnel session while a link is up: the server's id for it, when it
    * began (a resume keeps it), the round-trip time the last heartbeat
    * measured and the smallest so far (null before the first) and how often
-   * it resumed. Null while
-   * connecting or reconnecting.
+   * it resumed. Null while connecting or reconnecting.
    */
   session(): { id: string; since: Date; rttMs: number | null; minRttMs: number | null; resumes: number } | null {
     const link = this.#slot.current;
