@@ -132,7 +132,9 @@ export function verdicts(r, skipped) {
   return lines;
 }
 
-const median = (values) => {
+/** The median of `values` (NaN when there are none). */
+export const median = (values) => {
+  if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;

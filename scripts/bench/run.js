@@ -32,7 +32,7 @@ import path from 'node:path';
 import { root, spawnChild, stopChild, waitForOutput } from './procs.js';
 import { perfAvailable } from './perf-stat.js';
 import { summariseProfile } from './profile.js';
-import { best, caveats, machine, medianRatios, renderTable, verdicts, writeSection } from './report.js';
+import { best, caveats, machine, median, medianRatios, renderTable, verdicts, writeSection } from './report.js';
 import { direct, goMuxado, muxtun, nodeTcpRelay, nodeTlsPipe, ssh } from './tunnels.js';
 import * as workloads from './workloads.js';
 
@@ -291,10 +291,6 @@ function describeDiag(diag) {
 
 /** BENCH_PERF=1: the medians over the rounds of the kernel's counts per GB of bulk, a row per kind. */
 function perfTable(runs) {
-  const median = (values) => {
-    const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
-    return sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)] : NaN;
-  };
   const lines = [
     'bulk, tunnel processes, per GB each way (perf stat, median of the rounds):',
     '',
@@ -304,7 +300,7 @@ function perfTable(runs) {
   for (const [name, byWorkload] of runs) {
     const list = (byWorkload.bulk ?? []).map((r) => r.perf).filter(Boolean);
     if (list.length === 0) continue;
-    const m = (key) => median(list.map((p) => p[key]));
+    const m = (key) => median(list.map((p) => p[key]).filter(Number.isFinite));
     const k = (n) => `${(n / 1000).toFixed(1)}k`;
     lines.push(`| ${name} | ${m('taskSecondsPerGB').toFixed(2)} | ${m('userSecondsPerGB').toFixed(2)} / ${m('systemSecondsPerGB').toFixed(2)} | ${k(m('contextSwitchesPerGB'))} | ${k(m('pageFaultsPerGB'))} | ${k(m('syscallsPerGB'))} | ${Math.round(2e9 / m('syscallsPerGB'))} |`);
   }
