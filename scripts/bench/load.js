@@ -134,7 +134,7 @@ async function pingpong({ port, seconds, size }) {
       waiting = resolve;
       socket.write(message);
     });
-  for (let i = 0; i < 200; i++) await roundTrip(); // warm up the JIT and the path
+  for (let i = 0; i < PINGPONG_WARMUP; i++) await roundTrip(); // warm up the JIT and the path
   const samples = [];
   const deadline = now() + seconds * 1000;
   while (now() < deadline) {
@@ -143,8 +143,10 @@ async function pingpong({ port, seconds, size }) {
     samples.push(now() - t0);
   }
   socket.destroy();
-  return latencySummary(samples);
+  return { ...latencySummary(samples), warmup: PINGPONG_WARMUP };
 }
+
+const PINGPONG_WARMUP = 200;
 
 async function saturate({ port }) {
   const socket = await connect(port);

@@ -70,6 +70,7 @@ export function renderTable(r, config, skipped = new Map()) {
   }
   if (has('latencyIdle')) {
     row('64 B ping-pong on one connection, idle: p50 / p99 ms', (k) => `${ms(k.latencyIdle?.p50)} / ${ms(k.latencyIdle?.p99)}`, (k) => k.latencyIdle?.p99);
+    row('&nbsp;&nbsp;tunnel CPU for it: core-µs per round trip', (k) => (k.latencyIdle && k.name !== 'direct' ? num(k.latencyIdle.cpuUsPerRoundTrip) : '—'), (k) => (k.name === 'direct' ? undefined : k.latencyIdle?.cpuUsPerRoundTrip));
   }
   if (has('latencyLoaded')) {
     row('the same while bulk (a) runs on another connection: p50 / p99 ms', (k) => `${ms(k.latencyLoaded?.p50)} / ${ms(k.latencyLoaded?.p99)}`, (k) => k.latencyLoaded?.p99);
@@ -150,6 +151,7 @@ export function medianRatios(variant, base) {
     ['rate', 'core-ms/request', (r) => r.cpuMsPerRequest],
     ['latencyIdle', 'p50 ms', (r) => r.p50],
     ['latencyIdle', 'p99 ms', (r) => r.p99],
+    ['latencyIdle', 'core-µs/round trip', (r) => r.cpuUsPerRoundTrip],
     ['latencyLoaded', 'p99 ms', (r) => r.p99],
     ['latencyLoaded', 'bulk MB/s', (r) => r.loadMBps],
     ['memory', 'server B/conn', (r) => r.serverBytes],

@@ -189,7 +189,7 @@ try {
     ['bulk', () => (t) => workloads.bulk(t, { bytes: config.bulkBytes, connections: 1, perfStat: perf.ok }), (r) => `${r.mbps.toFixed(0)} MB/s, ${r.cpuPerGB.toFixed(2)} core-s/GB${describePerf(r.perf)}`],
     ['parallel', () => (t) => workloads.bulk(t, { bytes: config.parallelBytes, connections: config.parallelConnections }), (r) => `${r.mbps.toFixed(0)} MB/s`],
     ['rate', () => (t) => workloads.rate(t, { seconds: config.rateSeconds, concurrency: config.rateConcurrency }), (r) => `${r.perSecond.toFixed(0)}/s, p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} ms, ${r.cpuMsPerRequest.toFixed(3)} core-ms/request${r.errors ? `, ${r.errors} errors` : ''}`],
-    ['latencyIdle', () => (t) => workloads.latencyIdle(t, { seconds: config.latencySeconds }), (r) => `p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} ms`],
+    ['latencyIdle', () => (t) => workloads.latencyIdle(t, { seconds: config.latencySeconds }), (r) => `p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} ms, ${r.cpuUsPerRoundTrip.toFixed(0)} core-µs/round trip`],
     ['latencyLoaded', () => (t) => workloads.latencyLoaded(t, { seconds: config.latencySeconds }), (r) => `p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} ms beside ${r.loadMBps.toFixed(0)} MB/s${r.diag ? `\n${describeDiag(r.diag)}` : ''}`],
   ].filter(([workload]) => selectedWorkloads.includes(workload.startsWith('latency') ? 'latency' : workload));
 

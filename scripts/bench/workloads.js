@@ -65,10 +65,17 @@ export async function rate(tunnel, { seconds, concurrency }) {
   return { perSecond: result.perSecond, p50: result.p50, p99: result.p99, cpuMsPerRequest, errors, errorKinds: result.errors };
 }
 
-/** (d) baseline: 64-byte ping-pongs on one connection to the interactive target, nothing else running. */
+/**
+ * (d) baseline: 64-byte ping-pongs on one connection to the interactive
+ * target, nothing else running. Also the tunnel processes' CPU per round
+ * trip (warm-up included): steadier than the latency on a shared machine, and
+ * what an idle hop's latency is made of when the path is otherwise free.
+ */
 export async function latencyIdle(tunnel, { seconds }) {
+  const cpuBefore = tunnelCpu(tunnel);
   const result = await load({ mode: 'pingpong', port: tunnel.interactivePort, seconds, size: 64 }, 'ping-pong');
-  return { p50: result.p50, p99: result.p99 };
+  const cpuUsPerRoundTrip = ((tunnelCpu(tunnel) - cpuBefore) * 1e6) / (result.count + result.warmup);
+  return { p50: result.p50, p99: result.p99, cpuUsPerRoundTrip };
 }
 
 /**

@@ -25,7 +25,7 @@ describe('npm run bench -- --smoke', () => {
     const header = lines.find((line) => line.startsWith('| workload |'));
     expect(header, stdout).toBeDefined();
     for (const kind of ['direct', 'muxtun', 'ssh -L']) expect(header).toContain(`| ${kind} |`);
-    for (const workload of ['bulk, 1 connection', 'bulk, 8 connections', 'new connection per request', 'ping-pong on one connection, idle', 'while bulk (a) runs', 'RSS per idle connection']) {
+    for (const workload of ['bulk, 1 connection', 'bulk, 8 connections', 'new connection per request', 'ping-pong on one connection, idle', 'core-µs per round trip', 'while bulk (a) runs', 'RSS per idle connection']) {
       const row = lines.find((line) => line.startsWith('|') && line.includes(workload));
       expect(row, `a row for "${workload}" in\n${stdout}`).toBeDefined();
       // direct and muxtun always run; their cells hold a measurement, not "skipped".
