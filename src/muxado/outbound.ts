@@ -14,13 +14,16 @@ export interface FrameSource {
 // How many bytes one flush hands to the transport in one corked batch:
 // large enough for big writev/TLS records, small enough to yield to reads.
 const BATCH_BYTES = 256 * 1024;
+// A batch up to this size is copied into one buffer and written in one call.
+const SMALL_BATCH_BYTES = 16 * 1024;
 
 /**
  * The session's writer. Control frames (RST, WNDINC, GOAWAY, SYN, heartbeat)
  * go ahead of queued data; streams with data take turns one frame at a time,
- * so one busy or stalled stream never holds up another. Each flush corks the
- * transport and writes a batch, then waits for `'drain'` if the transport is
- * backed up: the socket's backpressure bounds what we queue.
+ * so one busy or stalled stream never holds up another. Each flush writes a
+ * batch (a small one as one buffer, a large one corked), then waits for
+ * `'drain'` if the transport is backed up: the socket's backpressure bounds
+ * what we queue.
  */
 export class Outbound {
   readonly #transport: Duplex;
@@ -133,7 +136,7 @@ export class Outbound {
       this.#readyHead = 0;
     }
 
-    if (out.length > 0) this.#writeBatch(out, done);
+    if (out.length > 0) this.#writeBatch(out, done, bytes);
 
     if (transport.writableNeedDrain) {
       this.#waitingDrain = true;
@@ -149,20 +152,30 @@ export class Outbound {
   };
 
   /**
-   * Writes frames in one corked batch. `done` (the streams' write callbacks)
-   * runs once the transport has flushed the batch, not when write() returns:
-   * DATA payloads are the application's buffers, written without copying,
-   * and Node lets a writer reuse its buffer once the callback has run. A
-   * transport that is backed up still holds them until then.
+   * Writes frames in one batch: copied into one buffer when they come to at
+   * most SMALL_BATCH_BYTES (`bytes`), else corked. `done` (the streams'
+   * write callbacks) runs once the transport has flushed the batch, not when
+   * write() returns: in a large batch DATA payloads are the application's
+   * buffers, written without copying, and Node lets a writer reuse its
+   * buffer once the callback has run. A transport that is backed up still
+   * holds them until then.
    */
-  #writeBatch(frames: Buffer[], done: Callback[] = []): void {
+  #writeBatch(frames: Buffer[], done: Callback[] = [], bytes = Infinity): void {
     const transport = this.#transport;
+    const onFlushed = done.length > 0 ? () => done.forEach((callback) => callback()) : undefined;
+    if (frames.length > 1 && bytes <= SMALL_BATCH_BYTES) {
+      // One buffer, one write(): no cork, no writev. TLS copies the buffers
+      // of a writev into one anyway; for a small batch the copy here costs
+      // less than the stream machinery of a corked multi-buffer write.
+      transport.write(Buffer.concat(frames), onFlushed);
+      return;
+    }
     transport.cork();
     const last = frames.length - 1;
     for (let i = 0; i < last; i++) transport.write(frames[i]);
     // A failed transport ends the session, which fails the streams; their
     // write callbacks still run, without an error, as net.Socket's do.
-    transport.write(frames[last], done.length > 0 ? () => done.forEach((callback) => callback()) : undefined);
+    transport.write(frames[last], onFlushed);
     transport.uncork();
   }
 }
