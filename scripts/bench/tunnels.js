@@ -9,11 +9,12 @@
 // processes() names the pids whose memory and CPU count for that kind.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { freePort, onPath, portAccepts } from '../../test/support/ports.js';
+import { SSHD, writeSshdFiles } from '../../test/support/sshd-files.js';
 import { buildGo, goAvailable, goTunnelBinary, processTree, root, spawnChild, stopChild, waitForEcho, waitForOutput } from './procs.js';
 
 export const direct = {
@@ -174,7 +175,6 @@ export function goMuxado() {
   };
 }
 
-const SSHD = '/usr/sbin/sshd';
 
 /**
  * `ssh -L` through an OpenSSH server started here with its own config, host
@@ -193,39 +193,11 @@ export function ssh() {
     async start(targets) {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'muxtun-bench-ssh-'));
       return startTunnel('ssh -L', { afterStop: () => rmSync(dir, { recursive: true, force: true }) }, async (spawn, ready) => {
-        for (const key of ['host_key', 'user_key']) {
-          execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `muxtun-bench ${key}`, '-f', path.join(dir, key)]);
-        }
-        writeFileSync(path.join(dir, 'authorized_keys'), readFileSync(path.join(dir, 'user_key.pub')), { mode: 0o600 });
+        // The bench's sshd may forward to the loopback targets, nothing else.
+        const { config, userKey } = writeSshdFiles(dir, ['AllowTcpForwarding local', 'PermitOpen 127.0.0.1:*'], 'muxtun-bench');
         const sshdPort = await freePort();
-        writeFileSync(
-          path.join(dir, 'sshd_config'),
-          [
-            `ListenAddress 127.0.0.1`,
-            `HostKey ${path.join(dir, 'host_key')}`,
-            `PidFile ${path.join(dir, 'sshd.pid')}`,
-            `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
-            // Root may log in, with this key only: no passwords, no PAM, no TTYs.
-            'PermitRootLogin prohibit-password',
-            'PubkeyAuthentication yes',
-            'PasswordAuthentication no',
-            'KbdInteractiveAuthentication no',
-            'UsePAM no',
-            'StrictModes no',
-            'AllowTcpForwarding local',
-            'PermitOpen 127.0.0.1:*',
-            'X11Forwarding no',
-            'AllowAgentForwarding no',
-            'PermitTTY no',
-            'PrintMotd no',
-            'LogLevel ERROR',
-            '',
-          ].join('\n'),
-        );
-        // sshd refuses to start without its privilege separation directory.
-        mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-        execFileSync(SSHD, ['-t', '-f', path.join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
-        const sshd = spawn(SSHD, ['-D', '-e', '-f', path.join(dir, 'sshd_config'), '-p', String(sshdPort)]);
+        execFileSync(SSHD, ['-t', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+        const sshd = spawn(SSHD, ['-D', '-e', '-f', config, '-p', String(sshdPort)]);
         await waitForListen(sshdPort, sshd, 'sshd');
         const [port, interactivePort] = [await freePort(), await freePort()];
         const client = spawn('ssh', [
@@ -238,7 +210,7 @@ export function ssh() {
           '-o', 'BatchMode=yes',
           '-o', 'IdentitiesOnly=yes',
           '-o', 'LogLevel=ERROR',
-          '-i', path.join(dir, 'user_key'),
+          '-i', userKey,
           '-p', String(sshdPort),
           'root@127.0.0.1',
         ]);

@@ -5,18 +5,18 @@
  * the suite is skipped and says why; with MUXTUN_REAL_PROGRAMS=required
  * (.ci/run sets it) that is a failure instead.
  */
-import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './fs.js';
 import { freePort } from './net.js';
 import { onPath, portAccepts } from './ports.js';
 import { TestProcess } from './process.js';
+import { SSHD, writeSshdFiles } from './sshd-files.js';
 import { currentScope, type Scope } from './scope.js';
 
-export const SSHD = '/usr/sbin/sshd';
+export { SSHD };
 
 /** Why `programs` cannot run here, or null when they can. */
 export function missingPrograms(programs: readonly string[]): string | null {
@@ -51,41 +51,17 @@ export interface Sshd {
 }
 
 /**
- * A private sshd on 127.0.0.1 (as scripts/bench/tunnels.js starts one):
+ * A private sshd on 127.0.0.1 (files from sshd-files.js, as the bench's):
  * its own host key, one authorized user key, key-only root login, sftp for
- * scp. Killed with the scope.
+ * scp, no forwarding. Killed with the scope.
  */
 export async function startSshd(scope: Scope = currentScope()): Promise<Sshd> {
   const dir = await tempDir('muxtun-sshd-', scope);
-  for (const key of ['host_key', 'user_key']) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `muxtun-test ${key}`, '-f', join(dir, key)]);
-  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'user_key.pub')), { mode: 0o600 });
+  const { config, userKey, hostKeyPub } = writeSshdFiles(dir, ['AllowTcpForwarding no', 'Subsystem sftp internal-sftp'], 'muxtun-test');
   const port = await freePort();
-  writeFileSync(
-    join(dir, 'sshd_config'),
-    [
-      'ListenAddress 127.0.0.1',
-      `HostKey ${join(dir, 'host_key')}`,
-      `PidFile ${join(dir, 'sshd.pid')}`,
-      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-      'PermitRootLogin prohibit-password',
-      'PubkeyAuthentication yes',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'UsePAM no',
-      'StrictModes no',
-      'AllowTcpForwarding no',
-      'X11Forwarding no',
-      'PermitTTY no',
-      'PrintMotd no',
-      'Subsystem sftp internal-sftp',
-      'LogLevel ERROR',
-      '',
-    ].join('\n'),
-  );
-  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-  const sshd = new TestProcess({ command: SSHD, args: ['-D', '-e', '-f', join(dir, 'sshd_config'), '-p', String(port)], name: 'sshd', scope });
+  const sshd = new TestProcess({ command: SSHD, args: ['-D', '-e', '-f', config, '-p', String(port)], name: 'sshd', scope });
   await waitForPort(port, sshd, 15_000);
-  writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${readFileSync(join(dir, 'host_key.pub'), 'utf8')}`);
+  writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${readFileSync(hostKeyPub, 'utf8')}`);
   const sshArgs = [
     '-F', '/dev/null',
     '-o', 'BatchMode=yes',
@@ -93,7 +69,7 @@ export async function startSshd(scope: Scope = currentScope()): Promise<Sshd> {
     '-o', 'StrictHostKeyChecking=yes',
     '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
     '-o', 'LogLevel=ERROR',
-    '-i', join(dir, 'user_key'),
+    '-i', userKey,
   ];
   return { port, sshArgs, dir };
 }
