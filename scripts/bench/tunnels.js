@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { freePort, onPath, portAccepts } from '../../test/support/ports.js';
+import { freePort, onPath, waitForListening } from '../../test/support/ports.js';
 import { SSHD, writeSshdFiles } from '../../test/support/sshd-files.js';
 import { buildGo, goAvailable, goTunnelBinary, processTree, root, spawnChild, stopChild, waitForEcho, waitForOutput } from './procs.js';
 
@@ -175,7 +175,6 @@ export function goMuxado() {
   };
 }
 
-
 /**
  * `ssh -L` through an OpenSSH server started here with its own config, host
  * key and user key in a temp dir: key-only root login on 127.0.0.1, nothing
@@ -198,7 +197,7 @@ export function ssh() {
         const sshdPort = await freePort();
         execFileSync(SSHD, ['-t', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
         const sshd = spawn(SSHD, ['-D', '-e', '-f', config, '-p', String(sshdPort)]);
-        await waitForListen(sshdPort, sshd, 'sshd');
+        await waitForListening(sshdPort, { name: 'sshd', exited: () => sshd.exitCode !== null || sshd.signalCode !== null, tail: () => sshd.stderrTail() }, 15_000);
         const [port, interactivePort] = [await freePort(), await freePort()];
         const client = spawn('ssh', [
           '-N', '-F', '/dev/null',
@@ -220,17 +219,6 @@ export function ssh() {
       });
     },
   };
-}
-
-/** sshd prints nothing when ready: wait until its port accepts a connection. */
-async function waitForListen(port, child, what) {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}\n${child.stderrTail()}`);
-    if (await portAccepts(port)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what} did not listen on ${port} within 15 s\n${child.stderrTail()}`);
 }
 
 /**

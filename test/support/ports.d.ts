@@ -4,5 +4,5 @@
 export declare const freePort: () => Promise<number>;
 /** Whether `command` (a name looked up in PATH, or an absolute path) exists. */
 export declare const onPath: (command: string) => boolean;
-/** Whether 127.0.0.1:`port` accepts a TCP connection now (for programs that say nothing when ready). */
-export declare const portAccepts: (port: number) => Promise<boolean>;
+/** Resolves once 127.0.0.1:`port` accepts a connection; rejects when the program exits first or after `timeoutMs`. */
+export declare const waitForListening: (port: number, program: { name: string; exited(): boolean; tail(): string }, timeoutMs: number) => Promise<void>;

@@ -51,8 +51,8 @@ export function onPath(command) {
   return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(path.join(dir, command)));
 }
 
-/** Whether 127.0.0.1:`port` accepts a TCP connection now (for programs that say nothing when ready). */
-export function portAccepts(port) {
+/** Whether 127.0.0.1:`port` accepts a TCP connection now. */
+function portAccepts(port) {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     socket.once('connect', () => {
@@ -61,4 +61,20 @@ export function portAccepts(port) {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+/**
+ * Resolves once 127.0.0.1:`port` accepts a connection, for programs that say
+ * nothing when ready (sshd, nginx, tinyproxy, Dante): polling is the only way.
+ * Rejects when `program.exited()` says it is gone, or after `timeoutMs`; the
+ * message names it and ends with `program.tail()` (its last stderr).
+ */
+export async function waitForListening(port, program, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await portAccepts(port)) return;
+    if (program.exited()) throw new Error(`${program.name} exited before listening on ${port}\n${program.tail()}`);
+    if (Date.now() > deadline) throw new Error(`${program.name} did not listen on ${port} within ${timeoutMs} ms\n${program.tail()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }

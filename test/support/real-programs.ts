@@ -5,16 +5,15 @@
  * the suite is skipped and says why; with MUXTUN_REAL_PROGRAMS=required
  * (.ci/run sets it) that is a failure instead.
  */
-import { writeFile } from 'node:fs/promises';
-
 import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir } from './fs.js';
 import { freePort } from './net.js';
-import { onPath, portAccepts } from './ports.js';
+import { onPath, waitForListening } from './ports.js';
 import { TestProcess } from './process.js';
-import { SSHD, writeSshdFiles } from './sshd-files.js';
 import { currentScope, type Scope } from './scope.js';
+import { SSHD, writeSshdFiles } from './sshd-files.js';
 
 export { SSHD };
 
@@ -110,14 +109,8 @@ export const dantedProgram = { path: DANTED, apt: 'dante-server' };
 
 /** The programs print nothing when ready: wait (bounded) until the port accepts a connection, or the child exits. */
 export async function waitForPort(port: number, child: TestProcess, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await portAccepts(port)) return;
-    if (child.child.exitCode !== null || child.child.signalCode !== null) throw new Error(`${child.name} exited before listening on ${port}\n${child.tail()}`);
-    if (Date.now() > deadline) throw new Error(`${child.name} did not listen on ${port} within ${timeoutMs} ms\n${child.tail()}`);
-    // Polling is the only way: none of these programs says when it is ready.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const exited = (): boolean => child.child.exitCode !== null || child.child.signalCode !== null;
+  await waitForListening(port, { name: child.name, exited, tail: () => child.tail() }, timeoutMs);
 }
 
 export interface NginxOptions {
